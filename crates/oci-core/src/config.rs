@@ -1,0 +1,232 @@
+//! Image configuration, edited as order-preserving JSON so unknown keys survive.
+
+use serde_json::{Map, Value};
+
+use crate::{Digest, Error, Platform, Result};
+
+/// An image configuration (OCI or Docker), kept as an ordered JSON object.
+///
+/// Typed accessors read the well-known fields; edits go through [`ImageConfig::set`] and
+/// friends, so keys we do not know (`ArgsEscaped`, `OnBuild`, Docker's `Healthcheck`,
+/// `container_config`…) are kept in their original order on a round trip.
+///
+/// ```
+/// use oci_core::ImageConfig;
+/// let mut c = ImageConfig::parse(br#"{"architecture":"amd64","os":"linux","config":{"OnBuild":null},
+///   "rootfs":{"type":"layers","diff_ids":[]}}"#, "config").unwrap();
+/// c.set_user("10001:10001");
+/// assert_eq!(c.user(), Some("10001:10001"));
+/// assert!(String::from_utf8(c.to_bytes()).unwrap().contains("OnBuild"));
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImageConfig {
+    root: Map<String, Value>,
+}
+
+impl ImageConfig {
+    /// Parses a config blob; `what` names it in errors.
+    ///
+    /// # Security
+    /// Refuses malformed JSON ([`Error::Json`]) and documents that are not objects or
+    /// whose `rootfs.diff_ids` are not digests ([`Error::Invalid`]).
+    pub fn parse(bytes: &[u8], what: &str) -> Result<ImageConfig> {
+        let value: Value = serde_json::from_slice(bytes).map_err(|source| Error::Json {
+            what: what.to_owned(),
+            source,
+        })?;
+        let Value::Object(root) = value else {
+            return Err(Error::Invalid {
+                what: what.to_owned(),
+                reason: "config is not a JSON object".into(),
+            });
+        };
+        let config = ImageConfig { root };
+        config.diff_ids().map_err(|e| Error::Invalid {
+            what: what.to_owned(),
+            reason: e.to_string(),
+        })?;
+        Ok(config)
+    }
+
+    /// The config as a JSON object.
+    pub fn as_json(&self) -> &Map<String, Value> {
+        &self.root
+    }
+
+    /// Serialises compactly, keys in their order.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(&self.root).expect("a JSON map always serialises")
+    }
+
+    fn str_field(&self, key: &str) -> Option<&str> {
+        self.root.get(key)?.as_str()
+    }
+
+    /// `architecture`.
+    pub fn architecture(&self) -> Option<&str> {
+        self.str_field("architecture")
+    }
+
+    /// `os`.
+    pub fn os(&self) -> Option<&str> {
+        self.str_field("os")
+    }
+
+    /// The platform the config declares.
+    pub fn platform(&self) -> Option<Platform> {
+        Some(Platform::new(self.os()?, self.architecture()?, self.str_field("variant")))
+    }
+
+    /// `created` (RFC 3339).
+    pub fn created(&self) -> Option<&str> {
+        self.str_field("created")
+    }
+
+    /// `rootfs.diff_ids`: the uncompressed digests of the layers, base first.
+    pub fn diff_ids(&self) -> Result<Vec<Digest>> {
+        let Some(rootfs) = self.root.get("rootfs") else {
+            return Ok(Vec::new());
+        };
+        let ids = rootfs.get("diff_ids").and_then(Value::as_array).ok_or_else(|| Error::Invalid {
+            what: "config".into(),
+            reason: "rootfs.diff_ids is missing or not an array".into(),
+        })?;
+        ids.iter()
+            .map(|v| {
+                v.as_str()
+                    .ok_or_else(|| Error::Invalid {
+                        what: "config".into(),
+                        reason: "rootfs.diff_ids holds a non-string".into(),
+                    })?
+                    .parse()
+            })
+            .collect()
+    }
+
+    /// The runtime section (`config`), if any.
+    pub fn runtime(&self) -> Option<&Map<String, Value>> {
+        self.root.get("config")?.as_object()
+    }
+
+    fn runtime_mut(&mut self) -> &mut Map<String, Value> {
+        let entry = self.root.entry("config").or_insert_with(|| Value::Object(Map::new()));
+        if !entry.is_object() {
+            *entry = Value::Object(Map::new());
+        }
+        entry.as_object_mut().expect("made an object above")
+    }
+
+    fn runtime_str(&self, key: &str) -> Option<&str> {
+        self.runtime()?.get(key)?.as_str()
+    }
+
+    fn runtime_list(&self, key: &str) -> Vec<&str> {
+        self.runtime()
+            .and_then(|r| r.get(key))
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default()
+    }
+
+    /// `config.User`, when set and non-empty.
+    pub fn user(&self) -> Option<&str> {
+        self.runtime_str("User").filter(|u| !u.is_empty())
+    }
+
+    /// Sets `config.User`.
+    pub fn set_user(&mut self, user: &str) {
+        self.runtime_mut().insert("User".into(), Value::String(user.into()));
+    }
+
+    /// `config.Env` entries (`KEY=value`).
+    pub fn env(&self) -> Vec<&str> {
+        self.runtime_list("Env")
+    }
+
+    /// `config.Entrypoint`.
+    pub fn entrypoint(&self) -> Vec<&str> {
+        self.runtime_list("Entrypoint")
+    }
+
+    /// `config.Cmd`.
+    pub fn cmd(&self) -> Vec<&str> {
+        self.runtime_list("Cmd")
+    }
+
+    /// `config.WorkingDir`.
+    pub fn working_dir(&self) -> Option<&str> {
+        self.runtime_str("WorkingDir").filter(|w| !w.is_empty())
+    }
+
+    /// `config.Labels`, in document order.
+    pub fn labels(&self) -> Vec<(&str, &str)> {
+        self.runtime()
+            .and_then(|r| r.get("Labels"))
+            .and_then(Value::as_object)
+            .map(|m| m.iter().filter_map(|(k, v)| Some((k.as_str(), v.as_str()?))).collect())
+            .unwrap_or_default()
+    }
+
+    /// Sets a label in `config.Labels`.
+    pub fn set_label(&mut self, key: &str, value: &str) {
+        let labels = self.runtime_mut().entry("Labels").or_insert_with(|| Value::Object(Map::new()));
+        if !labels.is_object() {
+            *labels = Value::Object(Map::new());
+        }
+        labels
+            .as_object_mut()
+            .expect("made an object above")
+            .insert(key.into(), Value::String(value.into()));
+    }
+
+    /// `history` entries, as JSON.
+    pub fn history(&self) -> &[Value] {
+        self.root.get("history").and_then(Value::as_array).map_or(&[], Vec::as_slice)
+    }
+
+    /// Sets a top-level key (for fields without a typed setter).
+    pub fn set(&mut self, key: &str, value: Value) {
+        self.root.insert(key.into(), value);
+    }
+
+    /// Sets a key of the runtime section `config` (for fields without a typed setter).
+    pub fn set_runtime(&mut self, key: &str, value: Value) {
+        self.runtime_mut().insert(key.into(), value);
+    }
+
+    /// Appends a layer: its diff_id to `rootfs.diff_ids` and an entry to `history`.
+    pub fn push_layer(&mut self, diff_id: &Digest, history: Value) {
+        let rootfs = self.root.entry("rootfs").or_insert_with(|| {
+            serde_json::json!({"type": "layers", "diff_ids": []})
+        });
+        if let Some(ids) = rootfs.get_mut("diff_ids").and_then(Value::as_array_mut) {
+            ids.push(Value::String(diff_id.to_string()));
+        }
+        let hist = self.root.entry("history").or_insert_with(|| Value::Array(Vec::new()));
+        if let Some(h) = hist.as_array_mut() {
+            h.push(history);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_keeps_unknown_keys_in_order() {
+        let src = br#"{"zeta":1,"architecture":"arm64","os":"linux","config":{"Healthcheck":{"Test":["CMD","true"]},"ArgsEscaped":true,"Env":["A=1"]},"rootfs":{"type":"layers","diff_ids":[]},"alpha":[1,2]}"#;
+        let c = ImageConfig::parse(src, "c").unwrap();
+        assert_eq!(c.to_bytes(), src.to_vec());
+        assert_eq!(c.env(), vec!["A=1"]);
+        assert_eq!(c.platform().unwrap().to_string(), "linux/arm64");
+    }
+
+    #[test]
+    fn refuses_bad_configs() {
+        assert!(matches!(ImageConfig::parse(b"[1]", "c"), Err(Error::Invalid { .. })));
+        assert!(matches!(ImageConfig::parse(b"{", "c"), Err(Error::Json { .. })));
+        let bad = br#"{"rootfs":{"type":"layers","diff_ids":["sha256:xyz"]}}"#;
+        assert!(ImageConfig::parse(bad, "c").is_err());
+    }
+}

@@ -1,0 +1,162 @@
+//! Copying images between local transports, keeping digests.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::layout::walk;
+use crate::{
+    Descriptor, Digest, Error, ImageSource, MediaType, OciLayout, Platform, RawManifest, Reference, Result,
+    write_docker_archive,
+};
+
+/// Options for [`copy`].
+#[derive(Debug, Clone, Default)]
+pub struct CopyOptions {
+    /// Platforms to keep from an index; empty keeps all (and the index digest).
+    pub platforms: Vec<Platform>,
+}
+
+/// What [`copy`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CopyReport {
+    /// The digest of the top manifest or index written.
+    pub digest: Digest,
+    /// Its media type.
+    pub media_type: MediaType,
+    /// Blobs written.
+    pub blobs_written: u64,
+    /// Blobs already present at the destination.
+    pub blobs_skipped: u64,
+    /// Bytes written.
+    pub bytes_written: u64,
+}
+
+/// Copies the image or index `src` names to `dst` (`oci:` or `docker-archive:`).
+///
+/// To a layout, every blob is streamed and verified before it becomes visible, children
+/// before the manifests that reference them, and the tag is set last: a reader never
+/// sees a tag whose blobs are missing. With no platform filter an index is copied
+/// whole and keeps its digest. A `docker save` archive holds one image, so an index is
+/// narrowed to one platform (the first asked for, or the host's).
+pub fn copy(src: &ImageSource, dst: &Reference, options: &CopyOptions) -> Result<CopyReport> {
+    match dst {
+        Reference::Layout { dir, tag } => copy_to_layout(src, dir, tag.as_deref(), options),
+        Reference::DockerArchive { path, image } => {
+            let img = src.image(options.platforms.first())?;
+            let tags: Vec<String> = image.iter().cloned().collect();
+            write_docker_archive(path, &img, &tags)?;
+            Ok(CopyReport {
+                digest: img.digest().clone(),
+                media_type: img.raw_manifest().media_type().clone(),
+                blobs_written: 2 + img.layers().len() as u64,
+                blobs_skipped: 0,
+                bytes_written: std::fs::metadata(path).map(|m| m.len()).unwrap_or(0),
+            })
+        }
+        Reference::Registry(name) => Err(Error::Invalid {
+            what: format!("destination {name}"),
+            reason: "copy writes local destinations only (oci:DIR[:TAG] or docker-archive:FILE)".into(),
+        }),
+    }
+}
+
+fn copy_to_layout(src: &ImageSource, dir: &Path, tag: Option<&str>, options: &CopyOptions) -> Result<CopyReport> {
+    let layout = OciLayout::create(dir)?;
+    let top_raw = src.top_manifest()?;
+    let mut report = CopyReport {
+        digest: top_raw.digest().clone(),
+        media_type: top_raw.media_type().clone(),
+        blobs_written: 0,
+        blobs_skipped: 0,
+        bytes_written: 0,
+    };
+    let (roots, new_top): (Vec<Descriptor>, Option<RawManifest>) =
+        if top_raw.media_type().is_index() && !options.platforms.is_empty() {
+            let (children, filtered) = filter_index(&top_raw, &options.platforms)?;
+            (children, Some(filtered))
+        } else {
+            (vec![src.top().clone()], None)
+        };
+    let mut order = Vec::new();
+    let mut seen = HashSet::new();
+    for root in &roots {
+        walk(&**src.blobs(), root, src.limits(), 0, &mut |d| {
+            let fresh = seen.insert(d.digest.clone());
+            if fresh {
+                order.push(d.clone());
+            }
+            fresh
+        })?;
+    }
+    // Children first: a manifest lands only after everything it references.
+    for d in order.iter().rev() {
+        if layout.has_blob(&d.digest) {
+            report.blobs_skipped += 1;
+            continue;
+        }
+        if d.media_type.is_non_distributable() && src.blobs().open_blob(d).is_err() {
+            continue; // foreign layers that were never shipped stay foreign
+        }
+        let mut reader = src.open_blob(d)?;
+        layout.write_blob_from(d, &mut reader)?;
+        report.blobs_written += 1;
+        report.bytes_written += d.size;
+    }
+    let mut top = src.top().clone();
+    if let Some(filtered) = new_top {
+        layout.write_blob(filtered.bytes())?;
+        report.blobs_written += 1;
+        report.bytes_written += filtered.bytes().len() as u64;
+        report.digest = filtered.digest().clone();
+        top = filtered.descriptor();
+    }
+    top.annotations = top.annotations.take().map(|mut a| {
+        a.remove(crate::ANNOTATION_REF_NAME);
+        a
+    });
+    if top.annotations.as_ref().is_some_and(|a| a.is_empty()) {
+        top.annotations = None;
+    }
+    layout.set_tag(tag, &top)?;
+    Ok(report)
+}
+
+/// A copy of an index keeping only the entries for `platforms` (other keys untouched).
+fn filter_index(raw: &RawManifest, platforms: &[Platform]) -> Result<(Vec<Descriptor>, RawManifest)> {
+    let mut value: Value = serde_json::from_slice(raw.bytes()).map_err(|source| Error::Json {
+        what: format!("index {}", raw.digest()),
+        source,
+    })?;
+    let manifests = value
+        .get_mut("manifests")
+        .and_then(Value::as_array_mut)
+        .ok_or_else(|| Error::Invalid {
+            what: format!("index {}", raw.digest()),
+            reason: "no manifests array".into(),
+        })?;
+    let mut kept = Vec::new();
+    manifests.retain(|m| {
+        let Ok(d) = serde_json::from_value::<Descriptor>(m.clone()) else {
+            return false;
+        };
+        let keep = d.platform.as_ref().is_some_and(|p| platforms.iter().any(|w| p.satisfies(w)));
+        if keep {
+            kept.push(d);
+        }
+        keep
+    });
+    if kept.is_empty() {
+        return Err(Error::NotFound {
+            what: format!(
+                "platforms {} in index {}",
+                platforms.iter().map(Platform::to_string).collect::<Vec<_>>().join(", "),
+                raw.digest()
+            ),
+            hint: String::new(),
+        });
+    }
+    let bytes = serde_json::to_vec(&value).expect("serialisable");
+    Ok((kept, RawManifest::from_bytes(bytes)?))
+}

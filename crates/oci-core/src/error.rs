@@ -1,0 +1,173 @@
+//! The one error type of `oci-core`.
+
+use std::io;
+use std::path::PathBuf;
+
+use crate::Digest;
+
+/// A `Result` whose error is [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in `oci-core`.
+///
+/// Every variant names what failed and where (a path, a digest, a layer entry), so
+/// the message alone tells a user what to look at.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An I/O operation failed.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done, e.g. `reading /layout/index.json`.
+        context: String,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+    /// Content did not hash to the digest that names it.
+    #[error("digest mismatch for {what}: expected {expected}, content hashes to {found}")]
+    DigestMismatch {
+        /// The blob or layer concerned.
+        what: String,
+        /// The digest we were told.
+        expected: Digest,
+        /// The digest of the bytes we saw.
+        found: Digest,
+    },
+    /// Content did not have the size its descriptor says.
+    #[error("size mismatch for {what}: descriptor says {expected} bytes, found {found}")]
+    SizeMismatch {
+        /// The blob concerned.
+        what: String,
+        /// The size we were told.
+        expected: u64,
+        /// The size we saw (at least this many bytes).
+        found: u64,
+    },
+    /// A string that should be a digest is not one.
+    #[error("invalid digest {input:?}: {reason}")]
+    InvalidDigest {
+        /// The offending input.
+        input: String,
+        /// Why it was refused.
+        reason: &'static str,
+    },
+    /// A string that should be an image reference is not one.
+    #[error("invalid image reference {input:?}: {reason}")]
+    InvalidReference {
+        /// The offending input.
+        input: String,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// A string that should be a platform (`os/arch[/variant]`) is not one.
+    #[error("invalid platform {input:?}: {reason}")]
+    InvalidPlatform {
+        /// The offending input.
+        input: String,
+        /// Why it was refused.
+        reason: &'static str,
+    },
+    /// A JSON document (manifest, index, config, `index.json`…) could not be parsed.
+    #[error("malformed JSON in {what}: {source}")]
+    Json {
+        /// The document concerned.
+        what: String,
+        /// The parser's error, with line and column.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A document is well-formed JSON but not what the specification requires.
+    #[error("invalid {what}: {reason}")]
+    Invalid {
+        /// The document or value concerned.
+        what: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Input exceeded a configured limit (a JSON document, a decompressed layer…).
+    #[error("{what} exceeds the limit of {limit} bytes{hint}")]
+    TooLarge {
+        /// What grew too large.
+        what: String,
+        /// The limit in bytes.
+        limit: u64,
+        /// How to raise the limit, if it can be raised.
+        hint: &'static str,
+    },
+    /// A tar entry was refused because it could escape the image root or is otherwise unsafe.
+    #[error("unsafe entry {path:?} in {layer}: {reason}")]
+    UnsafeEntry {
+        /// The layer holding the entry.
+        layer: String,
+        /// The entry's path as written in the archive.
+        path: String,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// A layer could not be read as a tar stream.
+    #[error("corrupt layer {layer}: {source}")]
+    CorruptLayer {
+        /// The layer concerned.
+        layer: String,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+    /// Something that was asked for does not exist.
+    #[error("{what} not found{hint}")]
+    NotFound {
+        /// What was looked for.
+        what: String,
+        /// What exists instead, or what to do.
+        hint: String,
+    },
+    /// A media type that this operation cannot handle.
+    #[error("unsupported media type {media_type} for {what}")]
+    UnsupportedMediaType {
+        /// The media type.
+        media_type: String,
+        /// Where it was found.
+        what: String,
+    },
+    /// A directory is not an OCI image layout.
+    #[error("{} is not a valid OCI image layout: {reason}", path.display())]
+    InvalidLayout {
+        /// The directory.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+impl Error {
+    /// Wraps an I/O error with what was being done, unwrapping an [`Error`] that a reader
+    /// carried inside the `io::Error` (digest checks report through `io::Read`).
+    pub fn io(context: impl Into<String>, source: io::Error) -> Self {
+        if source.get_ref().is_some_and(|inner| inner.is::<Error>()) {
+            let inner = source.into_inner().expect("checked above");
+            return *inner.downcast::<Error>().expect("checked above");
+        }
+        Error::Io {
+            context: context.into(),
+            source,
+        }
+    }
+
+    /// Wraps this error into an `io::Error`, to travel through `io::Read`/`io::Write`.
+    pub fn into_io(self) -> io::Error {
+        io::Error::new(io::ErrorKind::InvalidData, self)
+    }
+}
+
+/// Adds context to `io::Result`s.
+pub(crate) trait IoContext<T> {
+    /// Wraps the error with a description of what was being done.
+    fn context(self, context: impl FnOnce() -> String) -> Result<T>;
+}
+
+impl<T> IoContext<T> for io::Result<T> {
+    fn context(self, context: impl FnOnce() -> String) -> Result<T> {
+        self.map_err(|e| Error::io(context(), e))
+    }
+}

@@ -1,0 +1,380 @@
+//! Reading images from any local transport: sources, resolved manifests, images, layers.
+
+use std::fmt;
+use std::io::Read;
+use std::sync::Arc;
+
+use crate::layout::read_verified;
+use crate::{
+    Compression, Descriptor, Digest, DockerArchive, Error, ImageConfig, ImageIndex, ImageManifest, Limits, Manifest,
+    MediaType, OciLayout, Platform, RawManifest, Reference, Result, VerifyingReader, decompress,
+};
+
+/// Somewhere blobs can be read from by digest: a layout, an archive, a registry cache.
+pub trait BlobSource: Send + Sync + fmt::Debug {
+    /// Opens the raw bytes of the blob `descriptor` names. Callers verify them (see
+    /// [`VerifyingReader`]); implementations need not.
+    fn open_blob(&self, descriptor: &Descriptor) -> Result<Box<dyn Read + Send>>;
+
+    /// A name for messages, e.g. `oci:/path/to/layout`.
+    fn name(&self) -> String;
+}
+
+/// An opened reference: where its blobs are and which manifest or index it names.
+#[derive(Debug, Clone)]
+pub struct ImageSource {
+    reference: Reference,
+    blobs: Arc<dyn BlobSource>,
+    top: Descriptor,
+    limits: Limits,
+}
+
+impl ImageSource {
+    /// Opens a local reference (`oci:` or `docker-archive:`).
+    pub fn open(reference: &Reference) -> Result<ImageSource> {
+        ImageSource::open_with(reference, Limits::default())
+    }
+
+    /// Opens a local reference with other limits.
+    pub fn open_with(reference: &Reference, limits: Limits) -> Result<ImageSource> {
+        let (blobs, top): (Arc<dyn BlobSource>, Descriptor) = match reference {
+            Reference::Layout { dir, tag } => {
+                let layout = OciLayout::open(dir)?.with_limits(limits);
+                let top = layout.resolve(tag.as_deref())?;
+                (Arc::new(layout), top)
+            }
+            Reference::DockerArchive { path, image } => {
+                let archive = DockerArchive::open(path, &limits)?;
+                let top = archive.resolve(image.as_deref())?;
+                (Arc::new(archive), top)
+            }
+            Reference::Registry(name) => {
+                return Err(Error::Invalid {
+                    what: format!("reference {name}"),
+                    reason: "this command reads local images only (oci:DIR[:TAG] or docker-archive:FILE)".into(),
+                });
+            }
+        };
+        Ok(ImageSource::from_parts(reference.clone(), blobs, top, limits))
+    }
+
+    /// A source from its parts (for other transports, such as a registry cache).
+    pub fn from_parts(reference: Reference, blobs: Arc<dyn BlobSource>, top: Descriptor, limits: Limits) -> ImageSource {
+        ImageSource {
+            reference,
+            blobs,
+            top,
+            limits,
+        }
+    }
+
+    /// The reference this source was opened from.
+    pub fn reference(&self) -> &Reference {
+        &self.reference
+    }
+
+    /// The descriptor of the manifest or index the reference names.
+    pub fn top(&self) -> &Descriptor {
+        &self.top
+    }
+
+    /// Where the blobs come from.
+    pub fn blobs(&self) -> &Arc<dyn BlobSource> {
+        &self.blobs
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Reads and verifies a manifest or index.
+    pub fn manifest(&self, descriptor: &Descriptor) -> Result<RawManifest> {
+        let what = format!("manifest {} in {}", descriptor.digest, self.blobs.name());
+        RawManifest::verified(read_verified(&*self.blobs, descriptor, &self.limits)?, descriptor, &what)
+    }
+
+    /// Reads and verifies any small blob (a config) within the JSON size limit.
+    pub fn small_blob(&self, descriptor: &Descriptor) -> Result<Vec<u8>> {
+        read_verified(&*self.blobs, descriptor, &self.limits)
+    }
+
+    /// Opens a blob as a stream that is verified against `descriptor` as it is read.
+    pub fn open_blob(&self, descriptor: &Descriptor) -> Result<VerifyingReader<Box<dyn Read + Send>>> {
+        let raw = self.blobs.open_blob(descriptor)?;
+        Ok(VerifyingReader::new(
+            raw,
+            descriptor.digest.clone(),
+            Some(descriptor.size),
+            format!("blob {} in {}", descriptor.digest, self.blobs.name()),
+        ))
+    }
+
+    /// The top-level manifest or index, raw.
+    pub fn top_manifest(&self) -> Result<RawManifest> {
+        self.manifest(&self.top)
+    }
+
+    /// The image for `platform`: the top manifest when it is an image, else the matching
+    /// entry of the index (nested indexes are followed). With no platform, an index must
+    /// hold exactly one runnable image, or one for the host's platform.
+    pub fn image(&self, platform: Option<&Platform>) -> Result<Image> {
+        let raw = self.top_manifest()?;
+        let desc = match raw.parse()? {
+            Manifest::Image(_) => self.top.clone(),
+            Manifest::Index(index) => self.select(&raw, &index, platform, 0)?,
+        };
+        self.image_at(&desc)
+    }
+
+    /// Every image an index lists, with its platform, or the single image.
+    pub fn images(&self) -> Result<Vec<Image>> {
+        let raw = self.top_manifest()?;
+        match raw.parse()? {
+            Manifest::Image(_) => Ok(vec![self.image_at(&self.top)?]),
+            Manifest::Index(index) => {
+                let mut out = Vec::new();
+                self.collect_images(&raw, &index, 0, &mut out)?;
+                Ok(out)
+            }
+        }
+    }
+
+    fn collect_images(&self, raw: &RawManifest, index: &ImageIndex, depth: usize, out: &mut Vec<Image>) -> Result<()> {
+        for child in runnable(index) {
+            if child.media_type.is_index() {
+                self.check_depth(raw, child, depth)?;
+                let nested = self.manifest(child)?;
+                if let Manifest::Index(i) = nested.parse()? {
+                    self.collect_images(&nested, &i, depth + 1, out)?;
+                }
+            } else {
+                out.push(self.image_at(child)?);
+            }
+        }
+        Ok(())
+    }
+
+    fn check_depth(&self, raw: &RawManifest, child: &Descriptor, depth: usize) -> Result<()> {
+        if &child.digest == raw.digest() {
+            return Err(Error::Invalid {
+                what: format!("index {} in {}", raw.digest(), self.blobs.name()),
+                reason: "the index references itself".into(),
+            });
+        }
+        if depth >= self.limits.max_index_depth {
+            return Err(Error::Invalid {
+                what: format!("index {} in {}", raw.digest(), self.blobs.name()),
+                reason: format!("indexes nested deeper than {} levels", self.limits.max_index_depth),
+            });
+        }
+        Ok(())
+    }
+
+    fn select(&self, raw: &RawManifest, index: &ImageIndex, platform: Option<&Platform>, depth: usize) -> Result<Descriptor> {
+        let candidates: Vec<&Descriptor> = runnable(index).collect();
+        let platforms = || {
+            candidates
+                .iter()
+                .map(|d| d.platform.as_ref().map_or_else(|| "unknown".to_owned(), Platform::to_string))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let chosen = match platform {
+            Some(want) => candidates
+                .iter()
+                .find(|d| d.platform.as_ref().is_some_and(|p| p.satisfies(want)))
+                .or_else(|| candidates.iter().find(|d| d.platform.is_none() && d.media_type.is_index())),
+            None if candidates.len() == 1 => candidates.first(),
+            None => {
+                let host = Platform::host();
+                candidates.iter().find(|d| d.platform.as_ref().is_some_and(|p| p.satisfies(&host)))
+            }
+        };
+        let Some(chosen) = chosen else {
+            return Err(Error::NotFound {
+                what: match platform {
+                    Some(p) => format!("platform {p} in index {}", raw.digest()),
+                    None => format!("an image for this host ({}) in index {}", Platform::host(), raw.digest()),
+                },
+                hint: format!("; it lists: {} (choose with --platform)", platforms()),
+            });
+        };
+        if chosen.media_type.is_index() {
+            self.check_depth(raw, chosen, depth)?;
+            let nested = self.manifest(chosen)?;
+            return match nested.parse()? {
+                Manifest::Index(i) => self.select(&nested, &i, platform, depth + 1),
+                Manifest::Image(_) => Ok((*chosen).clone()),
+            };
+        }
+        Ok((*chosen).clone())
+    }
+
+    /// The image whose manifest `descriptor` names.
+    pub fn image_at(&self, descriptor: &Descriptor) -> Result<Image> {
+        let manifest = self.manifest(descriptor)?;
+        let Manifest::Image(parsed) = manifest.parse()? else {
+            return Err(Error::Invalid {
+                what: format!("manifest {}", descriptor.digest),
+                reason: "expected an image manifest, found an index".into(),
+            });
+        };
+        let config_bytes = self.small_blob(&parsed.config)?;
+        let config = ImageConfig::parse(&config_bytes, &format!("config {}", parsed.config.digest))?;
+        let diff_ids = config.diff_ids()?;
+        let fs_layers = parsed.layers.iter().filter(|l| l.media_type.is_layer()).count();
+        if diff_ids.len() != fs_layers {
+            return Err(Error::Invalid {
+                what: format!("image {}", descriptor.digest),
+                reason: format!(
+                    "the manifest lists {fs_layers} layers but the config has {} diff_ids",
+                    diff_ids.len()
+                ),
+            });
+        }
+        Ok(Image {
+            source: self.clone(),
+            descriptor: descriptor.clone(),
+            manifest,
+            parsed,
+            config_bytes,
+            config,
+            diff_ids,
+        })
+    }
+}
+
+/// Index entries that are images or nested indexes, without attestations and artifacts.
+fn runnable(index: &ImageIndex) -> impl Iterator<Item = &Descriptor> {
+    index.manifests.iter().filter(|d| {
+        (d.media_type.is_manifest() || d.media_type.is_index())
+            && d.annotation("vnd.docker.reference.type") != Some("attestation-manifest")
+            && !d.platform.as_ref().is_some_and(|p| p.os == "unknown")
+    })
+}
+
+/// One image: its manifest (raw and parsed), config, and layers opened on demand.
+#[derive(Debug, Clone)]
+pub struct Image {
+    source: ImageSource,
+    descriptor: Descriptor,
+    manifest: RawManifest,
+    parsed: ImageManifest,
+    config_bytes: Vec<u8>,
+    config: ImageConfig,
+    diff_ids: Vec<Digest>,
+}
+
+impl Image {
+    /// The source the image was read from.
+    pub fn source(&self) -> &ImageSource {
+        &self.source
+    }
+
+    /// The descriptor of the manifest (with the platform an index gave it).
+    pub fn descriptor(&self) -> &Descriptor {
+        &self.descriptor
+    }
+
+    /// The manifest's digest.
+    pub fn digest(&self) -> &Digest {
+        self.manifest.digest()
+    }
+
+    /// The manifest exactly as stored.
+    pub fn raw_manifest(&self) -> &RawManifest {
+        &self.manifest
+    }
+
+    /// The parsed manifest.
+    pub fn manifest(&self) -> &ImageManifest {
+        &self.parsed
+    }
+
+    /// The config exactly as stored.
+    pub fn config_bytes(&self) -> &[u8] {
+        &self.config_bytes
+    }
+
+    /// The parsed config.
+    pub fn config(&self) -> &ImageConfig {
+        &self.config
+    }
+
+    /// The platform, from the index entry or else the config.
+    pub fn platform(&self) -> Option<Platform> {
+        self.descriptor.platform.clone().or_else(|| self.config.platform())
+    }
+
+    /// The filesystem layers, base first (non-filesystem blobs in `layers` are skipped).
+    pub fn layers(&self) -> Vec<Layer> {
+        self.parsed
+            .layers
+            .iter()
+            .filter(|l| l.media_type.is_layer())
+            .zip(&self.diff_ids)
+            .enumerate()
+            .map(|(index, (d, diff_id))| Layer {
+                index,
+                descriptor: d.clone(),
+                diff_id: diff_id.clone(),
+            })
+            .collect()
+    }
+
+    /// Opens a layer's decompressed tar stream.
+    ///
+    /// The compressed bytes are checked against the layer's digest and size, and the
+    /// decompressed bytes against its diff_id, as they stream: a mismatch surfaces as an
+    /// error when the stream is read to its end.
+    ///
+    /// # Security
+    /// Decompression is bounded by [`Limits`]: see [`decompress`].
+    pub fn open_layer(&self, layer: &Layer) -> Result<Box<dyn Read + Send>> {
+        let raw = self.source.open_blob(&layer.descriptor)?;
+        let compression = layer.descriptor.media_type.layer_compression().ok_or_else(|| Error::UnsupportedMediaType {
+            media_type: layer.descriptor.media_type.to_string(),
+            what: format!("layer {}", layer.descriptor.digest),
+        })?;
+        let compression = if compression == Compression::None && layer.descriptor.media_type == MediaType::DockerLayer {
+            // `docker save` archives label gzip layers as plain tar at times: trust the bytes.
+            let mut head = [0u8; 4];
+            let mut peek = self.source.blobs().open_blob(&layer.descriptor)?;
+            let n = read_up_to(&mut peek, &mut head);
+            Compression::sniff(&head[..n])
+        } else {
+            compression
+        };
+        let what = format!("layer {} of image {}", layer.descriptor.digest, self.digest());
+        let stream = decompress(raw, compression, self.source.limits(), &what);
+        Ok(Box::new(VerifyingReader::new(
+            stream,
+            layer.diff_id.clone(),
+            None,
+            format!("uncompressed {what} (diff_id)"),
+        )))
+    }
+}
+
+fn read_up_to(r: &mut dyn Read, buf: &mut [u8]) -> usize {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) | Err(_) => break,
+            Ok(k) => n += k,
+        }
+    }
+    n
+}
+
+/// One filesystem layer of an image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layer {
+    /// Position among the image's filesystem layers, base = 0.
+    pub index: usize,
+    /// The compressed blob's descriptor.
+    pub descriptor: Descriptor,
+    /// The digest of the uncompressed tar.
+    pub diff_id: Digest,
+}

@@ -1,0 +1,529 @@
+//! The OCI image layout store: `oci-layout`, `index.json`, `blobs/<alg>/<hex>`.
+//!
+//! Blobs are written to a temporary file in the layout and renamed into place only after
+//! their digest (and size, when known) has been checked, so a reader never sees a partial
+//! or wrong blob. `index.json` is rewritten atomically under an exclusive `flock` of the
+//! layout directory, so several processes can write the same layout at once.
+
+use std::collections::HashSet;
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use serde_json::Value;
+use tempfile::NamedTempFile;
+
+use crate::error::IoContext;
+use crate::{
+    ANNOTATION_REF_NAME, BlobSource, Descriptor, Digest, DigestWriter, Error, ImageIndex, Limits, Manifest,
+    RawManifest, Result, VerifyingReader,
+};
+
+const LAYOUT_FILE: &str = "oci-layout";
+const INDEX_FILE: &str = "index.json";
+const TMP_PREFIX: &str = ".oci-harden-tmp-";
+
+/// An OCI image layout on disk.
+///
+/// ```
+/// # fn main() -> oci_core::Result<()> {
+/// let dir = tempfile::tempdir().unwrap();
+/// let layout = oci_core::OciLayout::create(dir.path())?;
+/// let digest = layout.write_blob(b"{}")?;
+/// assert!(layout.has_blob(&digest));
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct OciLayout {
+    root: PathBuf,
+    limits: Limits,
+}
+
+impl OciLayout {
+    /// Opens an existing layout, checking its `oci-layout` marker.
+    pub fn open(dir: impl AsRef<Path>) -> Result<OciLayout> {
+        let root = dir.as_ref().to_path_buf();
+        let invalid = |reason: String| Error::InvalidLayout {
+            path: root.clone(),
+            reason,
+        };
+        let marker = match fs::read(root.join(LAYOUT_FILE)) {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(invalid(format!("no {LAYOUT_FILE} file (create it with `copy … oci:DIR:TAG`)")));
+            }
+            Err(e) => return Err(Error::io(format!("reading {}", root.join(LAYOUT_FILE).display()), e)),
+        };
+        let v: Value = serde_json::from_slice(&marker).map_err(|source| Error::Json {
+            what: root.join(LAYOUT_FILE).display().to_string(),
+            source,
+        })?;
+        match v.get("imageLayoutVersion").and_then(Value::as_str) {
+            Some("1.0.0") => {}
+            other => return Err(invalid(format!("unsupported imageLayoutVersion {other:?}"))),
+        }
+        if !root.join(INDEX_FILE).is_file() {
+            return Err(invalid(format!("no {INDEX_FILE}")));
+        }
+        Ok(OciLayout {
+            root,
+            limits: Limits::default(),
+        })
+    }
+
+    /// Creates a layout (or opens the one already there).
+    pub fn create(dir: impl AsRef<Path>) -> Result<OciLayout> {
+        let root = dir.as_ref().to_path_buf();
+        fs::create_dir_all(root.join("blobs/sha256")).context(|| format!("creating {}", root.display()))?;
+        let layout = OciLayout {
+            root,
+            limits: Limits::default(),
+        };
+        if !layout.root.join(LAYOUT_FILE).exists() {
+            layout.atomic_write(LAYOUT_FILE, br#"{"imageLayoutVersion":"1.0.0"}"#)?;
+        }
+        let _lock = layout.lock()?;
+        if !layout.root.join(INDEX_FILE).exists() {
+            let empty = serde_json::to_vec(&ImageIndex::new()).expect("serialisable");
+            layout.atomic_write(INDEX_FILE, &empty)?;
+        }
+        drop(_lock);
+        OciLayout::open(&layout.root)
+    }
+
+    /// Uses other limits for what this layout reads.
+    pub fn with_limits(mut self, limits: Limits) -> OciLayout {
+        self.limits = limits;
+        self
+    }
+
+    /// The layout directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Where a blob lives (whether or not it exists).
+    pub fn blob_path(&self, digest: &Digest) -> PathBuf {
+        self.root.join("blobs").join(digest.algorithm().as_str()).join(digest.hex())
+    }
+
+    /// Whether the blob is present.
+    pub fn has_blob(&self, digest: &Digest) -> bool {
+        self.blob_path(digest).is_file()
+    }
+
+    /// Opens a blob's raw bytes, unverified.
+    pub fn open_blob_file(&self, digest: &Digest) -> Result<File> {
+        let path = self.blob_path(digest);
+        File::open(&path).map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => Error::NotFound {
+                what: format!("blob {digest} in {}", self.root.display()),
+                hint: String::new(),
+            },
+            _ => Error::io(format!("opening {}", path.display()), e),
+        })
+    }
+
+    /// Starts writing a blob; see [`BlobWriter`].
+    pub fn blob_writer(&self) -> Result<BlobWriter> {
+        let tmp = tempfile::Builder::new()
+            .prefix(TMP_PREFIX)
+            .tempfile_in(&self.root)
+            .context(|| format!("creating a temporary file in {}", self.root.display()))?;
+        Ok(BlobWriter {
+            layout: self.clone(),
+            out: DigestWriter::new(io::BufWriter::with_capacity(256 << 10, tmp)),
+        })
+    }
+
+    /// Writes a small blob from memory and returns its digest.
+    pub fn write_blob(&self, bytes: &[u8]) -> Result<Digest> {
+        let digest = Digest::sha256(bytes);
+        if self.has_blob(&digest) {
+            return Ok(digest);
+        }
+        let mut w = self.blob_writer()?;
+        w.write_all(bytes).context(|| "writing blob".into())?;
+        w.finish()?;
+        Ok(digest)
+    }
+
+    /// Streams a blob described by `descriptor` from `reader` into the layout, verifying its
+    /// digest and size before it becomes visible. Returns `false` when it was already there.
+    pub fn write_blob_from(&self, descriptor: &Descriptor, reader: &mut dyn Read) -> Result<bool> {
+        if self.has_blob(&descriptor.digest) {
+            return Ok(false);
+        }
+        let mut w = self.blob_writer()?;
+        io::copy(reader, &mut w).map_err(|e| Error::io(format!("copying blob {}", descriptor.digest), e))?;
+        w.finish_expected(descriptor)?;
+        Ok(true)
+    }
+
+    /// Reads and verifies a JSON blob (manifest, index, config) within the size limit.
+    pub fn read_json_blob(&self, descriptor: &Descriptor) -> Result<Vec<u8>> {
+        read_verified(self, descriptor, &self.limits)
+    }
+
+    /// `index.json`, parsed.
+    pub fn index(&self) -> Result<ImageIndex> {
+        let value = self.index_value()?;
+        serde_json::from_value(value).map_err(|source| Error::Json {
+            what: self.root.join(INDEX_FILE).display().to_string(),
+            source,
+        })
+    }
+
+    fn index_value(&self) -> Result<Value> {
+        let path = self.root.join(INDEX_FILE);
+        let file = File::open(&path).context(|| format!("opening {}", path.display()))?;
+        let mut bytes = Vec::new();
+        file.take(self.limits.max_json_bytes + 1)
+            .read_to_end(&mut bytes)
+            .context(|| format!("reading {}", path.display()))?;
+        if bytes.len() as u64 > self.limits.max_json_bytes {
+            return Err(Error::TooLarge {
+                what: path.display().to_string(),
+                limit: self.limits.max_json_bytes,
+                hint: "",
+            });
+        }
+        let v: Value = serde_json::from_slice(&bytes).map_err(|source| Error::Json {
+            what: path.display().to_string(),
+            source,
+        })?;
+        if !v.get("manifests").is_some_and(Value::is_array) {
+            return Err(Error::Invalid {
+                what: path.display().to_string(),
+                reason: "no \"manifests\" array".into(),
+            });
+        }
+        Ok(v)
+    }
+
+    /// The tags in `index.json`, in order.
+    pub fn tags(&self) -> Result<Vec<String>> {
+        Ok(self
+            .index()?
+            .manifests
+            .iter()
+            .filter_map(|d| d.ref_name().map(str::to_owned))
+            .collect())
+    }
+
+    /// The descriptor tagged `tag`, or with no tag the layout's only entry.
+    pub fn resolve(&self, tag: Option<&str>) -> Result<Descriptor> {
+        let index = self.index()?;
+        let tags: Vec<&str> = index.manifests.iter().filter_map(|d| d.ref_name()).collect();
+        match tag {
+            Some(tag) => index
+                .manifests
+                .iter()
+                .rev()
+                .find(|d| d.ref_name() == Some(tag))
+                .cloned()
+                .ok_or_else(|| Error::NotFound {
+                    what: format!("tag {tag:?} in {}", self.root.display()),
+                    hint: format!("; tags there: {}", list_or_none(&tags)),
+                }),
+            None => match index.manifests.as_slice() {
+                [only] => Ok(only.clone()),
+                [] => Err(Error::NotFound {
+                    what: format!("an image in {}", self.root.display()),
+                    hint: " (index.json lists no manifests)".into(),
+                }),
+                many => Err(Error::Invalid {
+                    what: format!("reference oci:{}", self.root.display()),
+                    reason: format!(
+                        "the layout holds {} manifests; name one with oci:DIR:TAG (tags: {})",
+                        many.len(),
+                        list_or_none(&tags)
+                    ),
+                }),
+            },
+        }
+    }
+
+    /// Records `descriptor` in `index.json` under `tag` (replacing what had that tag), or
+    /// untagged when `tag` is `None` (once per digest). The manifest blob must exist.
+    pub fn set_tag(&self, tag: Option<&str>, descriptor: &Descriptor) -> Result<()> {
+        if let Some(t) = tag
+            && (t.is_empty() || t.chars().any(|c| c.is_whitespace() || c.is_control()))
+        {
+            return Err(Error::Invalid {
+                what: format!("tag {t:?}"),
+                reason: "tags must be non-empty, without spaces or control characters".into(),
+            });
+        }
+        if !self.has_blob(&descriptor.digest) {
+            return Err(Error::NotFound {
+                what: format!("manifest {} in {}", descriptor.digest, self.root.display()),
+                hint: " (write the blob before tagging it)".into(),
+            });
+        }
+        let mut desc = descriptor.clone();
+        if let Some(t) = tag {
+            desc.annotations
+                .get_or_insert_with(Default::default)
+                .insert(ANNOTATION_REF_NAME.into(), t.into());
+        }
+        let entry = serde_json::to_value(&desc).expect("serialisable");
+        let _lock = self.lock()?;
+        let mut index = self.index_value()?;
+        let manifests = index["manifests"].as_array_mut().expect("checked by index_value");
+        manifests.retain(|m| {
+            let name = m.pointer("/annotations/org.opencontainers.image.ref.name").and_then(Value::as_str);
+            match tag {
+                Some(t) => name != Some(t),
+                None => name.is_some() || m.get("digest").and_then(Value::as_str) != Some(&desc.digest.to_string()),
+            }
+        });
+        manifests.push(entry);
+        self.atomic_write(INDEX_FILE, &serde_json::to_vec(&index).expect("serialisable"))
+    }
+
+    /// Removes `tag` from `index.json`. Returns whether it was there.
+    pub fn remove_tag(&self, tag: &str) -> Result<bool> {
+        let _lock = self.lock()?;
+        let mut index = self.index_value()?;
+        let manifests = index["manifests"].as_array_mut().expect("checked by index_value");
+        let before = manifests.len();
+        manifests.retain(|m| {
+            m.pointer("/annotations/org.opencontainers.image.ref.name").and_then(Value::as_str) != Some(tag)
+        });
+        let removed = manifests.len() != before;
+        if removed {
+            self.atomic_write(INDEX_FILE, &serde_json::to_vec(&index).expect("serialisable"))?;
+        }
+        Ok(removed)
+    }
+
+    /// Every blob digest reachable from `index.json` (manifests, nested indexes, configs,
+    /// layers, subjects).
+    pub fn reachable(&self) -> Result<HashSet<Digest>> {
+        let mut seen = HashSet::new();
+        for d in self.index()?.manifests {
+            walk(self, &d, &self.limits, 0, &mut |d| seen.insert(d.digest.clone()))?;
+        }
+        Ok(seen)
+    }
+
+    /// Deletes blobs that nothing in `index.json` reaches, and stale temporary files.
+    ///
+    /// Files younger than `grace` are kept: another process may have written them and not
+    /// yet tagged the manifest that references them.
+    pub fn gc(&self, grace: Duration) -> Result<GcStats> {
+        let _lock = self.lock()?;
+        let keep = self.reachable()?;
+        let now = SystemTime::now();
+        let young = |path: &Path| -> bool {
+            fs::symlink_metadata(path)
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| now.duration_since(t).unwrap_or_default() < grace)
+        };
+        let mut stats = GcStats::default();
+        for entry in fs::read_dir(&self.root).context(|| format!("listing {}", self.root.display()))? {
+            let entry = entry.context(|| format!("listing {}", self.root.display()))?;
+            if entry.file_name().to_string_lossy().starts_with(TMP_PREFIX) && !young(&entry.path()) {
+                let _ = fs::remove_file(entry.path());
+            }
+        }
+        let blobs = self.root.join("blobs");
+        for alg in fs::read_dir(&blobs).context(|| format!("listing {}", blobs.display()))? {
+            let alg = alg.context(|| format!("listing {}", blobs.display()))?;
+            if !alg.path().is_dir() {
+                continue;
+            }
+            for blob in fs::read_dir(alg.path()).context(|| format!("listing {}", alg.path().display()))? {
+                let blob = blob.context(|| format!("listing {}", alg.path().display()))?;
+                let name = format!("{}:{}", alg.file_name().to_string_lossy(), blob.file_name().to_string_lossy());
+                let reachable = name.parse::<Digest>().is_ok_and(|d| keep.contains(&d));
+                if reachable || young(&blob.path()) {
+                    stats.kept += 1;
+                    continue;
+                }
+                let size = blob.metadata().map(|m| m.len()).unwrap_or(0);
+                fs::remove_file(blob.path()).context(|| format!("removing {}", blob.path().display()))?;
+                stats.removed += 1;
+                stats.bytes_freed += size;
+            }
+        }
+        Ok(stats)
+    }
+
+    fn lock(&self) -> Result<File> {
+        let dir = File::open(&self.root).context(|| format!("opening {}", self.root.display()))?;
+        dir.lock().context(|| format!("locking {}", self.root.display()))?;
+        Ok(dir)
+    }
+
+    fn atomic_write(&self, name: &str, bytes: &[u8]) -> Result<()> {
+        let target = self.root.join(name);
+        let mut tmp = tempfile::Builder::new()
+            .prefix(TMP_PREFIX)
+            .tempfile_in(&self.root)
+            .context(|| format!("creating a temporary file in {}", self.root.display()))?;
+        tmp.write_all(bytes).context(|| format!("writing {}", target.display()))?;
+        tmp.persist(&target)
+            .map_err(|e| Error::io(format!("replacing {}", target.display()), e.error))?;
+        Ok(())
+    }
+}
+
+fn list_or_none(tags: &[&str]) -> String {
+    if tags.is_empty() { "none".into() } else { tags.join(", ") }
+}
+
+impl BlobSource for OciLayout {
+    fn open_blob(&self, descriptor: &Descriptor) -> Result<Box<dyn Read + Send>> {
+        Ok(Box::new(self.open_blob_file(&descriptor.digest)?))
+    }
+
+    fn name(&self) -> String {
+        format!("oci:{}", self.root.display())
+    }
+}
+
+/// Reads a JSON document (manifest, index or config) from `source` within the size limit
+/// and verifies its digest and size.
+pub(crate) fn read_verified(source: &dyn BlobSource, descriptor: &Descriptor, limits: &Limits) -> Result<Vec<u8>> {
+    let what = format!("blob {} in {}", descriptor.digest, source.name());
+    if descriptor.size > limits.max_json_bytes {
+        return Err(Error::TooLarge {
+            what: format!("{what} ({} bytes)", descriptor.size),
+            limit: limits.max_json_bytes,
+            hint: " (Limits::max_json_bytes)",
+        });
+    }
+    let raw = source.open_blob(descriptor)?;
+    let mut reader = VerifyingReader::new(raw, descriptor.digest.clone(), Some(descriptor.size), what.clone());
+    let mut bytes = Vec::with_capacity(descriptor.size as usize);
+    reader.read_to_end(&mut bytes).map_err(|e| Error::io(format!("reading {what}"), e))?;
+    Ok(bytes)
+}
+
+/// Visits `descriptor` and, for manifests and indexes, everything they reference.
+pub(crate) fn walk(
+    source: &dyn BlobSource,
+    descriptor: &Descriptor,
+    limits: &Limits,
+    depth: usize,
+    visit: &mut dyn FnMut(&Descriptor) -> bool,
+) -> Result<()> {
+    if !visit(descriptor) {
+        return Ok(()); // already seen
+    }
+    if !(descriptor.media_type.is_index() || descriptor.media_type.is_manifest()) {
+        return Ok(());
+    }
+    if depth > limits.max_index_depth {
+        return Err(Error::Invalid {
+            what: format!("index {} in {}", descriptor.digest, source.name()),
+            reason: format!("indexes nested deeper than {} levels (a cycle?)", limits.max_index_depth),
+        });
+    }
+    let what = format!("manifest {} in {}", descriptor.digest, source.name());
+    let raw = RawManifest::verified(read_verified(source, descriptor, limits)?, descriptor, &what)?;
+    match raw.parse()? {
+        Manifest::Index(index) => {
+            for child in &index.manifests {
+                if child.digest == descriptor.digest {
+                    return Err(Error::Invalid {
+                        what,
+                        reason: "the index references itself".into(),
+                    });
+                }
+                walk(source, child, limits, depth + 1, visit)?;
+            }
+            if let Some(s) = &index.subject {
+                visit(s);
+            }
+        }
+        Manifest::Image(m) => {
+            visit(&m.config);
+            for l in &m.layers {
+                visit(l);
+            }
+            if let Some(s) = &m.subject {
+                visit(s);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// What [`OciLayout::gc`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GcStats {
+    /// Blobs removed.
+    pub removed: u64,
+    /// Bytes freed.
+    pub bytes_freed: u64,
+    /// Blobs kept.
+    pub kept: u64,
+}
+
+/// Writes one blob into a layout, hashing as it goes; the blob becomes visible only when
+/// [`BlobWriter::finish`] or [`BlobWriter::finish_expected`] succeeds.
+#[derive(Debug)]
+pub struct BlobWriter {
+    layout: OciLayout,
+    out: DigestWriter<io::BufWriter<NamedTempFile>>,
+}
+
+impl BlobWriter {
+    /// Bytes written so far.
+    pub fn written(&self) -> u64 {
+        self.out.written()
+    }
+
+    /// Commits the blob under the digest of what was written.
+    pub fn finish(self) -> Result<(Digest, u64)> {
+        let (buf, digest, size) = self.out.finish();
+        let tmp = buf.into_inner().map_err(|e| Error::io("flushing blob", e.into_error()))?;
+        commit(&self.layout, tmp, &digest)?;
+        Ok((digest, size))
+    }
+
+    /// Commits the blob only if it matches `expected`'s digest and size.
+    pub fn finish_expected(self, expected: &Descriptor) -> Result<()> {
+        let (buf, digest, size) = self.out.finish();
+        let what = || format!("blob {} written to {}", expected.digest, self.layout.root.display());
+        if size != expected.size {
+            return Err(Error::SizeMismatch {
+                what: what(),
+                expected: expected.size,
+                found: size,
+            });
+        }
+        if digest != expected.digest {
+            return Err(Error::DigestMismatch {
+                what: what(),
+                expected: expected.digest.clone(),
+                found: digest,
+            });
+        }
+        let tmp = buf.into_inner().map_err(|e| Error::io("flushing blob", e.into_error()))?;
+        commit(&self.layout, tmp, &digest)
+    }
+}
+
+impl Write for BlobWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.out.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
+
+fn commit(layout: &OciLayout, tmp: NamedTempFile, digest: &Digest) -> Result<()> {
+    let target = layout.blob_path(digest);
+    let dir = target.parent().expect("blob paths have a parent");
+    fs::create_dir_all(dir).context(|| format!("creating {}", dir.display()))?;
+    tmp.persist(&target)
+        .map_err(|e| Error::io(format!("moving blob into {}", target.display()), e.error))?;
+    Ok(())
+}

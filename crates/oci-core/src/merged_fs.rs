@@ -1,0 +1,415 @@
+//! The merged filesystem of an image: an index of the final tree built from tar headers.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::io::Read;
+use std::ops::Bound;
+use std::sync::Arc;
+
+use crate::{Digest, EntryKind, EntryMeta, Error, Image, Layer, OPAQUE_MARKER, Result, WHITEOUT_PREFIX, read_entries};
+
+/// Most symlinks followed while resolving one path (as Linux's `MAXSYMLINKS` × 6, like
+/// umoci's securejoin).
+const MAX_SYMLINKS: usize = 255;
+
+/// One path of the merged filesystem.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Node {
+    /// The entry's metadata, as its tar header gave it. For a hardlink, `link` is the
+    /// resolved target path and `size` the target's size.
+    pub meta: EntryMeta,
+    /// The layer whose entry defines this node (base = 0).
+    pub layer: usize,
+    /// The entry's position in that layer.
+    pub index: u64,
+    /// For regular files and hardlinks: where the bytes are (layer, entry index).
+    pub data: Option<(usize, u64)>,
+    /// A directory no layer has an entry for, made because something lives below it.
+    pub implicit: bool,
+    content: Option<Arc<[u8]>>,
+}
+
+/// Something odd but harmless found while merging layers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Warning {
+    /// The layer's digest.
+    pub layer: Digest,
+    /// The entry's path.
+    pub path: String,
+    /// What was odd.
+    pub message: String,
+}
+
+impl std::fmt::Display for Warning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "layer {}: /{}: {}", self.layer, self.path, self.message)
+    }
+}
+
+type Capture = Box<dyn Fn(&str) -> bool + Send + Sync>;
+
+/// The final filesystem of an image, as an index from path to [`Node`].
+///
+/// Built by reading every layer's tar headers base first, applying `.wh.NAME` whiteouts
+/// and `.wh..wh..opq` opaque directories to lower layers, replacing what upper layers
+/// redefine, and resolving parent directories through symlinks inside the root as
+/// container runtimes do. Nothing is extracted; ownership and modes are exactly the tar
+/// headers'. File contents are read on demand by reopening the layer that holds them, or
+/// kept from the indexing pass for paths chosen with [`MergedFs::build_capturing`].
+///
+/// Paths are relative to the root, without a leading `/` (methods accept either form).
+pub struct MergedFs {
+    image: Image,
+    root: EntryMeta,
+    nodes: BTreeMap<String, Node>,
+    warnings: Vec<Warning>,
+}
+
+impl std::fmt::Debug for MergedFs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MergedFs")
+            .field("image", self.image.digest())
+            .field("nodes", &self.nodes.len())
+            .finish()
+    }
+}
+
+impl MergedFs {
+    /// Indexes the image's layers.
+    ///
+    /// # Security
+    /// Every layer is verified (digest, size, diff_id) and bounded (see [`crate::Limits`]).
+    /// Entries with absolute or `..` paths, and hardlinks whose target is unsafe or
+    /// missing, are refused with [`Error::UnsafeEntry`]. Symlinks are recorded as
+    /// written; resolving them never leaves the root (`..` stops at `/`, absolute
+    /// targets start at the image root).
+    pub fn build(image: &Image) -> Result<MergedFs> {
+        MergedFs::build_capturing(image, |_| false)
+    }
+
+    /// Indexes the image's layers, keeping in memory the content of the regular files
+    /// whose path `capture` selects (up to [`crate::Limits::max_file_bytes`] each), so
+    /// [`MergedFs::read`] needs no second pass for them.
+    pub fn build_capturing(image: &Image, capture: impl Fn(&str) -> bool + Send + Sync + 'static) -> Result<MergedFs> {
+        let mut fs = MergedFs {
+            image: image.clone(),
+            root: EntryMeta::dir(0o755),
+            nodes: BTreeMap::new(),
+            warnings: Vec::new(),
+        };
+        let capture: Capture = Box::new(capture);
+        for layer in image.layers() {
+            let stream = image.open_layer(&layer)?;
+            let what = format!("layer {} ({} of image {})", layer.descriptor.digest, layer.index, image.digest());
+            read_entries(stream, &what, |entry| {
+                let path = std::mem::take(&mut entry.path);
+                fs.apply(&layer, &what, path, entry, &capture)
+            })?;
+        }
+        Ok(fs)
+    }
+
+    fn apply(&mut self, layer: &Layer, what: &str, path: String, entry: &mut crate::TarEntry<'_>, capture: &Capture) -> Result<()> {
+        let l = layer.index;
+        if path.is_empty() {
+            if entry.meta.kind == EntryKind::Dir {
+                self.root = entry.meta.clone();
+            }
+            return Ok(());
+        }
+        let (parent, name) = match path.rsplit_once('/') {
+            Some((p, n)) => (p, n),
+            None => ("", path.as_str()),
+        };
+        let unsafe_entry = |reason: String| Error::UnsafeEntry {
+            layer: what.to_owned(),
+            path: path.clone(),
+            reason,
+        };
+        let parent = self.resolve_components(parent, false).map_err(unsafe_entry)?;
+        if name == OPAQUE_MARKER {
+            let removed = self.remove_below(&parent, l);
+            if removed == 0 && !self.is_dir(&parent) {
+                self.warn(layer, &path, "opaque marker in a directory that does not exist");
+            }
+            return Ok(());
+        }
+        if let Some(hidden) = name.strip_prefix(WHITEOUT_PREFIX) {
+            let target = join(&parent, hidden);
+            match self.nodes.get(&target) {
+                Some(node) if node.layer < l => {
+                    self.nodes.remove(&target);
+                    self.remove_below(&target, l);
+                }
+                Some(_) => {} // defined by this layer: whiteouts only hide lower layers
+                None => self.warn(layer, &path, "whiteout for a path that no lower layer has"),
+            }
+            return Ok(());
+        }
+        let full = join(&parent, name);
+        self.ensure_parents(&parent, layer, &path);
+        let mut meta = entry.meta.clone();
+        let mut data = (meta.kind == EntryKind::File).then_some((l, entry.index));
+        let mut content = None;
+        if meta.kind == EntryKind::Hardlink {
+            let raw = meta.link.clone().unwrap_or_default();
+            let target = self.resolve_components(&raw, false).map_err(unsafe_entry)?;
+            let Some(t) = self.nodes.get(&target).filter(|t| matches!(t.meta.kind, EntryKind::File | EntryKind::Hardlink)) else {
+                return Err(unsafe_entry(format!("hardlink target {raw:?} is not a regular file of this or a lower layer")));
+            };
+            meta.size = t.meta.size;
+            data = t.data;
+            content = t.content.clone();
+            meta.link = Some(target);
+        } else if meta.kind == EntryKind::File && capture(&full) {
+            let limit = self.image.source().limits().max_file_bytes;
+            if meta.size <= limit {
+                let mut buf = Vec::with_capacity(meta.size as usize);
+                entry
+                    .data()
+                    .take(limit)
+                    .read_to_end(&mut buf)
+                    .map_err(|e| Error::io(format!("reading /{full} from {what}"), e))?;
+                content = Some(Arc::from(buf));
+            }
+        }
+        match self.nodes.get_mut(&full) {
+            Some(old) if old.meta.kind == EntryKind::Dir && meta.kind == EntryKind::Dir => {
+                old.meta = meta;
+                old.layer = l;
+                old.index = entry.index;
+                old.implicit = false;
+                return Ok(());
+            }
+            Some(old) => {
+                if old.meta.kind == EntryKind::Dir {
+                    self.remove_below(&full, usize::MAX);
+                }
+            }
+            None => {}
+        }
+        self.nodes.insert(
+            full,
+            Node {
+                meta,
+                layer: l,
+                index: entry.index,
+                data,
+                implicit: false,
+                content,
+            },
+        );
+        Ok(())
+    }
+
+    fn warn(&mut self, layer: &Layer, path: &str, message: &str) {
+        self.warnings.push(Warning {
+            layer: layer.descriptor.digest.clone(),
+            path: path.to_owned(),
+            message: message.to_owned(),
+        });
+    }
+
+    fn is_dir(&self, path: &str) -> bool {
+        path.is_empty() || self.nodes.get(path).is_some_and(|n| n.meta.kind == EntryKind::Dir)
+    }
+
+    /// Creates the missing ancestors of `dir` (and `dir`) as implicit directories, and
+    /// replaces non-directories standing in their way.
+    fn ensure_parents(&mut self, dir: &str, layer: &Layer, entry_path: &str) {
+        if dir.is_empty() {
+            return;
+        }
+        let mut end = 0;
+        loop {
+            end = dir[end..].find('/').map_or(dir.len(), |i| end + i);
+            let prefix = &dir[..end];
+            match self.nodes.get(prefix) {
+                Some(n) if n.meta.kind == EntryKind::Dir => {}
+                other => {
+                    if other.is_some() {
+                        self.warn(layer, entry_path, &format!("/{prefix} is not a directory; replaced by one"));
+                    }
+                    self.nodes.insert(
+                        prefix.to_owned(),
+                        Node {
+                            meta: EntryMeta::dir(0o755),
+                            layer: layer.index,
+                            index: u64::MAX,
+                            data: None,
+                            implicit: true,
+                            content: None,
+                        },
+                    );
+                }
+            }
+            if end == dir.len() {
+                return;
+            }
+            end += 1;
+        }
+    }
+
+    /// Removes every node strictly below `dir` whose layer is lower than `below_layer`.
+    fn remove_below(&mut self, dir: &str, below_layer: usize) -> usize {
+        let prefix = if dir.is_empty() { String::new() } else { format!("{dir}/") };
+        let doomed: Vec<String> = self
+            .nodes
+            .range::<str, _>((Bound::Included(prefix.as_str()), Bound::Unbounded))
+            .take_while(|(k, _)| k.starts_with(&prefix))
+            .filter(|(_, n)| n.layer < below_layer)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in &doomed {
+            self.nodes.remove(k);
+        }
+        doomed.len()
+    }
+
+    /// Resolves `path` inside the root, following symlinks in every component but the
+    /// last (or the last too, with `follow_last`). `..` never climbs above the root and
+    /// absolute symlink targets start at the root, as in a container.
+    fn resolve_components(&self, path: &str, follow_last: bool) -> std::result::Result<String, String> {
+        let mut queue: VecDeque<String> = path.split('/').map(str::to_owned).collect();
+        let mut current: Vec<String> = Vec::new();
+        let mut followed = 0;
+        while let Some(c) = queue.pop_front() {
+            match c.as_str() {
+                "" | "." => continue,
+                ".." => {
+                    current.pop();
+                    continue;
+                }
+                _ => {}
+            }
+            let is_last = queue.iter().all(|q| q.is_empty() || q == ".");
+            let candidate = if current.is_empty() { c.clone() } else { format!("{}/{c}", current.join("/")) };
+            match self.nodes.get(&candidate) {
+                Some(n) if n.meta.kind == EntryKind::Symlink && (!is_last || follow_last) => {
+                    followed += 1;
+                    if followed > MAX_SYMLINKS {
+                        return Err(format!("too many levels of symbolic links resolving {path:?}"));
+                    }
+                    let target = n.meta.link.as_deref().unwrap_or("");
+                    if target.starts_with('/') {
+                        current.clear();
+                    }
+                    for (i, t) in target.split('/').enumerate() {
+                        queue.insert(i, t.to_owned());
+                    }
+                }
+                _ => current.push(c),
+            }
+        }
+        Ok(current.join("/"))
+    }
+
+    /// The image this filesystem belongs to.
+    pub fn image(&self) -> &Image {
+        &self.image
+    }
+
+    /// The root directory's metadata.
+    pub fn root(&self) -> &EntryMeta {
+        &self.root
+    }
+
+    /// Odd but harmless things met while merging (whiteouts for missing paths, …).
+    pub fn warnings(&self) -> &[Warning] {
+        &self.warnings
+    }
+
+    /// Number of paths (not counting the root).
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Whether the filesystem is empty.
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    /// The node at exactly `path` (symlinks are not followed).
+    pub fn get(&self, path: &str) -> Option<&Node> {
+        self.nodes.get(path.trim_start_matches('/').trim_end_matches('/'))
+    }
+
+    /// The node `path` leads to, following symlinks inside the root, with its real path.
+    pub fn resolve(&self, path: &str) -> Option<(String, &Node)> {
+        let real = self.resolve_components(path.trim_start_matches('/'), true).ok()?;
+        let node = self.nodes.get(&real)?;
+        Some((real, node))
+    }
+
+    /// Every node in path order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Node)> {
+        self.nodes.iter().map(|(k, v)| (k.as_str(), v))
+    }
+
+    /// The nodes at and below `dir` (a directory, or a single node), in path order.
+    pub fn walk<'a>(&'a self, dir: &str) -> impl Iterator<Item = (&'a str, &'a Node)> + 'a {
+        let dir = dir.trim_matches('/').to_owned();
+        let prefix = if dir.is_empty() { String::new() } else { format!("{dir}/") };
+        let this = self.nodes.get_key_value(&dir).map(|(k, v)| (k.as_str(), v));
+        let below = self
+            .nodes
+            .range::<str, _>((Bound::Included(prefix.clone().as_str()), Bound::Unbounded))
+            .take_while(move |(k, _)| k.starts_with(&prefix))
+            .map(|(k, v)| (k.as_str(), v));
+        this.into_iter().chain(below)
+    }
+
+    /// Reads a regular file's content (following symlinks inside the root).
+    pub fn read(&self, path: &str) -> Result<Vec<u8>> {
+        let (real, node) = self.resolve(path).ok_or_else(|| Error::NotFound {
+            what: format!("{path} in image {}", self.image.digest()),
+            hint: String::new(),
+        })?;
+        if let Some(c) = &node.content {
+            return Ok(c.to_vec());
+        }
+        let Some(location) = node.data else {
+            return Err(Error::Invalid {
+                what: format!("/{real} in image {}", self.image.digest()),
+                reason: format!("not a regular file ({:?})", node.meta.kind),
+            });
+        };
+        let limit = self.image.source().limits().max_file_bytes;
+        if node.meta.size > limit {
+            return Err(Error::TooLarge {
+                what: format!("/{real}"),
+                limit,
+                hint: " (Limits::max_file_bytes)",
+            });
+        }
+        let mut out = Vec::with_capacity(node.meta.size as usize);
+        self.copy_data(location, &mut out)?;
+        Ok(out)
+    }
+
+    /// Streams the bytes stored at `location` (layer, entry index) into `out`, reading the
+    /// layer again.
+    pub(crate) fn copy_data(&self, location: (usize, u64), out: &mut dyn std::io::Write) -> Result<()> {
+        let layers = self.image.layers();
+        let layer = &layers[location.0];
+        let what = format!("layer {}", layer.descriptor.digest);
+        let mut done = false;
+        read_entries(self.image.open_layer(layer)?, &what, |e| {
+            if e.index == location.1 {
+                std::io::copy(e.data(), out).map_err(|err| Error::io(format!("reading {what}"), err))?;
+                done = true;
+            }
+            Ok(())
+        })?;
+        if !done {
+            return Err(Error::NotFound {
+                what: format!("entry {} of {what}", location.1),
+                hint: String::new(),
+            });
+        }
+        Ok(())
+    }
+}
+
+fn join(dir: &str, name: &str) -> String {
+    if dir.is_empty() { name.to_owned() } else { format!("{dir}/{name}") }
+}

@@ -1,0 +1,1 @@
+//! Workspace root: holds the top-level examples, integration tests and benches of oci-harden.
