@@ -1,1 +1,67 @@
-fn main() {}
+//! `oci-harden`: pull, inspect, scan, harden and push OCI images without a daemon.
+//!
+//! This binary only parses arguments, calls the `oci-core` and `hardener` libraries and
+//! formats their results; the domain logic lives in those crates.
+
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::io::{self, Write};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod commands;
+mod output;
+
+/// Daemonless, rootless OCI image hardening: read, inspect, export and copy images.
+#[derive(Debug, Parser)]
+#[command(name = "oci-harden", version, about, long_about = None, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Show an image or index: digest, media type, platforms, layers, config summary.
+    Inspect(commands::InspectArgs),
+    /// List the merged filesystem of an image, like `tar -t` (or `tar -tv` with --long).
+    Ls(commands::LsArgs),
+    /// Write the merged filesystem of an image as one tar (like `crane export`).
+    Export(commands::ExportArgs),
+    /// Copy an image or index between oci:DIR[:TAG] and docker-archive:FILE, keeping digests.
+    Copy(commands::CopyArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Inspect(a) => commands::inspect(a),
+        Command::Ls(a) => commands::ls(a),
+        Command::Export(a) => commands::export(a),
+        Command::Copy(a) => commands::copy(a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
+        Err(err) => {
+            let mut stderr = io::stderr().lock();
+            let _ = write!(stderr, "error: {err}");
+            for cause in err.chain().skip(1) {
+                let _ = write!(stderr, "\n  caused by: {cause}");
+            }
+            let _ = writeln!(stderr);
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|c| {
+        c.downcast_ref::<io::Error>()
+            .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
+            || c.downcast_ref::<oci_core::Error>().is_some_and(|e| {
+                matches!(e, oci_core::Error::Io { source, .. } if source.kind() == io::ErrorKind::BrokenPipe)
+            })
+    })
+}

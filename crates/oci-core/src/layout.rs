@@ -127,8 +127,7 @@ impl OciLayout {
 
     /// Starts writing a blob; see [`BlobWriter`].
     pub fn blob_writer(&self) -> Result<BlobWriter> {
-        let tmp = tempfile::Builder::new()
-            .prefix(TMP_PREFIX)
+        let tmp = temp_builder()
             .tempfile_in(&self.root)
             .context(|| format!("creating a temporary file in {}", self.root.display()))?;
         Ok(BlobWriter {
@@ -360,8 +359,7 @@ impl OciLayout {
 
     fn atomic_write(&self, name: &str, bytes: &[u8]) -> Result<()> {
         let target = self.root.join(name);
-        let mut tmp = tempfile::Builder::new()
-            .prefix(TMP_PREFIX)
+        let mut tmp = temp_builder()
             .tempfile_in(&self.root)
             .context(|| format!("creating a temporary file in {}", self.root.display()))?;
         tmp.write_all(bytes).context(|| format!("writing {}", target.display()))?;
@@ -369,6 +367,15 @@ impl OciLayout {
             .map_err(|e| Error::io(format!("replacing {}", target.display()), e.error))?;
         Ok(())
     }
+}
+
+/// Temporary files become blobs and `index.json`: readable by all, like files a
+/// shell would create (the umask still applies).
+fn temp_builder() -> tempfile::Builder<'static, 'static> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut b = tempfile::Builder::new();
+    b.prefix(TMP_PREFIX).permissions(fs::Permissions::from_mode(0o644));
+    b
 }
 
 fn list_or_none(tags: &[&str]) -> String {

@@ -1,0 +1,329 @@
+//! One function per subcommand: arguments in, library calls, output out.
+
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, ValueEnum};
+use oci_core::{
+    CopyOptions, EntryKind, Image, ImageSource, Manifest, MergedFs, Node, Platform, Reference,
+};
+use serde_json::{Value, json};
+
+use crate::output::{human_bytes, timestamp};
+
+/// Output format for commands that report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Human-readable text.
+    Text,
+    /// JSON, stable for scripts.
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// Image reference: oci:DIR[:TAG] or docker-archive:FILE[:NAME:TAG].
+    reference: Reference,
+    /// For an index, describe the image for this platform (os/arch[/variant]).
+    #[arg(long)]
+    platform: Option<Platform>,
+    /// Print the manifest (or index) bytes exactly as stored.
+    #[arg(long, conflicts_with = "config")]
+    raw: bool,
+    /// Print the image config bytes exactly as stored.
+    #[arg(long)]
+    config: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct LsArgs {
+    /// Image reference: oci:DIR[:TAG] or docker-archive:FILE[:NAME:TAG].
+    reference: Reference,
+    /// List only this path and what is below it.
+    path: Option<String>,
+    /// Show type, mode, owner, size, time and link targets, like `tar -tv`.
+    #[arg(short, long)]
+    long: bool,
+    /// For an index, the platform to list (default: the only one, or the host's).
+    #[arg(long)]
+    platform: Option<Platform>,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Image reference: oci:DIR[:TAG] or docker-archive:FILE[:NAME:TAG].
+    reference: Reference,
+    /// Where to write the tar; `-` for standard output.
+    output: PathBuf,
+    /// For an index, the platform to export (default: the only one, or the host's).
+    #[arg(long)]
+    platform: Option<Platform>,
+}
+
+#[derive(Debug, Args)]
+pub struct CopyArgs {
+    /// Source: oci:DIR[:TAG] or docker-archive:FILE[:NAME:TAG].
+    source: Reference,
+    /// Destination: oci:DIR[:TAG] or docker-archive:FILE[:NAME:TAG].
+    destination: Reference,
+    /// Keep only this platform of an index (repeatable); default: all, keeping the index digest.
+    #[arg(long = "platform")]
+    platforms: Vec<Platform>,
+    /// Output format of the summary.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+    /// Print nothing on success.
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+fn open(reference: &Reference) -> Result<ImageSource> {
+    ImageSource::open(reference).with_context(|| format!("opening {reference}"))
+}
+
+fn stdout() -> BufWriter<io::StdoutLock<'static>> {
+    BufWriter::with_capacity(64 << 10, io::stdout().lock())
+}
+
+fn merged(image: &Image) -> Result<MergedFs> {
+    let fs = MergedFs::build(image).with_context(|| format!("reading the layers of image {}", image.digest()))?;
+    for w in fs.warnings() {
+        eprintln!("warning: {w}");
+    }
+    Ok(fs)
+}
+
+pub fn inspect(args: InspectArgs) -> Result<ExitCode> {
+    let source = open(&args.reference)?;
+    let top = source.top_manifest()?;
+    let is_index = top.media_type().is_index();
+    let image = if !is_index || args.platform.is_some() || args.config {
+        Some(source.image(args.platform.as_ref())?)
+    } else {
+        None
+    };
+    let mut out = stdout();
+    if args.raw {
+        let bytes = image.as_ref().filter(|_| args.platform.is_some()).map_or(top.bytes(), |i| i.raw_manifest().bytes());
+        out.write_all(bytes)?;
+        out.flush()?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if args.config {
+        out.write_all(image.as_ref().expect("selected above").config_bytes())?;
+        out.flush()?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let index_entries = match top.parse()? {
+        Manifest::Index(index) => Some(index.manifests),
+        Manifest::Image(_) => None,
+    };
+    match args.format {
+        Format::Json => {
+            let mut v = json!({
+                "reference": args.reference.to_string(),
+                "digest": top.digest(),
+                "mediaType": top.media_type(),
+                "size": top.bytes().len(),
+            });
+            if let Some(entries) = &index_entries {
+                v["manifests"] = serde_json::to_value(entries)?;
+            }
+            if let Some(image) = &image {
+                v["image"] = image_json(image);
+            }
+            serde_json::to_writer_pretty(&mut out, &v)?;
+            writeln!(out)?;
+        }
+        Format::Text => {
+            writeln!(out, "Reference:   {}", args.reference)?;
+            writeln!(out, "Digest:      {}", top.digest())?;
+            writeln!(out, "Media type:  {}", top.media_type())?;
+            writeln!(out, "Size:        {} bytes", top.bytes().len())?;
+            if let Some(entries) = &index_entries {
+                writeln!(out, "Manifests:   {}", entries.len())?;
+                for d in entries {
+                    let platform = d.platform.as_ref().map_or_else(|| "-".to_owned(), Platform::to_string);
+                    writeln!(out, "  {platform:<18} {}  {}", d.digest, d.media_type)?;
+                }
+            }
+            if let Some(image) = &image {
+                if is_index {
+                    writeln!(out, "\nImage:       {}", image.digest())?;
+                }
+                image_text(&mut out, image)?;
+            }
+        }
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn image_json(image: &Image) -> Value {
+    let c = image.config();
+    json!({
+        "digest": image.digest(),
+        "mediaType": image.raw_manifest().media_type(),
+        "platform": image.platform().map(|p| p.to_string()),
+        "config": {"digest": image.manifest().config.digest, "size": image.manifest().config.size},
+        "created": c.created(),
+        "user": c.user(),
+        "entrypoint": c.entrypoint(),
+        "cmd": c.cmd(),
+        "env": c.env(),
+        "workingDir": c.working_dir(),
+        "labels": c.labels().into_iter().map(|(k, v)| (k.to_owned(), Value::from(v))).collect::<serde_json::Map<_, _>>(),
+        "history": c.history().len(),
+        "layers": image.layers().iter().map(|l| json!({
+            "digest": l.descriptor.digest,
+            "mediaType": l.descriptor.media_type,
+            "size": l.descriptor.size,
+            "diffId": l.diff_id,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+fn image_text(out: &mut impl Write, image: &Image) -> Result<()> {
+    let c = image.config();
+    let m = image.manifest();
+    let or_dash = |v: Option<&str>| v.unwrap_or("-").to_owned();
+    writeln!(out, "Platform:    {}", image.platform().map_or_else(|| "-".to_owned(), |p| p.to_string()))?;
+    writeln!(out, "Created:     {}", or_dash(c.created()))?;
+    writeln!(out, "Config:      {} ({} bytes)", m.config.digest, m.config.size)?;
+    writeln!(out, "User:        {}", c.user().unwrap_or("(root)"))?;
+    writeln!(out, "Entrypoint:  {}", c.entrypoint().join(" "))?;
+    writeln!(out, "Cmd:         {}", c.cmd().join(" "))?;
+    writeln!(out, "WorkingDir:  {}", or_dash(c.working_dir()))?;
+    for (i, e) in c.env().iter().enumerate() {
+        writeln!(out, "{}{e}", if i == 0 { "Env:         " } else { "             " })?;
+    }
+    for (i, (k, v)) in c.labels().iter().enumerate() {
+        writeln!(out, "{}{k}={v}", if i == 0 { "Labels:      " } else { "             " })?;
+    }
+    writeln!(out, "History:     {} entries", c.history().len())?;
+    let layers = image.layers();
+    let total: u64 = layers.iter().map(|l| l.descriptor.size).sum();
+    writeln!(out, "Layers:      {} ({})", layers.len(), human_bytes(total))?;
+    for l in &layers {
+        writeln!(
+            out,
+            "  {:>3}  {:>10}  {}  diff_id {}  {}",
+            l.index,
+            human_bytes(l.descriptor.size),
+            l.descriptor.digest,
+            l.diff_id,
+            l.descriptor.media_type
+        )?;
+    }
+    Ok(())
+}
+
+pub fn ls(args: LsArgs) -> Result<ExitCode> {
+    let source = open(&args.reference)?;
+    let image = source.image(args.platform.as_ref())?;
+    let fs = merged(&image)?;
+    let dir = args.path.as_deref().unwrap_or("/");
+    let mut out = stdout();
+    let mut any = dir.trim_matches('/').is_empty();
+    for (path, node) in fs.walk(dir) {
+        any = true;
+        if args.long {
+            write_long(&mut out, path, node)?;
+        } else if node.meta.kind == EntryKind::Dir {
+            writeln!(out, "{path}/")?;
+        } else {
+            writeln!(out, "{path}")?;
+        }
+    }
+    out.flush()?;
+    if !any {
+        bail!("{dir}: no such file or directory in image {}", image.digest());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn write_long(out: &mut impl Write, path: &str, node: &Node) -> io::Result<()> {
+    let m = &node.meta;
+    let size = match m.device {
+        Some((major, minor)) => format!("{major},{minor}"),
+        None => m.size.to_string(),
+    };
+    let slash = if m.kind == EntryKind::Dir { "/" } else { "" };
+    write!(out, "{} {}/{} {:>9} {} {path}{slash}", m.mode_string(), m.uid, m.gid, size, timestamp(m.mtime))?;
+    match (m.kind, &m.link) {
+        (EntryKind::Symlink, Some(t)) => writeln!(out, " -> {t}"),
+        (EntryKind::Hardlink, Some(t)) => writeln!(out, " link to {t}"),
+        _ => writeln!(out),
+    }
+}
+
+pub fn export(args: ExportArgs) -> Result<ExitCode> {
+    let source = open(&args.reference)?;
+    let image = source.image(args.platform.as_ref())?;
+    let fs = merged(&image)?;
+    if args.output == Path::new("-") {
+        let mut out = stdout();
+        oci_core::export(&fs, &mut out)?;
+        out.flush()?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let dir = match args.output.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let tmp = tempfile::NamedTempFile::new_in(&dir).with_context(|| format!("creating a temporary file in {}", dir.display()))?;
+    let mut w = BufWriter::with_capacity(256 << 10, tmp);
+    oci_core::export(&fs, &mut w)?;
+    let tmp = w.into_inner().map_err(|e| e.into_error()).context("flushing the export")?;
+    tmp.persist(&args.output)
+        .map_err(|e| e.error)
+        .with_context(|| format!("writing {}", args.output.display()))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn copy(args: CopyArgs) -> Result<ExitCode> {
+    let source = open(&args.source)?;
+    let options = CopyOptions {
+        platforms: args.platforms,
+    };
+    let report = oci_core::copy(&source, &args.destination, &options)
+        .with_context(|| format!("copying {} to {}", args.source, args.destination))?;
+    if args.quiet {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut out = stdout();
+    match args.format {
+        Format::Json => {
+            serde_json::to_writer_pretty(
+                &mut out,
+                &json!({
+                    "source": args.source.to_string(),
+                    "destination": args.destination.to_string(),
+                    "digest": report.digest,
+                    "mediaType": report.media_type,
+                    "blobsWritten": report.blobs_written,
+                    "blobsSkipped": report.blobs_skipped,
+                    "bytesWritten": report.bytes_written,
+                }),
+            )?;
+            writeln!(out)?;
+        }
+        Format::Text => writeln!(
+            out,
+            "{} -> {}\n  digest {}\n  {} blobs written ({}), {} already present",
+            args.source,
+            args.destination,
+            report.digest,
+            report.blobs_written,
+            human_bytes(report.bytes_written),
+            report.blobs_skipped
+        )?,
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
