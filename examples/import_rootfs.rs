@@ -9,14 +9,12 @@
 //! The tarball becomes the layer blob unchanged (gzip or plain), so its digest is the
 //! file's sha256; the diff_id is computed by streaming it once through the decompressor.
 
-#![allow(clippy::print_stdout)]
+#![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::fs::File;
 use std::io;
 
-use oci_core::{
-    Compression, Descriptor, DigestReader, Limits, MediaType, OciLayout, Result, decompress,
-};
+use oci_core::{Compression, Descriptor, DigestReader, Limits, MediaType, OciLayout, Result, decompress};
 use serde_json::json;
 
 fn main() -> Result<()> {
@@ -39,7 +37,8 @@ fn main() -> Result<()> {
         .map_err(|e| oci_core::Error::io(rootfs.clone(), e))?;
     let compression = Compression::sniff(&head);
     let raw = layout.open_blob_file(&digest)?;
-    let mut hashing = DigestReader::new(decompress(raw, compression, &Limits::default(), rootfs), oci_core::Algorithm::Sha256);
+    let mut hashing =
+        DigestReader::new(decompress(raw, compression, &Limits::default(), rootfs), oci_core::Algorithm::Sha256);
     io::copy(&mut hashing, &mut io::sink()).map_err(|e| oci_core::Error::io("hashing the rootfs", e))?;
     let (diff_id, _) = hashing.finish();
 

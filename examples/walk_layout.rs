@@ -9,10 +9,8 @@
 use oci_core::{EntryKind, ImageSource, MergedFs, Reference};
 
 fn main() -> oci_core::Result<()> {
-    let reference: Reference = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "oci:examples/alpine:3.20".to_owned())
-        .parse()?;
+    let reference: Reference =
+        std::env::args().nth(1).unwrap_or_else(|| "oci:examples/alpine:3.20".to_owned()).parse()?;
     let source = ImageSource::open(&reference)?;
     let image = source.image(None)?;
 

@@ -6,9 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
-use oci_core::{
-    CopyOptions, EntryKind, Image, ImageSource, Manifest, MergedFs, Node, Platform, Reference,
-};
+use oci_core::{CopyOptions, EntryKind, Image, ImageSource, Manifest, MergedFs, Node, Platform, Reference};
 use serde_json::{Value, json};
 
 use crate::output::{human_bytes, timestamp};
@@ -109,7 +107,8 @@ pub fn inspect(args: InspectArgs) -> Result<ExitCode> {
     };
     let mut out = stdout();
     if args.raw {
-        let bytes = image.as_ref().filter(|_| args.platform.is_some()).map_or(top.bytes(), |i| i.raw_manifest().bytes());
+        let bytes =
+            image.as_ref().filter(|_| args.platform.is_some()).map_or(top.bytes(), |i| i.raw_manifest().bytes());
         out.write_all(bytes)?;
         out.flush()?;
         return Ok(ExitCode::SUCCESS);
@@ -276,21 +275,18 @@ pub fn export(args: ExportArgs) -> Result<ExitCode> {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let tmp = tempfile::NamedTempFile::new_in(&dir).with_context(|| format!("creating a temporary file in {}", dir.display()))?;
+    let tmp = tempfile::NamedTempFile::new_in(&dir)
+        .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
     let mut w = BufWriter::with_capacity(256 << 10, tmp);
     oci_core::export(&fs, &mut w)?;
     let tmp = w.into_inner().map_err(|e| e.into_error()).context("flushing the export")?;
-    tmp.persist(&args.output)
-        .map_err(|e| e.error)
-        .with_context(|| format!("writing {}", args.output.display()))?;
+    tmp.persist(&args.output).map_err(|e| e.error).with_context(|| format!("writing {}", args.output.display()))?;
     Ok(ExitCode::SUCCESS)
 }
 
 pub fn copy(args: CopyArgs) -> Result<ExitCode> {
     let source = open(&args.source)?;
-    let options = CopyOptions {
-        platforms: args.platforms,
-    };
+    let options = CopyOptions { platforms: args.platforms };
     let report = oci_core::copy(&source, &args.destination, &options)
         .with_context(|| format!("copying {} to {}", args.source, args.destination))?;
     if args.quiet {

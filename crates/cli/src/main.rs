@@ -58,10 +58,9 @@ fn main() -> ExitCode {
 
 fn is_broken_pipe(err: &anyhow::Error) -> bool {
     err.chain().any(|c| {
-        c.downcast_ref::<io::Error>()
-            .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
-            || c.downcast_ref::<oci_core::Error>().is_some_and(|e| {
-                matches!(e, oci_core::Error::Io { source, .. } if source.kind() == io::ErrorKind::BrokenPipe)
-            })
+        c.downcast_ref::<io::Error>().is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
+            || c.downcast_ref::<oci_core::Error>().is_some_and(
+                |e| matches!(e, oci_core::Error::Io { source, .. } if source.kind() == io::ErrorKind::BrokenPipe),
+            )
     })
 }

@@ -60,10 +60,7 @@ pub fn decompress<'a, R: Read + Send + 'a>(
     what: &str,
 ) -> Box<dyn Read + Send + 'a> {
     let counter = Arc::new(AtomicU64::new(0));
-    let counted = CountingReader {
-        inner: compressed,
-        count: Arc::clone(&counter),
-    };
+    let counted = CountingReader { inner: compressed, count: Arc::clone(&counter) };
     let inner: Box<dyn Read + Send + 'a> = match compression {
         Compression::None => Box::new(counted),
         Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(BufReader::with_capacity(BUF, counted))),
@@ -211,9 +208,7 @@ mod tests {
         assert_eq!(a, gzip(b"hello world"));
         assert_eq!(Compression::sniff(&a), Compression::Gzip);
         let mut out = Vec::new();
-        decompress(&a[..], Compression::Gzip, &Limits::default(), "t")
-            .read_to_end(&mut out)
-            .unwrap();
+        decompress(&a[..], Compression::Gzip, &Limits::default(), "t").read_to_end(&mut out).unwrap();
         assert_eq!(out, b"hello world");
     }
 
@@ -221,14 +216,8 @@ mod tests {
     fn bomb_is_stopped() {
         let zeros = vec![0u8; 4 << 20];
         let z = gzip(&zeros);
-        let limits = Limits {
-            ratio_floor_bytes: 1 << 20,
-            max_ratio: 100,
-            ..Limits::default()
-        };
-        let err = decompress(&z[..], Compression::Gzip, &limits, "layer x")
-            .read_to_end(&mut Vec::new())
-            .unwrap_err();
+        let limits = Limits { ratio_floor_bytes: 1 << 20, max_ratio: 100, ..Limits::default() };
+        let err = decompress(&z[..], Compression::Gzip, &limits, "layer x").read_to_end(&mut Vec::new()).unwrap_err();
         let msg = Error::io("r", err).to_string();
         assert!(msg.contains("decompression bomb"), "{msg}");
     }

@@ -30,21 +30,13 @@ impl ImageConfig {
     /// Refuses malformed JSON ([`Error::Json`]) and documents that are not objects or
     /// whose `rootfs.diff_ids` are not digests ([`Error::Invalid`]).
     pub fn parse(bytes: &[u8], what: &str) -> Result<ImageConfig> {
-        let value: Value = serde_json::from_slice(bytes).map_err(|source| Error::Json {
-            what: what.to_owned(),
-            source,
-        })?;
+        let value: Value =
+            serde_json::from_slice(bytes).map_err(|source| Error::Json { what: what.to_owned(), source })?;
         let Value::Object(root) = value else {
-            return Err(Error::Invalid {
-                what: what.to_owned(),
-                reason: "config is not a JSON object".into(),
-            });
+            return Err(Error::Invalid { what: what.to_owned(), reason: "config is not a JSON object".into() });
         };
         let config = ImageConfig { root };
-        config.diff_ids().map_err(|e| Error::Invalid {
-            what: what.to_owned(),
-            reason: e.to_string(),
-        })?;
+        config.diff_ids().map_err(|e| Error::Invalid { what: what.to_owned(), reason: e.to_string() })?;
         Ok(config)
     }
 
@@ -173,10 +165,7 @@ impl ImageConfig {
         if !labels.is_object() {
             *labels = Value::Object(Map::new());
         }
-        labels
-            .as_object_mut()
-            .expect("made an object above")
-            .insert(key.into(), Value::String(value.into()));
+        labels.as_object_mut().expect("made an object above").insert(key.into(), Value::String(value.into()));
     }
 
     /// `history` entries, as JSON.
@@ -196,9 +185,7 @@ impl ImageConfig {
 
     /// Appends a layer: its diff_id to `rootfs.diff_ids` and an entry to `history`.
     pub fn push_layer(&mut self, diff_id: &Digest, history: Value) {
-        let rootfs = self.root.entry("rootfs").or_insert_with(|| {
-            serde_json::json!({"type": "layers", "diff_ids": []})
-        });
+        let rootfs = self.root.entry("rootfs").or_insert_with(|| serde_json::json!({"type": "layers", "diff_ids": []}));
         if let Some(ids) = rootfs.get_mut("diff_ids").and_then(Value::as_array_mut) {
             ids.push(Value::String(diff_id.to_string()));
         }

@@ -125,17 +125,12 @@ fn copy_to_layout(src: &ImageSource, dir: &Path, tag: Option<&str>, options: &Co
 
 /// A copy of an index keeping only the entries for `platforms` (other keys untouched).
 fn filter_index(raw: &RawManifest, platforms: &[Platform]) -> Result<(Vec<Descriptor>, RawManifest)> {
-    let mut value: Value = serde_json::from_slice(raw.bytes()).map_err(|source| Error::Json {
+    let mut value: Value = serde_json::from_slice(raw.bytes())
+        .map_err(|source| Error::Json { what: format!("index {}", raw.digest()), source })?;
+    let manifests = value.get_mut("manifests").and_then(Value::as_array_mut).ok_or_else(|| Error::Invalid {
         what: format!("index {}", raw.digest()),
-        source,
+        reason: "no manifests array".into(),
     })?;
-    let manifests = value
-        .get_mut("manifests")
-        .and_then(Value::as_array_mut)
-        .ok_or_else(|| Error::Invalid {
-            what: format!("index {}", raw.digest()),
-            reason: "no manifests array".into(),
-        })?;
     let mut kept = Vec::new();
     manifests.retain(|m| {
         let Ok(d) = serde_json::from_value::<Descriptor>(m.clone()) else {

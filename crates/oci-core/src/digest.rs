@@ -91,11 +91,7 @@ impl Digest {
     pub fn verify(&self, what: impl Into<String>, bytes: &[u8]) -> Result<()> {
         let found = Digest::of(self.algorithm, bytes);
         if &found != self {
-            return Err(Error::DigestMismatch {
-                what: what.into(),
-                expected: self.clone(),
-                found,
-            });
+            return Err(Error::DigestMismatch { what: what.into(), expected: self.clone(), found });
         }
         Ok(())
     }
@@ -105,10 +101,7 @@ impl FromStr for Digest {
     type Err = Error;
 
     fn from_str(s: &str) -> Result<Self> {
-        let bad = |reason| Error::InvalidDigest {
-            input: s.to_owned(),
-            reason,
-        };
+        let bad = |reason| Error::InvalidDigest { input: s.to_owned(), reason };
         let (alg, hex) = s.split_once(':').ok_or_else(|| bad("expected ALGORITHM:HEX"))?;
         let algorithm = match alg {
             "sha256" => Algorithm::Sha256,
@@ -121,10 +114,7 @@ impl FromStr for Digest {
         if !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
             return Err(bad("hash must be lowercase hex"));
         }
-        Ok(Digest {
-            algorithm,
-            hex: hex.to_owned(),
-        })
+        Ok(Digest { algorithm, hex: hex.to_owned() })
     }
 }
 
@@ -204,11 +194,7 @@ impl<W: Write> DigestWriter<W> {
 
     /// Wraps `inner`, hashing with `algorithm`.
     pub fn with_algorithm(inner: W, algorithm: Algorithm) -> Self {
-        DigestWriter {
-            inner,
-            hasher: algorithm.hasher(),
-            written: 0,
-        }
+        DigestWriter { inner, hasher: algorithm.hasher(), written: 0 }
     }
 
     /// Bytes written so far.
@@ -251,11 +237,7 @@ pub struct DigestReader<R> {
 impl<R: Read> DigestReader<R> {
     /// Wraps `inner`, hashing with `algorithm`.
     pub fn new(inner: R, algorithm: Algorithm) -> Self {
-        DigestReader {
-            inner,
-            hasher: algorithm.hasher(),
-            read: 0,
-        }
+        DigestReader { inner, hasher: algorithm.hasher(), read: 0 }
     }
 
     /// Returns the digest and byte count of what was read.
@@ -291,14 +273,7 @@ pub struct VerifyingReader<R> {
 impl<R: Read> VerifyingReader<R> {
     /// Wraps `inner`; `what` names the content in error messages.
     pub fn new(inner: R, expected: Digest, expected_size: Option<u64>, what: String) -> Self {
-        VerifyingReader {
-            inner,
-            hasher: Some(expected.algorithm().hasher()),
-            expected,
-            expected_size,
-            read: 0,
-            what,
-        }
+        VerifyingReader { inner, hasher: Some(expected.algorithm().hasher()), expected, expected_size, read: 0, what }
     }
 
     fn check_end(&mut self) -> io::Result<()> {
@@ -308,21 +283,13 @@ impl<R: Read> VerifyingReader<R> {
         if let Some(size) = self.expected_size
             && size != self.read
         {
-            return Err(Error::SizeMismatch {
-                what: self.what.clone(),
-                expected: size,
-                found: self.read,
-            }
-            .into_io());
+            return Err(Error::SizeMismatch { what: self.what.clone(), expected: size, found: self.read }.into_io());
         }
         let found = hasher.finish();
         if found != self.expected {
-            return Err(Error::DigestMismatch {
-                what: self.what.clone(),
-                expected: self.expected.clone(),
-                found,
-            }
-            .into_io());
+            return Err(
+                Error::DigestMismatch { what: self.what.clone(), expected: self.expected.clone(), found }.into_io()
+            );
         }
         Ok(())
     }
@@ -342,12 +309,7 @@ impl<R: Read> Read for VerifyingReader<R> {
         if let Some(size) = self.expected_size
             && self.read > size
         {
-            return Err(Error::SizeMismatch {
-                what: self.what.clone(),
-                expected: size,
-                found: self.read,
-            }
-            .into_io());
+            return Err(Error::SizeMismatch { what: self.what.clone(), expected: size, found: self.read }.into_io());
         }
         if let Some(h) = &mut self.hasher {
             h.update(&buf[..n]);
@@ -358,10 +320,7 @@ impl<R: Read> Read for VerifyingReader<R> {
 
 impl<R> fmt::Debug for VerifyingReader<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("VerifyingReader")
-            .field("expected", &self.expected)
-            .field("read", &self.read)
-            .finish()
+        f.debug_struct("VerifyingReader").field("expected", &self.expected).field("read", &self.read).finish()
     }
 }
 
@@ -384,17 +343,13 @@ mod tests {
     fn verifying_reader_detects_mismatch_and_truncation() {
         let good = Digest::sha256(b"hello");
         let mut out = Vec::new();
-        VerifyingReader::new(&b"hello"[..], good.clone(), Some(5), "t".into())
-            .read_to_end(&mut out)
-            .unwrap();
+        VerifyingReader::new(&b"hello"[..], good.clone(), Some(5), "t".into()).read_to_end(&mut out).unwrap();
         let err = VerifyingReader::new(&b"hellO"[..], good.clone(), Some(5), "blob x".into())
             .read_to_end(&mut out)
             .unwrap_err();
         let err = Error::io("reading", err);
         assert!(matches!(err, Error::DigestMismatch { .. }), "{err}");
-        let err = VerifyingReader::new(&b"hell"[..], good, Some(5), "blob x".into())
-            .read_to_end(&mut out)
-            .unwrap_err();
+        let err = VerifyingReader::new(&b"hell"[..], good, Some(5), "blob x".into()).read_to_end(&mut out).unwrap_err();
         assert!(matches!(Error::io("r", err), Error::SizeMismatch { expected: 5, found: 4, .. }));
     }
 }

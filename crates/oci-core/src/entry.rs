@@ -92,20 +92,12 @@ impl EntryMeta {
 
     /// A regular file owned by root.
     pub fn file(mode: u32, size: u64) -> EntryMeta {
-        EntryMeta {
-            kind: EntryKind::File,
-            size,
-            ..EntryMeta::dir(mode)
-        }
+        EntryMeta { kind: EntryKind::File, size, ..EntryMeta::dir(mode) }
     }
 
     /// A symlink owned by root.
     pub fn symlink(target: &str) -> EntryMeta {
-        EntryMeta {
-            kind: EntryKind::Symlink,
-            link: Some(target.to_owned()),
-            ..EntryMeta::dir(0o777)
-        }
+        EntryMeta { kind: EntryKind::Symlink, link: Some(target.to_owned()), ..EntryMeta::dir(0o777) }
     }
 
     /// The mode as `ls -l` prints it (`drwxr-xr-x`).
@@ -200,12 +192,13 @@ impl TarEntry<'_> {
 /// Entries with unsafe paths (absolute, `..`) and hardlinks whose targets are unsafe are
 /// refused with [`Error::UnsafeEntry`]. Symlink targets are recorded as written and never
 /// followed here.
-pub fn read_entries<R: Read>(stream: R, what: &str, mut visit: impl FnMut(&mut TarEntry<'_>) -> Result<()>) -> Result<()> {
+pub fn read_entries<R: Read>(
+    stream: R,
+    what: &str,
+    mut visit: impl FnMut(&mut TarEntry<'_>) -> Result<()>,
+) -> Result<()> {
     let corrupt = |source: io::Error| match Error::io(String::new(), source) {
-        Error::Io { source, .. } => Error::CorruptLayer {
-            layer: what.to_owned(),
-            source,
-        },
+        Error::Io { source, .. } => Error::CorruptLayer { layer: what.to_owned(), source },
         other => other,
     };
     let mut archive = tar::Archive::new(stream);
@@ -257,12 +250,9 @@ pub fn read_entries<R: Read>(stream: R, what: &str, mut visit: impl FnMut(&mut T
             ));
         }
         if matches!(kind, EntryKind::Symlink | EntryKind::Hardlink) {
-            let target = entry
-                .link_name_bytes()
-                .ok_or_else(|| unsafe_entry("link without a target"))?;
-            let target = std::str::from_utf8(&target)
-                .map_err(|_| unsafe_entry("link target is not valid UTF-8"))?
-                .to_owned();
+            let target = entry.link_name_bytes().ok_or_else(|| unsafe_entry("link without a target"))?;
+            let target =
+                std::str::from_utf8(&target).map_err(|_| unsafe_entry("link target is not valid UTF-8"))?.to_owned();
             if target.is_empty() {
                 return Err(unsafe_entry("link with an empty target"));
             }
@@ -291,12 +281,7 @@ pub fn read_entries<R: Read>(stream: R, what: &str, mut visit: impl FnMut(&mut T
                 }
             }
         }
-        let mut e = TarEntry {
-            path,
-            meta,
-            index,
-            data: &mut entry,
-        };
+        let mut e = TarEntry { path, meta, index, data: &mut entry };
         visit(&mut e)?;
         index += 1;
     }

@@ -148,10 +148,7 @@ impl Error {
             let inner = source.into_inner().expect("checked above");
             return *inner.downcast::<Error>().expect("checked above");
         }
-        Error::Io {
-            context: context.into(),
-            source,
-        }
+        Error::Io { context: context.into(), source }
     }
 
     /// Wraps this error into an `io::Error`, to travel through `io::Read`/`io::Write`.

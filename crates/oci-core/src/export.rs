@@ -61,11 +61,7 @@ pub fn export(fs: &MergedFs, out: impl Write) -> Result<ExportStats> {
                     let mut spill = tempfile::tempfile().map_err(|e| Error::io("creating a temporary file", e))?;
                     fs.copy_data(node.data.expect("hardlinks have data"), &mut spill)?;
                     spill.rewind().map_err(|e| Error::io("rewinding a temporary file", e))?;
-                    let meta = EntryMeta {
-                        kind: EntryKind::File,
-                        link: None,
-                        ..node.meta.clone()
-                    };
+                    let meta = EntryMeta { kind: EntryKind::File, link: None, ..node.meta.clone() };
                     append_entry(&mut tar, path, &meta, spill).map_err(|e| werr(path, e))?;
                     stats.content_bytes += meta.size;
                     stats.entries += 1;
@@ -80,8 +76,6 @@ pub fn export(fs: &MergedFs, out: impl Write) -> Result<ExportStats> {
             Ok(())
         })?;
     }
-    tar.into_inner()
-        .and_then(|mut w| w.flush())
-        .map_err(|e| Error::io("finishing the export tar", e))?;
+    tar.into_inner().and_then(|mut w| w.flush()).map_err(|e| Error::io("finishing the export tar", e))?;
     Ok(stats)
 }

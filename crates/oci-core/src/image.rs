@@ -59,13 +59,13 @@ impl ImageSource {
     }
 
     /// A source from its parts (for other transports, such as a registry cache).
-    pub fn from_parts(reference: Reference, blobs: Arc<dyn BlobSource>, top: Descriptor, limits: Limits) -> ImageSource {
-        ImageSource {
-            reference,
-            blobs,
-            top,
-            limits,
-        }
+    pub fn from_parts(
+        reference: Reference,
+        blobs: Arc<dyn BlobSource>,
+        top: Descriptor,
+        limits: Limits,
+    ) -> ImageSource {
+        ImageSource { reference, blobs, top, limits }
     }
 
     /// The reference this source was opened from.
@@ -171,7 +171,13 @@ impl ImageSource {
         Ok(())
     }
 
-    fn select(&self, raw: &RawManifest, index: &ImageIndex, platform: Option<&Platform>, depth: usize) -> Result<Descriptor> {
+    fn select(
+        &self,
+        raw: &RawManifest,
+        index: &ImageIndex,
+        platform: Option<&Platform>,
+        depth: usize,
+    ) -> Result<Descriptor> {
         let candidates: Vec<&Descriptor> = runnable(index).collect();
         let platforms = || {
             candidates
@@ -227,10 +233,7 @@ impl ImageSource {
         if diff_ids.len() != fs_layers {
             return Err(Error::Invalid {
                 what: format!("image {}", descriptor.digest),
-                reason: format!(
-                    "the manifest lists {fs_layers} layers but the config has {} diff_ids",
-                    diff_ids.len()
-                ),
+                reason: format!("the manifest lists {fs_layers} layers but the config has {} diff_ids", diff_ids.len()),
             });
         }
         Ok(Image {
@@ -250,7 +253,7 @@ fn runnable(index: &ImageIndex) -> impl Iterator<Item = &Descriptor> {
     index.manifests.iter().filter(|d| {
         (d.media_type.is_manifest() || d.media_type.is_index())
             && d.annotation("vnd.docker.reference.type") != Some("attestation-manifest")
-            && !d.platform.as_ref().is_some_and(|p| p.os == "unknown")
+            && d.platform.as_ref().is_none_or(|p| p.os != "unknown")
     })
 }
 
@@ -315,11 +318,7 @@ impl Image {
             .filter(|l| l.media_type.is_layer())
             .zip(&self.diff_ids)
             .enumerate()
-            .map(|(index, (d, diff_id))| Layer {
-                index,
-                descriptor: d.clone(),
-                diff_id: diff_id.clone(),
-            })
+            .map(|(index, (d, diff_id))| Layer { index, descriptor: d.clone(), diff_id: diff_id.clone() })
             .collect()
     }
 
@@ -333,10 +332,11 @@ impl Image {
     /// Decompression is bounded by [`Limits`]: see [`decompress`].
     pub fn open_layer(&self, layer: &Layer) -> Result<Box<dyn Read + Send>> {
         let raw = self.source.open_blob(&layer.descriptor)?;
-        let compression = layer.descriptor.media_type.layer_compression().ok_or_else(|| Error::UnsupportedMediaType {
-            media_type: layer.descriptor.media_type.to_string(),
-            what: format!("layer {}", layer.descriptor.digest),
-        })?;
+        let compression =
+            layer.descriptor.media_type.layer_compression().ok_or_else(|| Error::UnsupportedMediaType {
+                media_type: layer.descriptor.media_type.to_string(),
+                what: format!("layer {}", layer.descriptor.digest),
+            })?;
         let compression = if compression == Compression::None && layer.descriptor.media_type == MediaType::DockerLayer {
             // `docker save` archives label gzip layers as plain tar at times: trust the bytes.
             let mut head = [0u8; 4];

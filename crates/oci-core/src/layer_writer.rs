@@ -46,12 +46,7 @@ impl<W: Write> LayerWriter<W> {
         let mut tar = tar::Builder::new(DigestWriter::new(compressor));
         tar.mode(tar::HeaderMode::Complete);
         tar.follow_symlinks(false);
-        Ok(LayerWriter {
-            tar,
-            last: None,
-            epoch: source_date_epoch,
-            compression,
-        })
+        Ok(LayerWriter { tar, last: None, epoch: source_date_epoch, compression })
     }
 
     /// Appends one entry. `path` is relative to the root (normalised, no leading `/`);
@@ -74,7 +69,8 @@ impl<W: Write> LayerWriter<W> {
         }
         let mut meta = meta.clone();
         meta.mtime = meta.mtime.min(self.epoch);
-        append_entry(&mut self.tar, path, &meta, data).map_err(|e| Error::io(format!("writing layer entry {path}"), e))?;
+        append_entry(&mut self.tar, path, &meta, data)
+            .map_err(|e| Error::io(format!("writing layer entry {path}"), e))?;
         self.last = Some(path.to_owned());
         Ok(())
     }
@@ -85,15 +81,7 @@ impl<W: Write> LayerWriter<W> {
         let tar_out = self.tar.into_inner().map_err(ctx)?;
         let (compressor, diff_id, _) = tar_out.finish();
         let (out, digest, size) = compressor.finish().map_err(ctx)?.finish();
-        Ok((
-            out,
-            WrittenLayer {
-                diff_id,
-                digest,
-                size,
-                compression: self.compression,
-            },
-        ))
+        Ok((out, WrittenLayer { diff_id, digest, size, compression: self.compression }))
     }
 }
 
@@ -106,11 +94,8 @@ pub(crate) fn append_entry<W: Write>(
     data: impl Read,
 ) -> io::Result<()> {
     if !meta.xattrs.is_empty() {
-        let records: Vec<(String, &[u8])> = meta
-            .xattrs
-            .iter()
-            .map(|(k, v)| (format!("SCHILY.xattr.{k}"), v.as_slice()))
-            .collect();
+        let records: Vec<(String, &[u8])> =
+            meta.xattrs.iter().map(|(k, v)| (format!("SCHILY.xattr.{k}"), v.as_slice())).collect();
         tar.append_pax_extensions(records.iter().map(|(k, v)| (k.as_str(), *v)))?;
     }
     let mut header = tar::Header::new_gnu();

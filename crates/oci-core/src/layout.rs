@@ -44,10 +44,7 @@ impl OciLayout {
     /// Opens an existing layout, checking its `oci-layout` marker.
     pub fn open(dir: impl AsRef<Path>) -> Result<OciLayout> {
         let root = dir.as_ref().to_path_buf();
-        let invalid = |reason: String| Error::InvalidLayout {
-            path: root.clone(),
-            reason,
-        };
+        let invalid = |reason: String| Error::InvalidLayout { path: root.clone(), reason };
         let marker = match fs::read(root.join(LAYOUT_FILE)) {
             Ok(b) => b,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -55,10 +52,8 @@ impl OciLayout {
             }
             Err(e) => return Err(Error::io(format!("reading {}", root.join(LAYOUT_FILE).display()), e)),
         };
-        let v: Value = serde_json::from_slice(&marker).map_err(|source| Error::Json {
-            what: root.join(LAYOUT_FILE).display().to_string(),
-            source,
-        })?;
+        let v: Value = serde_json::from_slice(&marker)
+            .map_err(|source| Error::Json { what: root.join(LAYOUT_FILE).display().to_string(), source })?;
         match v.get("imageLayoutVersion").and_then(Value::as_str) {
             Some("1.0.0") => {}
             other => return Err(invalid(format!("unsupported imageLayoutVersion {other:?}"))),
@@ -66,20 +61,14 @@ impl OciLayout {
         if !root.join(INDEX_FILE).is_file() {
             return Err(invalid(format!("no {INDEX_FILE}")));
         }
-        Ok(OciLayout {
-            root,
-            limits: Limits::default(),
-        })
+        Ok(OciLayout { root, limits: Limits::default() })
     }
 
     /// Creates a layout (or opens the one already there).
     pub fn create(dir: impl AsRef<Path>) -> Result<OciLayout> {
         let root = dir.as_ref().to_path_buf();
         fs::create_dir_all(root.join("blobs/sha256")).context(|| format!("creating {}", root.display()))?;
-        let layout = OciLayout {
-            root,
-            limits: Limits::default(),
-        };
+        let layout = OciLayout { root, limits: Limits::default() };
         if !layout.root.join(LAYOUT_FILE).exists() {
             layout.atomic_write(LAYOUT_FILE, br#"{"imageLayoutVersion":"1.0.0"}"#)?;
         }
@@ -117,10 +106,9 @@ impl OciLayout {
     pub fn open_blob_file(&self, digest: &Digest) -> Result<File> {
         let path = self.blob_path(digest);
         File::open(&path).map_err(|e| match e.kind() {
-            io::ErrorKind::NotFound => Error::NotFound {
-                what: format!("blob {digest} in {}", self.root.display()),
-                hint: String::new(),
-            },
+            io::ErrorKind::NotFound => {
+                Error::NotFound { what: format!("blob {digest} in {}", self.root.display()), hint: String::new() }
+            }
             _ => Error::io(format!("opening {}", path.display()), e),
         })
     }
@@ -130,10 +118,7 @@ impl OciLayout {
         let tmp = temp_builder()
             .tempfile_in(&self.root)
             .context(|| format!("creating a temporary file in {}", self.root.display()))?;
-        Ok(BlobWriter {
-            layout: self.clone(),
-            out: DigestWriter::new(io::BufWriter::with_capacity(256 << 10, tmp)),
-        })
+        Ok(BlobWriter { layout: self.clone(), out: DigestWriter::new(io::BufWriter::with_capacity(256 << 10, tmp)) })
     }
 
     /// Writes a small blob from memory and returns its digest.
@@ -168,10 +153,8 @@ impl OciLayout {
     /// `index.json`, parsed.
     pub fn index(&self) -> Result<ImageIndex> {
         let value = self.index_value()?;
-        serde_json::from_value(value).map_err(|source| Error::Json {
-            what: self.root.join(INDEX_FILE).display().to_string(),
-            source,
-        })
+        serde_json::from_value(value)
+            .map_err(|source| Error::Json { what: self.root.join(INDEX_FILE).display().to_string(), source })
     }
 
     fn index_value(&self) -> Result<Value> {
@@ -188,27 +171,17 @@ impl OciLayout {
                 hint: "",
             });
         }
-        let v: Value = serde_json::from_slice(&bytes).map_err(|source| Error::Json {
-            what: path.display().to_string(),
-            source,
-        })?;
+        let v: Value = serde_json::from_slice(&bytes)
+            .map_err(|source| Error::Json { what: path.display().to_string(), source })?;
         if !v.get("manifests").is_some_and(Value::is_array) {
-            return Err(Error::Invalid {
-                what: path.display().to_string(),
-                reason: "no \"manifests\" array".into(),
-            });
+            return Err(Error::Invalid { what: path.display().to_string(), reason: "no \"manifests\" array".into() });
         }
         Ok(v)
     }
 
     /// The tags in `index.json`, in order.
     pub fn tags(&self) -> Result<Vec<String>> {
-        Ok(self
-            .index()?
-            .manifests
-            .iter()
-            .filter_map(|d| d.ref_name().map(str::to_owned))
-            .collect())
+        Ok(self.index()?.manifests.iter().filter_map(|d| d.ref_name().map(str::to_owned)).collect())
     }
 
     /// The descriptor tagged `tag`, or with no tag the layout's only entry.
@@ -216,16 +189,12 @@ impl OciLayout {
         let index = self.index()?;
         let tags: Vec<&str> = index.manifests.iter().filter_map(|d| d.ref_name()).collect();
         match tag {
-            Some(tag) => index
-                .manifests
-                .iter()
-                .rev()
-                .find(|d| d.ref_name() == Some(tag))
-                .cloned()
-                .ok_or_else(|| Error::NotFound {
+            Some(tag) => index.manifests.iter().rev().find(|d| d.ref_name() == Some(tag)).cloned().ok_or_else(|| {
+                Error::NotFound {
                     what: format!("tag {tag:?} in {}", self.root.display()),
                     hint: format!("; tags there: {}", list_or_none(&tags)),
-                }),
+                }
+            }),
             None => match index.manifests.as_slice() {
                 [only] => Ok(only.clone()),
                 [] => Err(Error::NotFound {
@@ -263,9 +232,7 @@ impl OciLayout {
         }
         let mut desc = descriptor.clone();
         if let Some(t) = tag {
-            desc.annotations
-                .get_or_insert_with(Default::default)
-                .insert(ANNOTATION_REF_NAME.into(), t.into());
+            desc.annotations.get_or_insert_with(Default::default).insert(ANNOTATION_REF_NAME.into(), t.into());
         }
         let entry = serde_json::to_value(&desc).expect("serialisable");
         let _lock = self.lock()?;
@@ -363,8 +330,7 @@ impl OciLayout {
             .tempfile_in(&self.root)
             .context(|| format!("creating a temporary file in {}", self.root.display()))?;
         tmp.write_all(bytes).context(|| format!("writing {}", target.display()))?;
-        tmp.persist(&target)
-            .map_err(|e| Error::io(format!("replacing {}", target.display()), e.error))?;
+        tmp.persist(&target).map_err(|e| Error::io(format!("replacing {}", target.display()), e.error))?;
         Ok(())
     }
 }
@@ -436,10 +402,7 @@ pub(crate) fn walk(
         Manifest::Index(index) => {
             for child in &index.manifests {
                 if child.digest == descriptor.digest {
-                    return Err(Error::Invalid {
-                        what,
-                        reason: "the index references itself".into(),
-                    });
+                    return Err(Error::Invalid { what, reason: "the index references itself".into() });
                 }
                 walk(source, child, limits, depth + 1, visit)?;
             }
@@ -498,18 +461,10 @@ impl BlobWriter {
         let (buf, digest, size) = self.out.finish();
         let what = || format!("blob {} written to {}", expected.digest, self.layout.root.display());
         if size != expected.size {
-            return Err(Error::SizeMismatch {
-                what: what(),
-                expected: expected.size,
-                found: size,
-            });
+            return Err(Error::SizeMismatch { what: what(), expected: expected.size, found: size });
         }
         if digest != expected.digest {
-            return Err(Error::DigestMismatch {
-                what: what(),
-                expected: expected.digest.clone(),
-                found: digest,
-            });
+            return Err(Error::DigestMismatch { what: what(), expected: expected.digest.clone(), found: digest });
         }
         let tmp = buf.into_inner().map_err(|e| Error::io("flushing blob", e.into_error()))?;
         commit(&self.layout, tmp, &digest)
@@ -530,7 +485,114 @@ fn commit(layout: &OciLayout, tmp: NamedTempFile, digest: &Digest) -> Result<()>
     let target = layout.blob_path(digest);
     let dir = target.parent().expect("blob paths have a parent");
     fs::create_dir_all(dir).context(|| format!("creating {}", dir.display()))?;
-    tmp.persist(&target)
-        .map_err(|e| Error::io(format!("moving blob into {}", target.display()), e.error))?;
+    tmp.persist(&target).map_err(|e| Error::io(format!("moving blob into {}", target.display()), e.error))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::write_image;
+
+    fn layout() -> (tempfile::TempDir, OciLayout) {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = OciLayout::create(dir.path()).unwrap();
+        (dir, layout)
+    }
+
+    #[test]
+    fn tags_resolve_and_replace() {
+        let (_d, l) = layout();
+        let a = write_image(&l, "a", &[&[("f", b"1")]]).unwrap();
+        let b = write_image(&l, "b", &[&[("f", b"2")]]).unwrap();
+        assert_eq!(l.resolve(Some("a")).unwrap().digest, a.digest);
+        let err = l.resolve(None).unwrap_err().to_string();
+        assert!(err.contains("2 manifests") && err.contains("a, b"), "{err}");
+        let err = l.resolve(Some("zz")).unwrap_err().to_string();
+        assert!(err.contains("\"zz\"") && err.contains("tags there: a, b"), "{err}");
+        l.set_tag(Some("a"), &b).unwrap();
+        assert_eq!(l.tags().unwrap(), ["b", "a"]);
+        assert_eq!(l.resolve(Some("a")).unwrap().digest, b.digest);
+        assert!(l.remove_tag("a").unwrap());
+        assert!(!l.remove_tag("a").unwrap());
+        assert!(l.set_tag(Some("bad tag"), &b).is_err());
+    }
+
+    #[test]
+    fn blob_writes_are_verified_before_they_are_visible() {
+        let (_d, l) = layout();
+        let good = Descriptor::new(crate::MediaType::OciEmpty, Digest::sha256(b"{}"), 2);
+        let mut wrong = &b"{ }"[..];
+        let err = l.write_blob_from(&good, &mut wrong).unwrap_err();
+        assert!(matches!(err, Error::SizeMismatch { .. }), "{err}");
+        assert!(!l.has_blob(&good.digest));
+        let mut tampered = &b"[]"[..];
+        let err = l.write_blob_from(&good, &mut tampered).unwrap_err();
+        assert!(matches!(err, Error::DigestMismatch { .. }), "{err}");
+        assert!(!l.has_blob(&good.digest));
+        assert!(l.write_blob_from(&good, &mut &b"{}"[..]).unwrap());
+        assert!(!l.write_blob_from(&good, &mut &b"{}"[..]).unwrap(), "second write is skipped");
+        // No temporary files are left behind.
+        let leftovers: Vec<_> = fs::read_dir(l.root())
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with(TMP_PREFIX))
+            .collect();
+        assert!(leftovers.is_empty());
+    }
+
+    #[test]
+    fn gc_removes_only_unreachable_old_blobs() {
+        let (_d, l) = layout();
+        write_image(&l, "keep", &[&[("a", b"kept")]]).unwrap();
+        let orphan = l.write_blob(b"orphan").unwrap();
+        let fresh = l.write_blob(b"fresh orphan").unwrap();
+        let old = SystemTime::now() - Duration::from_secs(3600);
+        File::options().write(true).open(l.blob_path(&orphan)).unwrap().set_modified(old).unwrap();
+        let stats = l.gc(Duration::from_secs(600)).unwrap();
+        assert_eq!((stats.removed, stats.bytes_freed), (1, 6));
+        assert!(!l.has_blob(&orphan) && l.has_blob(&fresh));
+        assert_eq!(l.reachable().unwrap().len(), 3);
+        for d in l.reachable().unwrap() {
+            assert!(l.has_blob(&d));
+        }
+    }
+
+    #[test]
+    fn concurrent_writers_keep_every_tag() {
+        let (_d, l) = layout();
+        let threads: Vec<_> = (0..8)
+            .map(|i| {
+                let root = l.root().to_path_buf();
+                std::thread::spawn(move || {
+                    let mine = OciLayout::open(&root).unwrap();
+                    for j in 0..5 {
+                        let content = format!("{i}-{j}");
+                        write_image(&mine, &format!("t{i}-{j}"), &[&[("f", content.as_bytes())], &[("g", b"shared")]])
+                            .unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(l.tags().unwrap().len(), 40);
+        for tag in l.tags().unwrap() {
+            l.resolve(Some(&tag)).unwrap();
+        }
+    }
+
+    #[test]
+    fn open_refuses_what_is_not_a_layout() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = OciLayout::open(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("no oci-layout file"), "{err}");
+        fs::write(dir.path().join("oci-layout"), br#"{"imageLayoutVersion":"2.0.0"}"#).unwrap();
+        assert!(OciLayout::open(dir.path()).unwrap_err().to_string().contains("imageLayoutVersion"));
+        fs::write(dir.path().join("oci-layout"), b"{").unwrap();
+        assert!(matches!(OciLayout::open(dir.path()), Err(Error::Json { .. })));
+        let (_d, l) = layout();
+        fs::write(l.root().join("index.json"), b"{\"manifests\": 1}").unwrap();
+        assert!(l.index().unwrap_err().to_string().contains("manifests"));
+    }
 }

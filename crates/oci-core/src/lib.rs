@@ -23,7 +23,7 @@
 //! let source = ImageSource::open(&format!("oci:{}:v1", dir.path().display()).parse()?)?;
 //! let image = source.image(None)?;
 //! let fs = MergedFs::build(&image)?;
-//! assert_eq!(fs.read(&image, "etc/motd")?, b"hello\n");
+//! assert_eq!(fs.read("etc/motd")?, b"hello\n");
 //! # Ok(()) }
 //! ```
 

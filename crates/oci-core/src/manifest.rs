@@ -74,6 +74,7 @@ impl Default for ImageIndex {
 }
 
 /// A parsed manifest: an image or an index.
+#[allow(clippy::large_enum_variant)] // short-lived; boxing would only add indirection
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Manifest {
     /// An image manifest.
@@ -104,21 +105,13 @@ impl RawManifest {
         }
         descriptor.digest.verify(what, &bytes)?;
         let media_type = effective_media_type(&bytes, Some(&descriptor.media_type), what)?;
-        Ok(RawManifest {
-            digest: descriptor.digest.clone(),
-            bytes,
-            media_type,
-        })
+        Ok(RawManifest { digest: descriptor.digest.clone(), bytes, media_type })
     }
 
     /// Wraps bytes whose digest is computed here (for bytes we produced).
     pub fn from_bytes(bytes: Vec<u8>) -> Result<RawManifest> {
         let media_type = effective_media_type(&bytes, None, "manifest")?;
-        Ok(RawManifest {
-            digest: Digest::sha256(&bytes),
-            bytes,
-            media_type,
-        })
+        Ok(RawManifest { digest: Digest::sha256(&bytes), bytes, media_type })
     }
 
     /// The raw bytes.
@@ -159,10 +152,7 @@ impl RawManifest {
             Manifest::Index(i) => i.schema_version,
         };
         if schema != 2 {
-            return Err(Error::Invalid {
-                what: what(),
-                reason: format!("schemaVersion is {schema}, expected 2"),
-            });
+            return Err(Error::Invalid { what: what(), reason: format!("schemaVersion is {schema}, expected 2") });
         }
         Ok(m)
     }
@@ -178,10 +168,7 @@ fn effective_media_type(bytes: &[u8], from_descriptor: Option<&MediaType>, what:
         media_type: Option<MediaType>,
         manifests: Option<serde::de::IgnoredAny>,
     }
-    let probe: Probe = serde_json::from_slice(bytes).map_err(|source| Error::Json {
-        what: what.to_owned(),
-        source,
-    })?;
+    let probe: Probe = serde_json::from_slice(bytes).map_err(|source| Error::Json { what: what.to_owned(), source })?;
     if probe.schema_version == Some(1) || from_descriptor == Some(&MediaType::DockerSchema1Signed) {
         return Err(Error::UnsupportedMediaType {
             media_type: "Docker schema 1".into(),

@@ -109,27 +109,21 @@ impl MediaType {
     /// The compression of a layer media type, or `None` when it is not a layer.
     pub fn layer_compression(&self) -> Option<Compression> {
         Some(match self {
-            MediaType::OciLayer | MediaType::OciLayerNonDistributable | MediaType::DockerLayer => {
-                Compression::None
-            }
+            MediaType::OciLayer | MediaType::OciLayerNonDistributable | MediaType::DockerLayer => Compression::None,
             MediaType::OciLayerGzip
             | MediaType::OciLayerNonDistributableGzip
             | MediaType::DockerLayerGzip
             | MediaType::DockerForeignLayerGzip => Compression::Gzip,
             MediaType::OciLayerZstd | MediaType::OciLayerNonDistributableZstd => Compression::Zstd,
-            MediaType::Other(s) => {
-                // Vendor layer types such as `application/vnd.cncf.helm…` are not filesystems;
-                // accept only the tar family with a suffix we know.
-                if s.starts_with("application/vnd.oci.image.layer.") {
-                    if s.ends_with(".tar") {
-                        Compression::None
-                    } else if s.ends_with("+gzip") {
-                        Compression::Gzip
-                    } else if s.ends_with("+zstd") {
-                        Compression::Zstd
-                    } else {
-                        return None;
-                    }
+            // Vendor layer types such as `application/vnd.cncf.helm…` are not filesystems;
+            // accept only the tar family with a suffix we know.
+            MediaType::Other(s) if s.starts_with("application/vnd.oci.image.layer.") => {
+                if s.ends_with(".tar") {
+                    Compression::None
+                } else if s.ends_with("+gzip") {
+                    Compression::Gzip
+                } else if s.ends_with("+zstd") {
+                    Compression::Zstd
                 } else {
                     return None;
                 }
@@ -191,15 +185,9 @@ mod tests {
             assert_eq!(MediaType::from(s).as_str(), s);
         }
         assert!(MediaType::DockerManifestList.is_index());
-        assert_eq!(
-            MediaType::DockerForeignLayerGzip.layer_compression(),
-            Some(Compression::Gzip)
-        );
+        assert_eq!(MediaType::DockerForeignLayerGzip.layer_compression(), Some(Compression::Gzip));
         assert!(MediaType::DockerForeignLayerGzip.is_non_distributable());
         assert_eq!(MediaType::OciConfig.layer_compression(), None);
-        assert_eq!(
-            MediaType::DockerManifest.layer_for(Compression::Gzip),
-            MediaType::DockerLayerGzip
-        );
+        assert_eq!(MediaType::DockerManifest.layer_for(Compression::Gzip), MediaType::DockerLayerGzip);
     }
 }

@@ -66,10 +66,7 @@ pub struct MergedFs {
 
 impl std::fmt::Debug for MergedFs {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MergedFs")
-            .field("image", self.image.digest())
-            .field("nodes", &self.nodes.len())
-            .finish()
+        f.debug_struct("MergedFs").field("image", self.image.digest()).field("nodes", &self.nodes.len()).finish()
     }
 }
 
@@ -108,7 +105,14 @@ impl MergedFs {
         Ok(fs)
     }
 
-    fn apply(&mut self, layer: &Layer, what: &str, path: String, entry: &mut crate::TarEntry<'_>, capture: &Capture) -> Result<()> {
+    fn apply(
+        &mut self,
+        layer: &Layer,
+        what: &str,
+        path: String,
+        entry: &mut crate::TarEntry<'_>,
+        capture: &Capture,
+    ) -> Result<()> {
         let l = layer.index;
         if path.is_empty() {
             if entry.meta.kind == EntryKind::Dir {
@@ -120,12 +124,8 @@ impl MergedFs {
             Some((p, n)) => (p, n),
             None => ("", path.as_str()),
         };
-        let unsafe_entry = |reason: String| Error::UnsafeEntry {
-            layer: what.to_owned(),
-            path: path.clone(),
-            reason,
-        };
-        let parent = self.resolve_components(parent, false).map_err(unsafe_entry)?;
+        let unsafe_entry = |reason: String| Error::UnsafeEntry { layer: what.to_owned(), path: path.clone(), reason };
+        let parent = self.resolve_components(parent, true).map_err(unsafe_entry)?;
         if name == OPAQUE_MARKER {
             let removed = self.remove_below(&parent, l);
             if removed == 0 && !self.is_dir(&parent) {
@@ -153,8 +153,12 @@ impl MergedFs {
         if meta.kind == EntryKind::Hardlink {
             let raw = meta.link.clone().unwrap_or_default();
             let target = self.resolve_components(&raw, false).map_err(unsafe_entry)?;
-            let Some(t) = self.nodes.get(&target).filter(|t| matches!(t.meta.kind, EntryKind::File | EntryKind::Hardlink)) else {
-                return Err(unsafe_entry(format!("hardlink target {raw:?} is not a regular file of this or a lower layer")));
+            let Some(t) =
+                self.nodes.get(&target).filter(|t| matches!(t.meta.kind, EntryKind::File | EntryKind::Hardlink))
+            else {
+                return Err(unsafe_entry(format!(
+                    "hardlink target {raw:?} is not a regular file of this or a lower layer"
+                )));
             };
             meta.size = t.meta.size;
             data = t.data;
@@ -180,24 +184,12 @@ impl MergedFs {
                 old.implicit = false;
                 return Ok(());
             }
-            Some(old) => {
-                if old.meta.kind == EntryKind::Dir {
-                    self.remove_below(&full, usize::MAX);
-                }
+            Some(old) if old.meta.kind == EntryKind::Dir => {
+                self.remove_below(&full, usize::MAX);
             }
-            None => {}
+            _ => {}
         }
-        self.nodes.insert(
-            full,
-            Node {
-                meta,
-                layer: l,
-                index: entry.index,
-                data,
-                implicit: false,
-                content,
-            },
-        );
+        self.nodes.insert(full, Node { meta, layer: l, index: entry.index, data, implicit: false, content });
         Ok(())
     }
 
@@ -375,11 +367,7 @@ impl MergedFs {
         };
         let limit = self.image.source().limits().max_file_bytes;
         if node.meta.size > limit {
-            return Err(Error::TooLarge {
-                what: format!("/{real}"),
-                limit,
-                hint: " (Limits::max_file_bytes)",
-            });
+            return Err(Error::TooLarge { what: format!("/{real}"), limit, hint: " (Limits::max_file_bytes)" });
         }
         let mut out = Vec::with_capacity(node.meta.size as usize);
         self.copy_data(location, &mut out)?;
@@ -401,10 +389,7 @@ impl MergedFs {
             Ok(())
         })?;
         if !done {
-            return Err(Error::NotFound {
-                what: format!("entry {} of {what}", location.1),
-                hint: String::new(),
-            });
+            return Err(Error::NotFound { what: format!("entry {} of {what}", location.1), hint: String::new() });
         }
         Ok(())
     }
@@ -412,4 +397,141 @@ impl MergedFs {
 
 fn join(dir: &str, name: &str) -> String {
     if dir.is_empty() { name.to_owned() } else { format!("{dir}/{name}") }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::write_layers;
+    use crate::{ImageSource, OciLayout};
+
+    fn build(layers: &[Vec<(&str, EntryMeta, &[u8])>]) -> MergedFs {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = OciLayout::create(dir.path()).unwrap();
+        write_layers(&layout, "t", layers).unwrap();
+        let source = ImageSource::open(&format!("oci:{}:t", dir.path().display()).parse().unwrap()).unwrap();
+        let fs = MergedFs::build_capturing(&source.image(None).unwrap(), |p| p.starts_with("etc/")).unwrap();
+        std::mem::forget(dir); // the layout must outlive lazy reads in the test
+        fs
+    }
+
+    fn file(content: &[u8]) -> EntryMeta {
+        EntryMeta::file(0o644, content.len() as u64)
+    }
+
+    fn paths(fs: &MergedFs) -> Vec<&str> {
+        fs.iter().map(|(p, _)| p).collect()
+    }
+
+    #[test]
+    fn whiteouts_hide_lower_layers_only() {
+        let fs = build(&[
+            vec![
+                ("a", EntryMeta::dir(0o755), b""),
+                ("a/x", file(b"1"), b"1"),
+                ("a/y", file(b"2"), b"2"),
+                ("b", file(b"b"), b"b"),
+            ],
+            vec![("a/.wh.x", file(b""), b""), (".wh.b", file(b""), b""), ("b", file(b"new"), b"new")],
+        ]);
+        assert_eq!(paths(&fs), ["a", "a/y", "b"]);
+        assert_eq!(fs.read("/b").unwrap(), b"new", "an entry beside its own whiteout survives");
+        assert!(fs.warnings().is_empty());
+    }
+
+    #[test]
+    fn opaque_directory_drops_lower_children_and_keeps_its_own() {
+        let fs = build(&[
+            vec![("d", EntryMeta::dir(0o755), b""), ("d/old", file(b"o"), b"o"), ("d/sub/deep", file(b"x"), b"x")],
+            vec![("d", EntryMeta::dir(0o700), b""), ("d/.wh..wh..opq", file(b""), b""), ("d/new", file(b"n"), b"n")],
+        ]);
+        assert_eq!(paths(&fs), ["d", "d/new"]);
+        assert_eq!(fs.get("d").unwrap().meta.mode, 0o700);
+    }
+
+    #[test]
+    fn whiteout_of_a_missing_path_is_a_warning() {
+        let fs = build(&[vec![("a", file(b"a"), b"a")], vec![(".wh.ghost", file(b""), b"")]]);
+        assert_eq!(fs.warnings().len(), 1);
+        assert!(fs.warnings()[0].to_string().contains("/.wh.ghost"), "{}", fs.warnings()[0]);
+    }
+
+    #[test]
+    fn replacing_a_directory_with_a_file_drops_its_children() {
+        let fs = build(&[
+            vec![("x", EntryMeta::dir(0o755), b""), ("x/child", file(b"c"), b"c")],
+            vec![("x", file(b"f"), b"f")],
+        ]);
+        assert_eq!(paths(&fs), ["x"]);
+        assert_eq!(fs.get("x").unwrap().meta.kind, EntryKind::File);
+    }
+
+    #[test]
+    fn parents_resolve_through_symlinks_inside_the_root() {
+        // usrmerge: /lib -> usr/lib; a later `lib/libz.so` lands in usr/lib.
+        // An escaping link `evil -> ../../../tmp` stays inside the root.
+        let fs = build(&[
+            vec![
+                ("lib", EntryMeta::symlink("usr/lib"), b""),
+                ("usr/lib", EntryMeta::dir(0o755), b""),
+                ("evil", EntryMeta::symlink("../../../tmp"), b""),
+                ("abs", EntryMeta::symlink("/etc"), b""),
+            ],
+            vec![("lib/libz.so", file(b"z"), b"z"), ("evil/x", file(b"x"), b"x"), ("abs/conf", file(b"c"), b"c")],
+        ]);
+        assert!(fs.get("usr/lib/libz.so").is_some());
+        assert!(fs.get("tmp/x").is_some());
+        assert_eq!(fs.read("/abs/conf").unwrap(), b"c");
+        assert_eq!(fs.get("evil").unwrap().meta.link.as_deref(), Some("../../../tmp"));
+        assert!(fs.get("usr").unwrap().implicit);
+    }
+
+    #[test]
+    fn symlink_loops_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = OciLayout::create(dir.path()).unwrap();
+        write_layers(
+            &layout,
+            "t",
+            &[
+                vec![("a", EntryMeta::symlink("b"), b""), ("b", EntryMeta::symlink("a"), b"")],
+                vec![("a/x", file(b"x"), b"x")],
+            ],
+        )
+        .unwrap();
+        let source = ImageSource::open(&format!("oci:{}:t", dir.path().display()).parse().unwrap()).unwrap();
+        let err = MergedFs::build(&source.image(None).unwrap()).unwrap_err().to_string();
+        assert!(err.contains("too many levels of symbolic links") && err.contains("a/x"), "{err}");
+    }
+
+    #[test]
+    fn hardlinks_share_data_and_need_a_target() {
+        let mut link = EntryMeta::file(0o755, 0);
+        link.kind = EntryKind::Hardlink;
+        link.link = Some("bin/tool".into());
+        let fs = build(&[vec![("bin/tool", EntryMeta::file(0o4755, 4), b"tool"), ("bin/tool2", link.clone(), b"")]]);
+        let n = fs.get("bin/tool2").unwrap();
+        assert_eq!((n.meta.size, n.data), (4, fs.get("bin/tool").unwrap().data));
+        assert_eq!(fs.read("bin/tool2").unwrap(), b"tool");
+
+        let dir = tempfile::tempdir().unwrap();
+        let layout = OciLayout::create(dir.path()).unwrap();
+        link.link = Some("nowhere".into());
+        write_layers(&layout, "t", &[vec![("x", link, b"")]]).unwrap();
+        let source = ImageSource::open(&format!("oci:{}:t", dir.path().display()).parse().unwrap()).unwrap();
+        let err = MergedFs::build(&source.image(None).unwrap()).unwrap_err().to_string();
+        assert!(err.contains("hardlink target \"nowhere\""), "{err}");
+    }
+
+    #[test]
+    fn captured_and_lazy_reads_agree() {
+        let fs =
+            build(&[vec![("etc/passwd", file(b"root:x:0:0"), b"root:x:0:0"), ("opt/big", file(b"lazy"), b"lazy")]]);
+        assert!(fs.get("etc/passwd").unwrap().content.is_some());
+        assert!(fs.get("opt/big").unwrap().content.is_none());
+        assert_eq!(fs.read("etc/passwd").unwrap(), b"root:x:0:0");
+        assert_eq!(fs.read("opt/big").unwrap(), b"lazy");
+        assert!(fs.read("etc").is_err());
+        assert_eq!(fs.walk("/etc").map(|(p, _)| p).collect::<Vec<_>>(), ["etc", "etc/passwd"]);
+    }
 }

@@ -65,9 +65,7 @@ impl Platform {
     pub fn satisfies(&self, wanted: &Platform) -> bool {
         let (arch, variant) = normalize(&self.architecture, self.variant.as_deref());
         let (warch, wvariant) = normalize(&wanted.architecture, wanted.variant.as_deref());
-        self.os.eq_ignore_ascii_case(&wanted.os)
-            && arch == warch
-            && (wanted.variant.is_none() || variant == wvariant)
+        self.os.eq_ignore_ascii_case(&wanted.os) && arch == warch && (wanted.variant.is_none() || variant == wvariant)
     }
 }
 
@@ -103,10 +101,7 @@ impl FromStr for Platform {
 
     /// Parses `os/arch[/variant]`.
     fn from_str(s: &str) -> Result<Self> {
-        let bad = |reason| Error::InvalidPlatform {
-            input: s.to_owned(),
-            reason,
-        };
+        let bad = |reason| Error::InvalidPlatform { input: s.to_owned(), reason };
         let parts: Vec<&str> = s.split('/').collect();
         if parts.iter().any(|p| p.is_empty()) {
             return Err(bad("empty component; expected os/arch[/variant]"));

@@ -56,10 +56,7 @@ impl FromStr for Reference {
             {
                 return Err(bad(s, "empty tag after the directory"));
             }
-            return Ok(Reference::Layout {
-                dir: dir.into(),
-                tag,
-            });
+            return Ok(Reference::Layout { dir: dir.into(), tag });
         }
         if let Some(rest) = s.strip_prefix("docker-archive:") {
             let (path, image) = match rest.split_once(':') {
@@ -69,10 +66,7 @@ impl FromStr for Reference {
             if path.is_empty() {
                 return Err(bad(s, "docker-archive: needs a file (docker-archive:FILE[:NAME:TAG])"));
             }
-            return Ok(Reference::DockerArchive {
-                path: path.into(),
-                image,
-            });
+            return Ok(Reference::DockerArchive { path: path.into(), image });
         }
         let name = s.strip_prefix("docker://").unwrap_or(s);
         if let Some((transport, _)) = name.split_once(':')
@@ -88,10 +82,7 @@ impl FromStr for Reference {
 }
 
 fn bad(input: &str, reason: &str) -> Error {
-    Error::InvalidReference {
-        input: input.to_owned(),
-        reason: reason.to_owned(),
-    }
+    Error::InvalidReference { input: input.to_owned(), reason: reason.to_owned() }
 }
 
 impl fmt::Display for Reference {
@@ -158,19 +149,12 @@ impl ImageName {
 
     /// The same repository with another tag and no digest.
     pub fn with_tag(&self, tag: &str) -> ImageName {
-        ImageName {
-            tag: Some(tag.to_owned()),
-            digest: None,
-            ..self.clone()
-        }
+        ImageName { tag: Some(tag.to_owned()), digest: None, ..self.clone() }
     }
 
     /// The same repository pinned to a digest (the tag is kept for display).
     pub fn with_digest(&self, digest: Digest) -> ImageName {
-        ImageName {
-            digest: Some(digest),
-            ..self.clone()
-        }
+        ImageName { digest: Some(digest), ..self.clone() }
     }
 }
 
@@ -205,7 +189,9 @@ impl FromStr for ImageName {
         }
         let (registry, path) = match name.split_once('/') {
             Some((first, path))
-                if first.contains('.') || first.contains(':') || first == "localhost"
+                if first.contains('.')
+                    || first.contains(':')
+                    || first == "localhost"
                     || first.bytes().any(|b| b.is_ascii_uppercase()) =>
             {
                 (first.to_owned(), path.to_owned())
@@ -217,18 +203,9 @@ impl FromStr for ImageName {
             _ => registry,
         };
         validate_host(s, &registry)?;
-        let repository = if registry == DOCKER_HUB && !path.contains('/') {
-            format!("library/{path}")
-        } else {
-            path
-        };
+        let repository = if registry == DOCKER_HUB && !path.contains('/') { format!("library/{path}") } else { path };
         validate_repository(s, &repository)?;
-        Ok(ImageName {
-            registry,
-            repository,
-            tag: tag.map(str::to_owned),
-            digest,
-        })
+        Ok(ImageName { registry, repository, tag: tag.map(str::to_owned), digest })
     }
 }
 
@@ -291,7 +268,9 @@ fn validate_repository(input: &str, repo: &str) -> Result<()> {
         if !ok {
             return Err(bad(
                 input,
-                &format!("invalid repository component {component:?} (lowercase letters, digits and . _ __ - separators)"),
+                &format!(
+                    "invalid repository component {component:?} (lowercase letters, digits and . _ __ - separators)"
+                ),
             ));
         }
     }

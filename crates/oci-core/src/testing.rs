@@ -1,7 +1,5 @@
 //! Helpers that build small images in a layout, for tests, examples and benchmarks.
 
-use std::io;
-
 use serde_json::json;
 
 use crate::{Compression, Descriptor, EntryMeta, LayerWriter, MediaType, OciLayout, Result};
@@ -13,18 +11,32 @@ use crate::{Compression, Descriptor, EntryMeta, LayerWriter, MediaType, OciLayou
 /// file named `.wh.NAME` is a whiteout and `.wh..wh..opq` an opaque marker. Entries are
 /// sorted, files are mode 0644 and owned by root, and everything is reproducible.
 pub fn write_image(layout: &OciLayout, tag: &str, layers: &[&[(&str, &[u8])]]) -> Result<Descriptor> {
+    let layers: Vec<Vec<(&str, EntryMeta, &[u8])>> = layers
+        .iter()
+        .map(|files| {
+            files
+                .iter()
+                .map(|(path, content)| match path.strip_suffix('/') {
+                    Some(dir) => (dir, EntryMeta::dir(0o755), &b""[..]),
+                    None => (*path, EntryMeta::file(0o644, content.len() as u64), *content),
+                })
+                .collect()
+        })
+        .collect();
+    write_layers(layout, tag, &layers)
+}
+
+/// Writes an image whose layers hold exactly the given entries (sorted here), tags it, and
+/// returns its manifest descriptor. Regular files take their content from the slice.
+pub fn write_layers(layout: &OciLayout, tag: &str, layers: &[Vec<(&str, EntryMeta, &[u8])>]) -> Result<Descriptor> {
     let mut descriptors = Vec::new();
     let mut diff_ids = Vec::new();
-    for files in layers {
-        let mut files: Vec<_> = files.to_vec();
-        files.sort_by(|a, b| a.0.trim_end_matches('/').cmp(b.0.trim_end_matches('/')));
+    for entries in layers {
+        let mut entries = entries.clone();
+        entries.sort_by(|a, b| a.0.cmp(b.0));
         let mut w = LayerWriter::new(layout.blob_writer()?, Compression::Gzip, 0)?;
-        for (path, content) in files {
-            if let Some(dir) = path.strip_suffix('/') {
-                w.append(dir, &EntryMeta::dir(0o755), io::empty())?;
-            } else {
-                w.append(path, &EntryMeta::file(0o644, content.len() as u64), content)?;
-            }
+        for (path, meta, content) in entries {
+            w.append(path, &meta, content)?;
         }
         let (blob, written) = w.finish()?;
         blob.finish()?;
