@@ -275,8 +275,12 @@ pub fn export(args: ExportArgs) -> Result<ExitCode> {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let tmp = tempfile::NamedTempFile::new_in(&dir)
-        .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
+    let tmp = {
+        use std::os::unix::fs::PermissionsExt;
+        // Like a file the shell would create: 0666 less the umask.
+        tempfile::Builder::new().permissions(std::fs::Permissions::from_mode(0o666)).tempfile_in(&dir)
+    }
+    .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
     let mut w = BufWriter::with_capacity(256 << 10, tmp);
     oci_core::export(&fs, &mut w)?;
     let tmp = w.into_inner().map_err(|e| e.into_error()).context("flushing the export")?;

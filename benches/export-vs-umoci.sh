@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Times `oci-harden export` against `umoci unpack --rootless` on the same multi-layer image,
+# alternating runs, and prints the median wall times, their ratio and both peak RSS figures.
+# Goals (issue 2): oci-harden >= 5x faster; oci-harden peak RSS < 64 MiB whatever the image size.
+# Usage: benches/export-vs-umoci.sh [LAYOUT:TAG] [RUNS]
+#   default image: target/bench/debian:multi (made by benches/prepare-debian.sh)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+IMG=${1:-target/bench/debian:multi}
+RUNS=${2:-5}
+[ -d "${IMG%:*}" ] || bash benches/prepare-debian.sh "${IMG%:*}"
+cargo build --quiet --release -p oci-harden-cli
+BIN=$PWD/target/release/oci-harden
+W=$(mktemp -d "${TMPDIR:-/var/tmp}/oci-harden-bench.XXXXXX")
+trap 'rm -rf "$W"' EXIT
+
+# Runs a command; prints "<wall seconds> <peak RSS KiB>" of that command alone.
+measure() {
+  python3 - "$@" <<'PY'
+import resource, subprocess, sys, time
+t = time.perf_counter()
+subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+print(f"{time.perf_counter() - t:.3f} {resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}")
+PY
+}
+
+ours=() peer=()
+for _ in $(seq "$RUNS"); do
+  rm -rf "$W/out.tar" "$W/bundle"
+  ours+=("$(measure "$BIN" export "oci:$IMG" "$W/out.tar")")
+  peer+=("$(measure umoci unpack --rootless --image "$IMG" "$W/bundle")")
+done
+
+python3 - "$IMG" "$(du -sb "$W/out.tar" | cut -f1)" "${ours[*]}" "${peer[*]}" <<'PY'
+import statistics, sys
+img, size, ours, peer = sys.argv[1], int(sys.argv[2]), sys.argv[3].split(), sys.argv[4].split()
+def parse(xs): return [float(x) for x in xs[0::2]], [int(x) for x in xs[1::2]]
+ot, orss = parse(ours); pt, prss = parse(peer)
+om, pm = statistics.median(ot), statistics.median(pt)
+print(f"image {img}: {size/2**20:.1f} MiB exported, {len(ot)} runs each (median)")
+print(f"{'':24}{'wall s':>8}{'peak RSS MiB':>14}")
+print(f"{'oci-harden export':24}{om:8.2f}{max(orss)/1024:14.1f}")
+print(f"{'umoci unpack --rootless':24}{pm:8.2f}{max(prss)/1024:14.1f}")
+print(f"speed-up (umoci / oci-harden): {pm/om:.1f}x   (goal >= 5x)")
+print(f"oci-harden peak RSS {max(orss)/1024:.1f} MiB   (goal < 64 MiB)")
+PY
