@@ -80,6 +80,19 @@ pub struct CopyArgs {
     quiet: bool,
 }
 
+#[derive(Debug, Args)]
+pub struct GcArgs {
+    /// The OCI layout directory.
+    layout: PathBuf,
+    /// Keep unreferenced blobs younger than this many seconds (another process may be
+    /// about to tag them).
+    #[arg(long, default_value_t = 600)]
+    grace: u64,
+    /// Output format of the summary.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+}
+
 fn open(reference: &Reference) -> Result<ImageSource> {
     ImageSource::open(reference).with_context(|| format!("opening {reference}"))
 }
@@ -322,6 +335,31 @@ pub fn copy(args: CopyArgs) -> Result<ExitCode> {
             report.blobs_written,
             human_bytes(report.bytes_written),
             report.blobs_skipped
+        )?,
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn gc(args: GcArgs) -> Result<ExitCode> {
+    let layout = oci_core::OciLayout::open(&args.layout)?;
+    let stats = layout.gc(std::time::Duration::from_secs(args.grace))?;
+    let mut out = stdout();
+    match args.format {
+        Format::Json => {
+            serde_json::to_writer_pretty(
+                &mut out,
+                &json!({"removed": stats.removed, "bytesFreed": stats.bytes_freed, "kept": stats.kept}),
+            )?;
+            writeln!(out)?;
+        }
+        Format::Text => writeln!(
+            out,
+            "{}: removed {} blobs ({}), kept {}",
+            args.layout.display(),
+            stats.removed,
+            human_bytes(stats.bytes_freed),
+            stats.kept
         )?,
     }
     out.flush()?;

@@ -31,6 +31,8 @@ enum Command {
     Export(commands::ExportArgs),
     /// Copy an image or index between oci:DIR[:TAG] and docker-archive:FILE, keeping digests.
     Copy(commands::CopyArgs),
+    /// Delete blobs of an OCI layout that no tag or index entry reaches.
+    Gc(commands::GcArgs),
 }
 
 fn main() -> ExitCode {
@@ -40,6 +42,7 @@ fn main() -> ExitCode {
         Command::Ls(a) => commands::ls(a),
         Command::Export(a) => commands::export(a),
         Command::Copy(a) => commands::copy(a),
+        Command::Gc(a) => commands::gc(a),
     };
     match result {
         Ok(code) => code,

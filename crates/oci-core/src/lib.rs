@@ -44,6 +44,8 @@ mod manifest;
 mod media_type;
 mod merged_fs;
 mod platform;
+#[cfg(test)]
+mod prop_tests;
 mod reference;
 pub mod testing;
 
