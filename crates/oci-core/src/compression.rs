@@ -1,7 +1,7 @@
 //! Layer compression: detection, decompression with bomb guards, deterministic compression.
 
 use std::fmt;
-use std::io::{self, BufReader, Read, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -60,11 +60,11 @@ pub fn decompress<'a, R: Read + Send + 'a>(
     what: &str,
 ) -> Box<dyn Read + Send + 'a> {
     let counter = Arc::new(AtomicU64::new(0));
-    let counted = CountingReader { inner: compressed, count: Arc::clone(&counter) };
+    let counted = ConsumedCounter { inner: BufReader::with_capacity(BUF, compressed), count: Arc::clone(&counter) };
     let inner: Box<dyn Read + Send + 'a> = match compression {
         Compression::None => Box::new(counted),
-        Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(BufReader::with_capacity(BUF, counted))),
-        Compression::Zstd => match zstd::stream::read::Decoder::with_buffer(BufReader::with_capacity(BUF, counted)) {
+        Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(counted)),
+        Compression::Zstd => match zstd::stream::read::Decoder::with_buffer(counted) {
             Ok(d) => Box::new(d),
             Err(e) => Box::new(FailingReader(Some(e))),
         },
@@ -87,16 +87,29 @@ impl Read for FailingReader {
     }
 }
 
-struct CountingReader<R> {
+/// Counts the compressed bytes the decoder has actually consumed (not those merely read
+/// ahead into the buffer), so the ratio check is exact.
+struct ConsumedCounter<R> {
     inner: R,
     count: Arc<AtomicU64>,
 }
 
-impl<R: Read> Read for CountingReader<R> {
+impl<R: BufRead> Read for ConsumedCounter<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.count.fetch_add(n as u64, Ordering::Relaxed);
         Ok(n)
+    }
+}
+
+impl<R: BufRead> BufRead for ConsumedCounter<R> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        self.inner.fill_buf()
+    }
+
+    fn consume(&mut self, amt: usize) {
+        self.count.fetch_add(amt as u64, Ordering::Relaxed);
+        self.inner.consume(amt);
     }
 }
 

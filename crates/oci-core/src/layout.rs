@@ -266,7 +266,7 @@ impl OciLayout {
     }
 
     /// Every blob digest reachable from `index.json` (manifests, nested indexes, configs,
-    /// layers, subjects).
+    /// layers; not the subjects of referrers, which are reachable only if tagged too).
     pub fn reachable(&self) -> Result<HashSet<Digest>> {
         let mut seen = HashSet::new();
         for d in self.index()?.manifests {
@@ -377,6 +377,10 @@ pub(crate) fn read_verified(source: &dyn BlobSource, descriptor: &Descriptor, li
 }
 
 /// Visits `descriptor` and, for manifests and indexes, everything they reference.
+///
+/// A `subject` is not followed: it names another image that this one refers to (a
+/// signature's or SBOM's target), not content this one is made of. Copying or keeping a
+/// referrer does not copy or keep its subject, as with crane and skopeo.
 pub(crate) fn walk(
     source: &dyn BlobSource,
     descriptor: &Descriptor,
@@ -406,17 +410,11 @@ pub(crate) fn walk(
                 }
                 walk(source, child, limits, depth + 1, visit)?;
             }
-            if let Some(s) = &index.subject {
-                visit(s);
-            }
         }
         Manifest::Image(m) => {
             visit(&m.config);
             for l in &m.layers {
                 visit(l);
-            }
-            if let Some(s) = &m.subject {
-                visit(s);
             }
         }
     }

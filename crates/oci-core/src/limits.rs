@@ -11,7 +11,10 @@ pub struct Limits {
     /// Largest decompressed size of one layer.
     pub max_layer_bytes: u64,
     /// Largest ratio of decompressed to compressed bytes, checked once more than
-    /// [`Limits::ratio_floor_bytes`] have been decompressed.
+    /// [`Limits::ratio_floor_bytes`] have been decompressed. Real layers compress 2–10×;
+    /// deflate cannot exceed ~1032×, so a bomb is caught within `floor × 1032 / max_ratio`
+    /// of input. A layer that is mostly zeros (a preallocated database file, say) can
+    /// legitimately exceed it: raise the limit for such images.
     pub max_ratio: u64,
     /// Decompressed bytes below which the ratio is not checked.
     pub ratio_floor_bytes: u64,
@@ -26,8 +29,8 @@ impl Default for Limits {
         Limits {
             max_json_bytes: 8 << 20,
             max_layer_bytes: 64 << 30,
-            max_ratio: 1024,
-            ratio_floor_bytes: 512 << 20,
+            max_ratio: 250,
+            ratio_floor_bytes: 256 << 20,
             max_file_bytes: 256 << 20,
             max_index_depth: 8,
         }

@@ -1,0 +1,15 @@
+//! The integration tests of `oci-harden`: one test binary that runs the real CLI against
+//! real images and compares what it does with independent peers (umoci, skopeo, the
+//! image-spec JSON schemas).
+//!
+//! Run with `cargo test --workspace` (which builds the `oci-harden` binary first), or
+//! `cargo build -p oci-harden-cli && cargo test -p oci-harden-workspace --test it`.
+//! The tests need `umoci` and `skopeo` on `PATH` and run as root (to build images whose
+//! files have other owners); they fail, rather than skip, when either is missing.
+
+mod bad_input;
+mod export_agreement;
+mod fixtures;
+mod harness;
+mod layout_interop;
+mod schema;
