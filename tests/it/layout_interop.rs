@@ -122,3 +122,33 @@ fn platform_filtered_copy_holds_only_that_platform() {
         .collect();
     assert_eq!(platforms, ["linux/arm64"]);
 }
+
+/// Several `oci-harden copy` processes writing one layout at once (same blobs, different
+/// tags, plus a multi-platform index) lose no tag and leave a layout skopeo reads whole:
+/// blobs land by atomic rename, `index.json` is rewritten under a lock.
+#[test]
+fn concurrent_copies_into_one_layout_keep_every_tag() {
+    let tmp = tempdir();
+    let shared = tmp.path().join("shared");
+    let example = oci_ref(&example_layout(), Some("3.20"));
+    let multi = oci_ref(&fixture("regclient-testrepo"), Some("v1"));
+    let children: Vec<_> = (0..6)
+        .map(|i| {
+            let src = if i % 2 == 0 { &example } else { &multi };
+            std::process::Command::new(crate::harness::bin())
+                .args(["copy", "--quiet", src, &oci_ref(&shared, Some(&format!("t{i}")))])
+                .spawn()
+                .expect("spawning oci-harden")
+        })
+        .collect();
+    for mut child in children {
+        assert!(child.wait().expect("waiting").success(), "a concurrent copy failed");
+    }
+    for i in 0..6 {
+        let digest = tagged(&shared, &format!("t{i}"))["digest"].as_str().expect("tagged").to_owned();
+        assert_skopeo_accepts(&shared, &format!("t{i}"), &digest);
+    }
+    let index: Value =
+        serde_json::from_slice(&std::fs::read(shared.join("index.json")).expect("index.json")).expect("JSON");
+    assert_eq!(index["manifests"].as_array().expect("manifests").len(), 6);
+}
