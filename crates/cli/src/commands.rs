@@ -6,10 +6,13 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
-use oci_core::{CopyOptions, EntryKind, Image, ImageSource, Manifest, MergedFs, Node, Platform, Reference};
+use oci_core::{
+    CopyOptions, CopyReport, EntryKind, Image, ImageSource, Manifest, MergedFs, Node, Platform, PullScope, Reference,
+};
 use serde_json::{Value, json};
 
 use crate::output::{human_bytes, timestamp};
+use crate::remote::{RegistryArgs, fetch_layers, open_source, progress};
 
 /// Output format for commands that report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -22,8 +25,10 @@ pub enum Format {
 
 #[derive(Debug, Args)]
 pub struct InspectArgs {
-    /// Image reference: oci:DIR[:TAG] or docker-archive:FILE[:NAME:TAG].
+    /// Image reference: a registry image, oci:DIR[:TAG] or docker-archive:FILE[:NAME:TAG].
     reference: Reference,
+    #[command(flatten)]
+    registry: RegistryArgs,
     /// For an index, describe the image for this platform (os/arch[/variant]).
     #[arg(long)]
     platform: Option<Platform>,
@@ -40,8 +45,10 @@ pub struct InspectArgs {
 
 #[derive(Debug, Args)]
 pub struct LsArgs {
-    /// Image reference: oci:DIR[:TAG] or docker-archive:FILE[:NAME:TAG].
+    /// Image reference: a registry image, oci:DIR[:TAG] or docker-archive:FILE[:NAME:TAG].
     reference: Reference,
+    #[command(flatten)]
+    registry: RegistryArgs,
     /// List only this path and what is below it.
     path: Option<String>,
     /// Show type, mode, owner, size, time and link targets, like `tar -tv`.
@@ -54,8 +61,10 @@ pub struct LsArgs {
 
 #[derive(Debug, Args)]
 pub struct ExportArgs {
-    /// Image reference: oci:DIR[:TAG] or docker-archive:FILE[:NAME:TAG].
+    /// Image reference: a registry image, oci:DIR[:TAG] or docker-archive:FILE[:NAME:TAG].
     reference: Reference,
+    #[command(flatten)]
+    registry: RegistryArgs,
     /// Where to write the tar; `-` for standard output.
     output: PathBuf,
     /// For an index, the platform to export (default: the only one, or the host's).
@@ -65,10 +74,12 @@ pub struct ExportArgs {
 
 #[derive(Debug, Args)]
 pub struct CopyArgs {
-    /// Source: oci:DIR[:TAG] or docker-archive:FILE[:NAME:TAG].
+    /// Source: a registry image (HOST[:PORT]/REPO[:TAG][@DIGEST]), oci:DIR[:TAG] or docker-archive:FILE.
     source: Reference,
-    /// Destination: oci:DIR[:TAG] or docker-archive:FILE[:NAME:TAG].
+    /// Destination: a registry image, oci:DIR[:TAG] or docker-archive:FILE[:NAME:TAG].
     destination: Reference,
+    #[command(flatten)]
+    registry: RegistryArgs,
     /// Keep only this platform of an index (repeatable); default: all, keeping the index digest.
     #[arg(long = "platform")]
     platforms: Vec<Platform>,
@@ -93,6 +104,52 @@ pub struct GcArgs {
     format: Format,
 }
 
+#[derive(Debug, Args)]
+pub struct PullArgs {
+    /// The registry image to pull into the blob cache.
+    reference: Reference,
+    /// Pull only this platform of an index (repeatable); default: all.
+    #[arg(long = "platform")]
+    platforms: Vec<Platform>,
+    #[command(flatten)]
+    registry: RegistryArgs,
+    /// Output format of the summary.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+    /// Print nothing but errors.
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// The registry: HOST[:PORT] (docker.io for Docker Hub).
+    registry: String,
+    /// User name.
+    #[arg(short, long)]
+    username: String,
+    /// Read the password (or token) from standard input; it is never taken as an argument.
+    #[arg(long, required = true)]
+    password_stdin: bool,
+    /// Save to this docker config file [default: $DOCKER_CONFIG/config.json or ~/.docker/config.json]
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Save without checking the credentials against the registry.
+    #[arg(long)]
+    no_verify: bool,
+    #[command(flatten)]
+    remote: RegistryArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct LogoutArgs {
+    /// The registry: HOST[:PORT].
+    registry: String,
+    /// The docker config file [default: $DOCKER_CONFIG/config.json or ~/.docker/config.json]
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
 fn open(reference: &Reference) -> Result<ImageSource> {
     ImageSource::open(reference).with_context(|| format!("opening {reference}"))
 }
@@ -110,7 +167,8 @@ fn merged(image: &Image) -> Result<MergedFs> {
 }
 
 pub fn inspect(args: InspectArgs) -> Result<ExitCode> {
-    let source = open(&args.reference)?;
+    let platforms: Vec<Platform> = args.platform.iter().cloned().collect();
+    let (source, _remote) = open_source(&args.reference, &args.registry, &platforms, PullScope::Metadata)?;
     let top = source.top_manifest()?;
     let is_index = top.media_type().is_index();
     let image = if !is_index || args.platform.is_some() || args.config {
@@ -236,8 +294,10 @@ fn image_text(out: &mut impl Write, image: &Image) -> Result<()> {
 }
 
 pub fn ls(args: LsArgs) -> Result<ExitCode> {
-    let source = open(&args.reference)?;
+    let platforms: Vec<Platform> = args.platform.iter().cloned().collect();
+    let (source, remote) = open_source(&args.reference, &args.registry, &platforms, PullScope::Metadata)?;
     let image = source.image(args.platform.as_ref())?;
+    fetch_layers(remote.as_ref(), &args.reference, &image)?;
     let fs = merged(&image)?;
     let dir = args.path.as_deref().unwrap_or("/");
     let mut out = stdout();
@@ -275,8 +335,10 @@ fn write_long(out: &mut impl Write, path: &str, node: &Node) -> io::Result<()> {
 }
 
 pub fn export(args: ExportArgs) -> Result<ExitCode> {
-    let source = open(&args.reference)?;
+    let platforms: Vec<Platform> = args.platform.iter().cloned().collect();
+    let (source, remote) = open_source(&args.reference, &args.registry, &platforms, PullScope::Metadata)?;
     let image = source.image(args.platform.as_ref())?;
+    fetch_layers(remote.as_ref(), &args.reference, &image)?;
     let fs = merged(&image)?;
     if args.output == Path::new("-") {
         let mut out = stdout();
@@ -302,43 +364,139 @@ pub fn export(args: ExportArgs) -> Result<ExitCode> {
 }
 
 pub fn copy(args: CopyArgs) -> Result<ExitCode> {
-    let source = open(&args.source)?;
     let options = CopyOptions { platforms: args.platforms };
-    let report = oci_core::copy(&source, &args.destination, &options)
-        .with_context(|| format!("copying {} to {}", args.source, args.destination))?;
-    if args.quiet {
-        return Ok(ExitCode::SUCCESS);
+    let needs_registry =
+        matches!(args.source, Reference::Registry(_)) || matches!(args.destination, Reference::Registry(_));
+    let report = if needs_registry {
+        let remote = args.registry.connect()?;
+        remote
+            .runtime
+            .block_on(oci_core::copy_image(
+                &args.source,
+                &args.destination,
+                &options,
+                &remote.registry,
+                &remote.cache,
+                progress(args.quiet),
+            ))
+            .map_err(anyhow::Error::from)
+    } else {
+        open(&args.source).and_then(|source| Ok(oci_core::copy(&source, &args.destination, &options)?))
     }
+    .with_context(|| format!("copying {} to {}", args.source, args.destination))?;
+    if !args.quiet {
+        print_report(&args.source.to_string(), &args.destination.to_string(), &report, args.format)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_report(source: &str, destination: &str, report: &CopyReport, format: Format) -> Result<()> {
     let mut out = stdout();
-    match args.format {
+    match format {
         Format::Json => {
             serde_json::to_writer_pretty(
                 &mut out,
                 &json!({
-                    "source": args.source.to_string(),
-                    "destination": args.destination.to_string(),
+                    "source": source,
+                    "destination": destination,
                     "digest": report.digest,
                     "mediaType": report.media_type,
                     "blobsWritten": report.blobs_written,
                     "blobsSkipped": report.blobs_skipped,
+                    "blobsMounted": report.blobs_mounted,
                     "bytesWritten": report.bytes_written,
+                    "bytesDownloaded": report.bytes_downloaded,
+                    "bytesSkipped": report.bytes_skipped,
                 }),
             )?;
             writeln!(out)?;
         }
         Format::Text => writeln!(
             out,
-            "{} -> {}\n  digest {}\n  {} blobs written ({}), {} already present",
-            args.source,
-            args.destination,
+            "{source} -> {destination}\n  digest {}\n  {} blobs written ({}), {} already there, {} mounted; {} downloaded, {} not moved",
             report.digest,
             report.blobs_written,
             human_bytes(report.bytes_written),
-            report.blobs_skipped
+            report.blobs_skipped,
+            report.blobs_mounted,
+            human_bytes(report.bytes_downloaded),
+            human_bytes(report.bytes_skipped),
         )?,
     }
     out.flush()?;
+    Ok(())
+}
+
+pub fn pull(args: PullArgs) -> Result<ExitCode> {
+    let Reference::Registry(name) = &args.reference else {
+        bail!("pull takes a registry image (to copy local images, use `oci-harden copy`)");
+    };
+    let remote = args.registry.connect()?;
+    let (source, stats) = remote
+        .runtime
+        .block_on(oci_core::pull(
+            &remote.registry,
+            name,
+            &remote.cache,
+            &args.platforms,
+            PullScope::Everything,
+            progress(args.quiet),
+        ))
+        .with_context(|| format!("pulling {name}"))?;
+    if args.quiet {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let report = CopyReport {
+        bytes_downloaded: stats.bytes_downloaded,
+        bytes_skipped: stats.bytes_skipped,
+        blobs_skipped: stats.blobs_skipped,
+        ..CopyReport::empty(source.top().digest.clone(), source.top().media_type.clone())
+    };
+    let cache = remote.cache.root().display().to_string();
+    print_report(&name.to_string(), &format!("oci:{cache}"), &report, args.format)?;
     Ok(ExitCode::SUCCESS)
+}
+
+pub fn push(args: CopyArgs) -> Result<ExitCode> {
+    copy(args)
+}
+
+pub fn login(args: LoginArgs) -> Result<ExitCode> {
+    let mut password = String::new();
+    io::stdin().read_line(&mut password).context("reading the password from standard input")?;
+    let password = password.trim_end_matches(['\n', '\r']).to_owned();
+    if password.is_empty() {
+        bail!("no password on standard input");
+    }
+    let host = normalise_host(&args.registry)?;
+    if !args.no_verify {
+        let remote = args.remote.connect()?;
+        remote.runtime.block_on(remote.registry.verify_login(&host, &args.username, &password))?;
+    }
+    let path = args.config.unwrap_or_else(oci_core::default_docker_config_path);
+    oci_core::login(&path, &host, &args.username, &password)?;
+    eprintln!("Login succeeded for {host} (saved in {})", path.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn logout(args: LogoutArgs) -> Result<ExitCode> {
+    let host = normalise_host(&args.registry)?;
+    let path = args.config.unwrap_or_else(oci_core::default_docker_config_path);
+    if oci_core::logout(&path, &host)? {
+        eprintln!("Removed the credentials for {host} from {}", path.display());
+    } else {
+        eprintln!("No credentials for {host} in {}", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `https://index.docker.io/v1/`, `index.docker.io` → `docker.io`; `host:port` as is.
+fn normalise_host(registry: &str) -> Result<String> {
+    let bare = registry.trim_start_matches("https://").trim_start_matches("http://");
+    let bare = bare.split('/').next().unwrap_or(bare);
+    let probe: oci_core::ImageName =
+        format!("{bare}/x").parse().with_context(|| format!("invalid registry {registry:?}"))?;
+    Ok(probe.registry().to_owned())
 }
 
 pub fn gc(args: GcArgs) -> Result<ExitCode> {

@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand};
 
 mod commands;
 mod output;
+mod remote;
 
 /// Daemonless, rootless OCI image hardening: read, inspect, export and copy images.
 #[derive(Debug, Parser)]
@@ -29,8 +30,16 @@ enum Command {
     Ls(commands::LsArgs),
     /// Write the merged filesystem of an image as one tar (like `crane export`).
     Export(commands::ExportArgs),
-    /// Copy an image or index between oci:DIR[:TAG] and docker-archive:FILE, keeping digests.
+    /// Copy an image or index between registries, oci:DIR[:TAG] and docker-archive:FILE, keeping digests.
     Copy(commands::CopyArgs),
+    /// Pull a registry image into the blob cache (every platform, or those asked for).
+    Pull(commands::PullArgs),
+    /// Push an image to a registry: the same as `copy SRC REGISTRY/REPO:TAG`.
+    Push(commands::CopyArgs),
+    /// Save credentials for a registry in the docker config (password from standard input).
+    Login(commands::LoginArgs),
+    /// Remove the saved credentials for a registry.
+    Logout(commands::LogoutArgs),
     /// Delete blobs of an OCI layout that no tag or index entry reaches.
     Gc(commands::GcArgs),
 }
@@ -42,6 +51,10 @@ fn main() -> ExitCode {
         Command::Ls(a) => commands::ls(a),
         Command::Export(a) => commands::export(a),
         Command::Copy(a) => commands::copy(a),
+        Command::Pull(a) => commands::pull(a),
+        Command::Push(a) => commands::push(a),
+        Command::Login(a) => commands::login(a),
+        Command::Logout(a) => commands::logout(a),
         Command::Gc(a) => commands::gc(a),
     };
     match result {

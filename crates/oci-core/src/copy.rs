@@ -18,19 +18,97 @@ pub struct CopyOptions {
     pub platforms: Vec<Platform>,
 }
 
-/// What [`copy`] did.
+/// What [`copy`] or [`copy_image`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CopyReport {
     /// The digest of the top manifest or index written.
     pub digest: Digest,
     /// Its media type.
     pub media_type: MediaType,
-    /// Blobs written.
+    /// Blobs written (uploaded to a registry, or written to a local destination).
     pub blobs_written: u64,
     /// Blobs already present at the destination.
     pub blobs_skipped: u64,
-    /// Bytes written.
+    /// Blobs mounted from another repository of the destination registry.
+    pub blobs_mounted: u64,
+    /// Bytes written (uploaded, or written locally; hard links count as written).
     pub bytes_written: u64,
+    /// Bytes not moved because the destination (or the cache) had them.
+    pub bytes_skipped: u64,
+    /// Bytes downloaded from a source registry.
+    pub bytes_downloaded: u64,
+}
+
+impl CopyReport {
+    /// A report of nothing moved yet, for `digest`.
+    pub fn empty(digest: Digest, media_type: MediaType) -> CopyReport {
+        CopyReport {
+            digest,
+            media_type,
+            blobs_written: 0,
+            blobs_skipped: 0,
+            blobs_mounted: 0,
+            bytes_written: 0,
+            bytes_skipped: 0,
+            bytes_downloaded: 0,
+        }
+    }
+}
+
+/// Copies between any two transports: registries, `oci:` layouts, `docker-archive:` files.
+///
+/// A registry source is pulled into `cache` first (blobs already cached cost no
+/// network), then copied like a local one; a registry destination gets blobs skipped
+/// when present and mounted across repositories of the same registry. See [`copy`] for
+/// the local guarantees and [`crate::push`] for the registry ones.
+pub async fn copy_image(
+    src: &Reference,
+    dst: &Reference,
+    options: &CopyOptions,
+    registry: &crate::Registry,
+    cache: &OciLayout,
+    progress: std::sync::Arc<dyn crate::Progress>,
+) -> Result<CopyReport> {
+    let (source, pulled) = match src {
+        Reference::Registry(name) => {
+            let (source, stats) = crate::pull(
+                registry,
+                name,
+                cache,
+                &options.platforms,
+                crate::PullScope::Everything,
+                std::sync::Arc::clone(&progress),
+            )
+            .await?;
+            (source, stats)
+        }
+        local => (ImageSource::open_with(local, registry.options().limits)?, crate::TransferStats::default()),
+    };
+    let mut report = match dst {
+        Reference::Registry(name) => {
+            let (digest, media_type, stats) =
+                crate::push(registry, &source, name, &options.platforms, progress).await?;
+            CopyReport {
+                blobs_written: stats.blobs_uploaded,
+                blobs_skipped: stats.blobs_skipped,
+                blobs_mounted: stats.blobs_mounted,
+                bytes_written: stats.bytes_uploaded,
+                bytes_skipped: stats.bytes_skipped,
+                ..CopyReport::empty(digest, media_type)
+            }
+        }
+        local => {
+            let (local, options) = (local.clone(), options.clone());
+            tokio::task::spawn_blocking(move || copy(&source, &local, &options))
+                .await
+                .map_err(|e| Error::Invalid { what: "copy".into(), reason: format!("the copy task failed: {e}") })??
+        }
+    };
+    report.bytes_downloaded = pulled.bytes_downloaded;
+    if matches!(src, Reference::Registry(_)) && !matches!(dst, Reference::Registry(_)) {
+        report.bytes_skipped += pulled.bytes_skipped;
+    }
+    Ok(report)
 }
 
 /// Copies the image or index `src` names to `dst` (`oci:` or `docker-archive:`).
@@ -48,11 +126,9 @@ pub fn copy(src: &ImageSource, dst: &Reference, options: &CopyOptions) -> Result
             let tags: Vec<String> = image.iter().cloned().collect();
             write_docker_archive(path, &img, &tags)?;
             Ok(CopyReport {
-                digest: img.digest().clone(),
-                media_type: img.raw_manifest().media_type().clone(),
                 blobs_written: 2 + img.layers().len() as u64,
-                blobs_skipped: 0,
                 bytes_written: std::fs::metadata(path).map(|m| m.len()).unwrap_or(0),
+                ..CopyReport::empty(img.digest().clone(), img.raw_manifest().media_type().clone())
             })
         }
         Reference::Registry(name) => Err(Error::Invalid {
@@ -65,13 +141,7 @@ pub fn copy(src: &ImageSource, dst: &Reference, options: &CopyOptions) -> Result
 fn copy_to_layout(src: &ImageSource, dir: &Path, tag: Option<&str>, options: &CopyOptions) -> Result<CopyReport> {
     let layout = OciLayout::create(dir)?;
     let top_raw = src.top_manifest()?;
-    let mut report = CopyReport {
-        digest: top_raw.digest().clone(),
-        media_type: top_raw.media_type().clone(),
-        blobs_written: 0,
-        blobs_skipped: 0,
-        bytes_written: 0,
-    };
+    let mut report = CopyReport::empty(top_raw.digest().clone(), top_raw.media_type().clone());
     let (roots, new_top): (Vec<Descriptor>, Option<RawManifest>) =
         if top_raw.media_type().is_index() && !options.platforms.is_empty() {
             let (children, filtered) = filter_index(&top_raw, &options.platforms)?;
@@ -94,10 +164,18 @@ fn copy_to_layout(src: &ImageSource, dir: &Path, tag: Option<&str>, options: &Co
     for d in order.iter().rev() {
         if layout.has_blob(&d.digest) {
             report.blobs_skipped += 1;
+            report.bytes_skipped += d.size;
             continue;
         }
         if d.media_type.is_non_distributable() && src.blobs().open_blob(d).is_err() {
             continue; // foreign layers that were never shipped stay foreign
+        }
+        if let Some(file) = src.blobs().local_path(&d.digest)
+            && layout.link_blob(&d.digest, &file)?
+        {
+            report.blobs_written += 1;
+            report.bytes_written += d.size;
+            continue;
         }
         let mut reader = src.open_blob(d)?;
         layout.write_blob_from(d, &mut reader)?;
@@ -124,7 +202,7 @@ fn copy_to_layout(src: &ImageSource, dir: &Path, tag: Option<&str>, options: &Co
 }
 
 /// A copy of an index keeping only the entries for `platforms` (other keys untouched).
-fn filter_index(raw: &RawManifest, platforms: &[Platform]) -> Result<(Vec<Descriptor>, RawManifest)> {
+pub(crate) fn filter_index(raw: &RawManifest, platforms: &[Platform]) -> Result<(Vec<Descriptor>, RawManifest)> {
     let mut value: Value = serde_json::from_slice(raw.bytes())
         .map_err(|source| Error::Json { what: format!("index {}", raw.digest()), source })?;
     let manifests = value.get_mut("manifests").and_then(Value::as_array_mut).ok_or_else(|| Error::Invalid {

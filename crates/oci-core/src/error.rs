@@ -130,6 +130,20 @@ pub enum Error {
         /// Where it was found.
         what: String,
     },
+    /// A registry refused a request or answered something we cannot accept.
+    #[error("registry {registry}, repository {repository}: {what}: {message}{}", status.map(|s| format!(" (HTTP {s})")).unwrap_or_default())]
+    Registry {
+        /// The registry host (`docker.io`, `localhost:5000`).
+        registry: String,
+        /// The repository.
+        repository: String,
+        /// What was being done (`pulling manifest 3.20`, `pushing blob sha256:…`).
+        what: String,
+        /// The HTTP status, when there was one.
+        status: Option<u16>,
+        /// What the registry or the connection said, and what to do about it.
+        message: String,
+    },
     /// A directory is not an OCI image layout.
     #[error("{} is not a valid OCI image layout: {reason}", path.display())]
     InvalidLayout {

@@ -28,6 +28,7 @@
 //! ```
 
 mod archive;
+mod auth;
 mod compression;
 mod config;
 mod copy;
@@ -47,12 +48,14 @@ mod platform;
 #[cfg(test)]
 mod prop_tests;
 mod reference;
+mod registry;
 pub mod testing;
 
 pub use archive::{DockerArchive, write_docker_archive};
+pub use auth::{Credential, CredentialStore, DockerConfig, default_docker_config_path, login, logout};
 pub use compression::{Compression, decompress};
 pub use config::ImageConfig;
-pub use copy::{CopyOptions, CopyReport, copy};
+pub use copy::{CopyOptions, CopyReport, copy, copy_image};
 pub use descriptor::{ANNOTATION_REF_NAME, Descriptor};
 pub use digest::{Algorithm, Digest, DigestReader, DigestWriter, Hasher, VerifyingReader};
 pub use entry::{EntryKind, EntryMeta, OPAQUE_MARKER, TarEntry, WHITEOUT_PREFIX, normalize_path, read_entries};
@@ -67,3 +70,7 @@ pub use media_type::MediaType;
 pub use merged_fs::{MergedFs, Node, Warning};
 pub use platform::Platform;
 pub use reference::{DOCKER_HUB, ImageName, Reference};
+pub use registry::{
+    Outcome, Progress, PullScope, Registry, RegistryOptions, RetryPolicy, TransferStats, default_cache_dir,
+    fetch_image_layers, is_loopback, open_cache, pull, push,
+};

@@ -1,0 +1,190 @@
+//! Registry options shared by the commands, the async runtime, and progress output.
+
+use std::collections::HashMap;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use oci_core::{
+    CredentialStore, Descriptor, ImageSource, OciLayout, Outcome, Platform, Progress, PullScope, Reference, Registry,
+    RegistryOptions, RetryPolicy,
+};
+
+use crate::output::human_bytes;
+
+/// How to reach registries and where the blob cache is.
+#[derive(Debug, Clone, Args)]
+pub struct RegistryArgs {
+    /// Blob cache shared by every command (an OCI layout) [default: $XDG_CACHE_HOME/oci-harden]
+    #[arg(long, env = "OCI_HARDEN_CACHE", value_name = "DIR")]
+    cache: Option<PathBuf>,
+    /// Blobs transferred at once.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    jobs: u16,
+    /// Reach this registry (HOST[:PORT]) over plain HTTP; loopback registries always are.
+    #[arg(long = "insecure-registry", value_name = "HOST[:PORT]")]
+    insecure_registries: Vec<String>,
+    /// Trust this PEM CA certificate for registries, besides the system roots (repeatable).
+    #[arg(long = "ca-cert", value_name = "FILE")]
+    ca_certs: Vec<PathBuf>,
+    /// Attempts per request on transient failures (connection errors, 408, 429, 5xx).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=20))]
+    retries: u32,
+}
+
+/// A registry session with its runtime and cache.
+pub struct Remote {
+    pub runtime: tokio::runtime::Runtime,
+    pub registry: Registry,
+    pub cache: OciLayout,
+}
+
+impl RegistryArgs {
+    /// Starts the runtime, opens the cache and sets up the registry session.
+    pub fn connect(&self) -> Result<Remote> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .context("starting the async runtime")?;
+        let dir = self.cache.clone().unwrap_or_else(oci_core::default_cache_dir);
+        let cache = oci_core::open_cache(&dir).with_context(|| format!("opening the blob cache {}", dir.display()))?;
+        let registry = Registry::new(RegistryOptions {
+            insecure_registries: self.insecure_registries.clone(),
+            ca_certs: self.ca_certs.clone(),
+            retry: RetryPolicy { attempts: self.retries, ..RetryPolicy::default() },
+            jobs: usize::from(self.jobs),
+            credentials: CredentialStore::from_env(),
+            ..RegistryOptions::default()
+        })?;
+        Ok(Remote { runtime, registry, cache })
+    }
+}
+
+/// Opens any reference for reading. A registry image is pulled into the cache: only its
+/// manifests and configs with [`PullScope::Metadata`]; layers follow on demand through
+/// [`fetch_layers`].
+pub fn open_source(
+    reference: &Reference,
+    args: &RegistryArgs,
+    platforms: &[Platform],
+    scope: PullScope,
+) -> Result<(ImageSource, Option<Remote>)> {
+    match reference {
+        Reference::Registry(name) => {
+            let remote = args.connect()?;
+            let (source, _) = remote
+                .runtime
+                .block_on(oci_core::pull(&remote.registry, name, &remote.cache, platforms, scope, progress(true)))
+                .with_context(|| format!("pulling {name}"))?;
+            Ok((source, Some(remote)))
+        }
+        local => Ok((ImageSource::open(local).with_context(|| format!("opening {local}"))?, None)),
+    }
+}
+
+/// Makes sure the layers of `image` are local (a no-op for local references).
+pub fn fetch_layers(remote: Option<&Remote>, reference: &Reference, image: &oci_core::Image) -> Result<()> {
+    if let (Some(remote), Reference::Registry(name)) = (remote, reference) {
+        remote
+            .runtime
+            .block_on(oci_core::fetch_image_layers(&remote.registry, name, image, &remote.cache, progress(true)))
+            .with_context(|| format!("pulling the layers of {name}"))?;
+    }
+    Ok(())
+}
+
+/// Progress for blob transfers: bars on a terminal, a line per blob otherwise, nothing
+/// when `quiet`.
+pub fn progress(quiet: bool) -> Arc<dyn Progress> {
+    if quiet {
+        Arc::new(())
+    } else if std::io::stderr().is_terminal() {
+        Arc::new(Bars::default())
+    } else {
+        Arc::new(Lines)
+    }
+}
+
+fn short(desc: &Descriptor) -> String {
+    let hex = desc.digest.hex();
+    format!("{}:{}", desc.digest.algorithm(), &hex[..12.min(hex.len())])
+}
+
+/// One line per blob, for CI logs.
+struct Lines;
+
+impl Progress for Lines {
+    fn finished(&self, desc: &Descriptor, outcome: &Outcome) {
+        let what = match outcome {
+            Outcome::Downloaded(n) => format!("pulled   {} ({})", short(desc), human_bytes(*n)),
+            Outcome::Uploaded(n) => format!("pushed   {} ({})", short(desc), human_bytes(*n)),
+            Outcome::Cached => format!("cached   {}", short(desc)),
+            Outcome::Exists => format!("exists   {}", short(desc)),
+            Outcome::Mounted => format!("mounted  {}", short(desc)),
+            _ => format!("done     {}", short(desc)),
+        };
+        eprintln!("{what}");
+    }
+
+    fn retrying(&self, desc: &Descriptor, attempt: u32, delay: Duration, error: &str) {
+        eprintln!("retrying {} in {:.1}s (attempt {}): {error}", short(desc), delay.as_secs_f64(), attempt + 1);
+    }
+}
+
+/// Progress bars per blob and overall.
+#[derive(Default)]
+struct Bars {
+    multi: MultiProgress,
+    bars: Mutex<HashMap<String, ProgressBar>>,
+}
+
+impl Progress for Bars {
+    fn started(&self, desc: &Descriptor, upload: bool) {
+        self.multi.set_draw_target(ProgressDrawTarget::stderr());
+        let bar = self.multi.add(ProgressBar::new(desc.size));
+        bar.set_style(
+            ProgressStyle::with_template("{prefix} {msg:>8} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}")
+                .expect("a valid template")
+                .progress_chars("=> "),
+        );
+        bar.set_prefix(short(desc));
+        bar.set_message(if upload { "push" } else { "pull" });
+        self.bars.lock().expect("not poisoned").insert(desc.digest.to_string(), bar);
+    }
+
+    fn advanced(&self, desc: &Descriptor, bytes: u64) {
+        if let Some(bar) = self.bars.lock().expect("not poisoned").get(&desc.digest.to_string()) {
+            bar.inc(bytes);
+        }
+    }
+
+    fn finished(&self, desc: &Descriptor, outcome: &Outcome) {
+        let bar = self.bars.lock().expect("not poisoned").remove(&desc.digest.to_string());
+        let text = match outcome {
+            Outcome::Cached => "cached",
+            Outcome::Exists => "exists",
+            Outcome::Mounted => "mounted",
+            _ => "done",
+        };
+        match bar {
+            Some(bar) => bar.finish_with_message(text),
+            None => {
+                let _ = self.multi.println(format!("{} {text}", short(desc)));
+            }
+        }
+    }
+
+    fn retrying(&self, desc: &Descriptor, attempt: u32, delay: Duration, error: &str) {
+        let _ = self.multi.println(format!(
+            "retrying {} in {:.1}s (attempt {}): {error}",
+            short(desc),
+            delay.as_secs_f64(),
+            attempt + 1
+        ));
+    }
+}

@@ -1,0 +1,722 @@
+//! One registry session: clients per host, credentials, retries, error mapping.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
+use oci_client::errors::{OciDistributionError, OciErrorCode};
+use oci_client::manifest::OciDescriptor;
+use oci_client::secrets::RegistryAuth;
+use oci_client::{Client, RegistryOperation};
+
+use super::retry::RetryPolicy;
+use super::transfer::{Outcome, Progress};
+use crate::{
+    Credential, CredentialStore, Descriptor, Digest, Error, ImageName, Limits, OciLayout, RawManifest, Result,
+};
+
+/// The manifest media types we ask registries for (never Docker schema 1).
+const ACCEPT: &[&str] = &[
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+];
+
+const USER_AGENT: &str = concat!("oci-harden/", env!("CARGO_PKG_VERSION"));
+
+/// Size of the chunks uploads are streamed in.
+const UPLOAD_CHUNK: usize = 256 << 10;
+
+/// How a [`Registry`] connects and authenticates.
+#[derive(Debug, Clone)]
+pub struct RegistryOptions {
+    /// Registries (`host[:port]`) reached over plain HTTP although not on loopback.
+    pub insecure_registries: Vec<String>,
+    /// Extra PEM CA certificates to trust, besides the system roots.
+    pub ca_certs: Vec<PathBuf>,
+    /// Retries of transient failures.
+    pub retry: RetryPolicy,
+    /// Blobs transferred at once.
+    pub jobs: usize,
+    /// Where credentials come from.
+    pub credentials: CredentialStore,
+    /// Bounds on what registries may send.
+    pub limits: Limits,
+}
+
+impl Default for RegistryOptions {
+    fn default() -> Self {
+        RegistryOptions {
+            insecure_registries: Vec::new(),
+            ca_certs: Vec::new(),
+            retry: RetryPolicy::default(),
+            jobs: 4,
+            credentials: CredentialStore::from_env(),
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// A session with one or more registries: a client per host, credentials looked up once,
+/// tokens cached, transient failures retried.
+///
+/// Plain HTTP is used for loopback hosts and for [`RegistryOptions::insecure_registries`];
+/// everything else is HTTPS with the system roots plus [`RegistryOptions::ca_certs`].
+pub struct Registry {
+    options: RegistryOptions,
+    clients: Mutex<HashMap<String, Client>>,
+    auths: Mutex<HashMap<String, RegistryAuth>>,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry").field("options", &self.options).finish_non_exhaustive()
+    }
+}
+
+/// What a request was about, for error messages.
+pub(crate) struct Ctx<'a> {
+    pub name: &'a ImageName,
+    pub what: String,
+}
+
+impl Registry {
+    /// A session with `options`. Fails only when a CA certificate cannot be read.
+    pub fn new(options: RegistryOptions) -> Result<Registry> {
+        for ca in &options.ca_certs {
+            std::fs::metadata(ca).map_err(|e| Error::io(format!("reading CA certificate {}", ca.display()), e))?;
+        }
+        Ok(Registry { options, clients: Mutex::new(HashMap::new()), auths: Mutex::new(HashMap::new()) })
+    }
+
+    /// The options.
+    pub fn options(&self) -> &RegistryOptions {
+        &self.options
+    }
+
+    /// Whether `host` is reached over plain HTTP.
+    pub fn is_plain_http(&self, host: &str) -> bool {
+        super::is_loopback(host) || self.options.insecure_registries.iter().any(|h| h == host)
+    }
+
+    fn client(&self, host: &str) -> Result<Client> {
+        let mut clients = self.clients.lock().expect("not poisoned");
+        if let Some(c) = clients.get(host) {
+            return Ok(c.clone());
+        }
+        let mut extra = Vec::new();
+        for ca in &self.options.ca_certs {
+            let data =
+                std::fs::read(ca).map_err(|e| Error::io(format!("reading CA certificate {}", ca.display()), e))?;
+            extra.push(Certificate { encoding: CertificateEncoding::Pem, data });
+        }
+        let config = ClientConfig {
+            protocol: if self.is_plain_http(host) { ClientProtocol::Http } else { ClientProtocol::Https },
+            extra_root_certificates: extra,
+            use_monolithic_push: true,
+            connect_timeout: Some(Duration::from_secs(15)),
+            read_timeout: Some(Duration::from_secs(120)),
+            user_agent: USER_AGENT,
+            platform_resolver: None,
+            ..ClientConfig::default()
+        };
+        let client = Client::try_from(config).map_err(|e| Error::Registry {
+            registry: host.to_owned(),
+            repository: String::new(),
+            what: "setting up the HTTP client".into(),
+            status: None,
+            message: e.to_string(),
+        })?;
+        clients.insert(host.to_owned(), client.clone());
+        Ok(client)
+    }
+
+    /// Authenticates for `operation` on `name`'s repository (once per session and scope),
+    /// with the credentials the store has for its registry, or anonymously.
+    pub(crate) async fn authenticate(&self, name: &ImageName, push: bool) -> Result<(Client, RegistryAuth)> {
+        let host = name.registry();
+        let client = self.client(host)?;
+        let key = format!("{host}/{}#{push}", name.repository());
+        if let Some(auth) = self.auths.lock().expect("not poisoned").get(&key).cloned() {
+            return Ok((client, auth));
+        }
+        let op = if push { RegistryOperation::Push } else { RegistryOperation::Pull };
+        let ctx =
+            Ctx { name, what: if push { "authenticating to push".into() } else { "authenticating to pull".into() } };
+        let auth = match self.options.credentials.lookup(host)? {
+            None => RegistryAuth::Anonymous,
+            Some(Credential::Basic { username, password }) => RegistryAuth::Basic(username, password),
+            Some(Credential::IdentityToken(token)) => {
+                RegistryAuth::Bearer(self.exchange_identity_token(&ctx, &token, push).await?)
+            }
+        };
+        let oref = oci_ref(name, &name.reference());
+        self.retrying(&ctx, || client.auth(&oref, &auth, op)).await?;
+        client.store_auth_if_needed(oref.resolve_registry(), &auth).await;
+        self.auths.lock().expect("not poisoned").insert(key, auth.clone());
+        Ok((client, auth))
+    }
+
+    /// Checks `username`/`password` against `host` as `docker login` does: `GET /v2/` with
+    /// them, following a bearer challenge to its token service. Nothing is saved here.
+    pub async fn verify_login(&self, host: &str, username: &str, password: &str) -> Result<()> {
+        let name: ImageName = format!("{host}/login-check").parse()?;
+        let ctx = Ctx { name: &name, what: "checking credentials".into() };
+        let http = self.http(&ctx)?;
+        let scheme = if self.is_plain_http(host) { "http" } else { "https" };
+        let url = format!("{scheme}://{host}/v2/");
+        let send = |req: reqwest::RequestBuilder| async {
+            req.basic_auth(username, Some(password)).send().await.map_err(|e| self.fail(&ctx, None, e.to_string()))
+        };
+        let first = send(http.get(&url)).await?;
+        let status = first.status();
+        if status.is_success() {
+            return Ok(());
+        }
+        let challenge = first
+            .headers()
+            .get(reqwest::header::WWW_AUTHENTICATE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_bearer_challenge);
+        let refused = |status: u16| {
+            self.fail(
+                &ctx,
+                Some(status),
+                format!("authentication failed: the registry refused the credentials of {username:?}"),
+            )
+        };
+        match (status.as_u16(), challenge) {
+            (401, Some((realm, service))) => {
+                let mut req = http.get(&realm).query(&[("account", username)]);
+                if let Some(s) = &service {
+                    req = req.query(&[("service", s.as_str())]);
+                }
+                let token = send(req).await?;
+                if token.status().is_success() { Ok(()) } else { Err(refused(token.status().as_u16())) }
+            }
+            (401, None) => Err(refused(401)),
+            (code, _) => Err(self.fail(&ctx, Some(code), "unexpected answer to GET /v2/".into())),
+        }
+    }
+
+    fn http(&self, ctx: &Ctx<'_>) -> Result<reqwest::Client> {
+        let mut builder = reqwest::Client::builder().user_agent(USER_AGENT).connect_timeout(Duration::from_secs(15));
+        for ca in &self.options.ca_certs {
+            let pem =
+                std::fs::read(ca).map_err(|e| Error::io(format!("reading CA certificate {}", ca.display()), e))?;
+            let cert = reqwest::Certificate::from_pem(&pem).map_err(|e| self.fail(ctx, None, e.to_string()))?;
+            builder = builder.tls_certs_merge([cert]);
+        }
+        builder.build().map_err(|e| self.fail(ctx, None, e.to_string()))
+    }
+
+    /// Trades an identity token (an OAuth2 refresh token, as `docker login` stores for
+    /// some registries) for an access token scoped to the repository.
+    async fn exchange_identity_token(&self, ctx: &Ctx<'_>, refresh_token: &str, push: bool) -> Result<String> {
+        let host = ctx.name.registry();
+        let scheme = if self.is_plain_http(host) { "http" } else { "https" };
+        let http = self.http(ctx)?;
+        let probe = http
+            .get(format!("{scheme}://{host}/v2/"))
+            .send()
+            .await
+            .map_err(|e| self.fail(ctx, e.status().map(|s| s.as_u16()), e.to_string()))?;
+        let challenge = probe
+            .headers()
+            .get(reqwest::header::WWW_AUTHENTICATE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_bearer_challenge)
+            .ok_or_else(|| {
+                self.fail(
+                    ctx,
+                    Some(probe.status().as_u16()),
+                    "the registry offers no bearer token service for the identity token".into(),
+                )
+            })?;
+        let scope = format!("repository:{}:{}", ctx.name.repository(), if push { "pull,push" } else { "pull" });
+        let mut params = vec![
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+            ("client_id", "oci-harden"),
+            ("scope", scope.as_str()),
+        ];
+        if let Some(service) = &challenge.1 {
+            params.push(("service", service.as_str()));
+        }
+        let body = reqwest::Url::parse_with_params("http://form.invalid/", &params)
+            .map_err(|e| self.fail(ctx, None, e.to_string()))?
+            .query()
+            .unwrap_or_default()
+            .to_owned();
+        let response = http
+            .post(&challenge.0)
+            .header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| self.fail(ctx, None, format!("token service {}: {e}", challenge.0)))?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(self.fail(
+                ctx,
+                Some(status.as_u16()),
+                format!(
+                    "the token service {} refused the identity token; log in again with `oci-harden login {host}`",
+                    challenge.0
+                ),
+            ));
+        }
+        let json: serde_json::Value =
+            response.json().await.map_err(|e| self.fail(ctx, None, format!("token service answered garbage: {e}")))?;
+        json.get("access_token")
+            .or_else(|| json.get("token"))
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_owned)
+            .ok_or_else(|| self.fail(ctx, None, "token service answered without an access token".into()))
+    }
+
+    fn fail(&self, ctx: &Ctx<'_>, status: Option<u16>, message: String) -> Error {
+        Error::Registry {
+            registry: ctx.name.registry().to_owned(),
+            repository: ctx.name.repository().to_owned(),
+            what: ctx.what.clone(),
+            status,
+            message,
+        }
+    }
+
+    /// Runs `op`, retrying transient failures with backoff; maps the final error.
+    pub(crate) async fn retrying<T, F, Fut>(&self, ctx: &Ctx<'_>, mut op: F) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = std::result::Result<T, OciDistributionError>>,
+    {
+        let policy = self.options.retry;
+        let mut attempt = 1;
+        loop {
+            match op().await {
+                Ok(v) => return Ok(v),
+                Err(e) => {
+                    let class = classify(&e);
+                    if class.retryable && attempt < policy.attempts {
+                        tokio::time::sleep(policy.delay(attempt, class.floor)).await;
+                        attempt += 1;
+                        continue;
+                    }
+                    return Err(self.map_error(ctx, e, class, attempt));
+                }
+            }
+        }
+    }
+
+    fn map_error(&self, ctx: &Ctx<'_>, e: OciDistributionError, class: Class, attempts: u32) -> Error {
+        let host = ctx.name.registry();
+        let detail = match &e {
+            OciDistributionError::RegistryError { envelope, .. } => {
+                envelope.errors.iter().map(|e| format!("{:?}: {}", e.code, e.message)).collect::<Vec<_>>().join("; ")
+            }
+            OciDistributionError::ServerError { message, .. } => message.chars().take(300).collect(),
+            other => other.to_string(),
+        };
+        let message = match class.status {
+            Some(401) => format!(
+                "authentication failed ({detail}); check the credentials for {host} (`oci-harden login {host}`)"
+            ),
+            Some(403) => format!("access denied ({detail}); the credentials for {host} lack permission"),
+            Some(404) => format!("not found ({detail})"),
+            _ if class.retryable => format!("{detail}; gave up after {attempts} attempts"),
+            _ => detail,
+        };
+        self.fail(ctx, class.status, message)
+    }
+
+    /// Fetches a manifest or index by tag or digest, checks its digest (against the
+    /// registry's `Docker-Content-Digest` and, when asked by digest, against that) and
+    /// its size.
+    pub async fn get_manifest(&self, name: &ImageName, reference: &str) -> Result<RawManifest> {
+        let (client, auth) = self.authenticate(name, false).await?;
+        let ctx = Ctx { name, what: format!("fetching manifest {reference}") };
+        let oref = oci_ref(name, reference);
+        let (bytes, digest) = self.retrying(&ctx, || client.pull_manifest_raw(&oref, &auth, ACCEPT)).await?;
+        let limit = self.options.limits.max_json_bytes;
+        if bytes.len() as u64 > limit {
+            return Err(Error::TooLarge {
+                what: format!("manifest {reference} from {}/{}", name.registry(), name.repository()),
+                limit,
+                hint: " (Limits::max_json_bytes)",
+            });
+        }
+        let raw = RawManifest::from_bytes(bytes.to_vec())
+            .map_err(|e| self.fail(&ctx, None, format!("the registry sent an invalid manifest: {e}")))?;
+        let claimed: Digest = digest
+            .parse()
+            .map_err(|_| self.fail(&ctx, None, format!("the registry sent an invalid digest header {digest:?}")))?;
+        if &claimed != raw.digest() {
+            return Err(Error::DigestMismatch {
+                what: format!("manifest {reference} from {}/{}", name.registry(), name.repository()),
+                expected: claimed,
+                found: raw.digest().clone(),
+            });
+        }
+        if let Ok(wanted) = reference.parse::<Digest>()
+            && &wanted != raw.digest()
+        {
+            return Err(Error::DigestMismatch {
+                what: format!("manifest from {}/{}", name.registry(), name.repository()),
+                expected: wanted,
+                found: raw.digest().clone(),
+            });
+        }
+        Ok(raw)
+    }
+
+    /// Whether the repository has the blob (a `HEAD` request).
+    pub async fn has_blob(&self, name: &ImageName, digest: &Digest) -> Result<bool> {
+        let (client, _) = self.authenticate(name, false).await?;
+        let ctx = Ctx { name, what: format!("checking blob {digest}") };
+        let oref = oci_ref(name, &name.reference());
+        let d = digest.to_string();
+        self.retrying(&ctx, || client.blob_exists(&oref, &d)).await
+    }
+
+    /// Downloads a blob into `layout`, verifying digest and size while it streams, and
+    /// resuming with an HTTP range after a dropped connection. Nothing becomes visible in
+    /// the layout unless the whole blob verified.
+    pub async fn fetch_blob(
+        &self,
+        name: &ImageName,
+        desc: &Descriptor,
+        layout: &OciLayout,
+        progress: &dyn Progress,
+    ) -> Result<Outcome> {
+        use futures_util::StreamExt;
+        if layout.has_blob(&desc.digest) {
+            progress.finished(desc, &Outcome::Cached);
+            return Ok(Outcome::Cached);
+        }
+        let (client, _) = self.authenticate(name, false).await?;
+        let ctx = Ctx { name, what: format!("fetching blob {}", desc.digest) };
+        let oref = oci_ref(name, &name.reference());
+        let layer = oci_descriptor(desc);
+        let policy = self.options.retry;
+        progress.started(desc, false);
+        let mut writer = layout.blob_writer()?;
+        let mut attempt = 1;
+        loop {
+            let offset = writer.written();
+            let opened = if offset == 0 {
+                client.pull_blob_stream(&oref, &layer).await.map(|s| (s, true))
+            } else {
+                client.pull_blob_stream_partial(&oref, &layer, offset, Some(desc.size - offset)).await.map(
+                    |r| match r {
+                        oci_client::client::BlobResponse::Full(s) => (s, true),
+                        oci_client::client::BlobResponse::Partial(s) => (s, false),
+                    },
+                )
+            };
+            let failure = match opened {
+                Ok((mut stream, from_start)) => {
+                    if from_start && offset > 0 {
+                        writer = layout.blob_writer()?; // the registry ignored the range
+                    }
+                    let mut broken = None;
+                    while let Some(chunk) = stream.next().await {
+                        match chunk {
+                            Ok(bytes) => {
+                                if writer.written() + bytes.len() as u64 > desc.size {
+                                    return Err(Error::SizeMismatch {
+                                        what: format!(
+                                            "blob {} from {}/{}",
+                                            desc.digest,
+                                            name.registry(),
+                                            name.repository()
+                                        ),
+                                        expected: desc.size,
+                                        found: writer.written() + bytes.len() as u64,
+                                    });
+                                }
+                                writer.write_all(&bytes).map_err(|e| Error::io("writing a blob to the cache", e))?;
+                                progress.advanced(desc, bytes.len() as u64);
+                            }
+                            Err(e) => {
+                                broken = Some(OciDistributionError::IoError(e));
+                                break;
+                            }
+                        }
+                    }
+                    match broken {
+                        None if writer.written() == desc.size => break,
+                        None => OciDistributionError::IoError(std::io::Error::new(
+                            std::io::ErrorKind::UnexpectedEof,
+                            format!("stream ended after {} of {} bytes", writer.written(), desc.size),
+                        )),
+                        Some(e) => e,
+                    }
+                }
+                Err(e) => e,
+            };
+            let class = classify(&failure);
+            if class.retryable && attempt < policy.attempts {
+                let delay = policy.delay(attempt, class.floor);
+                progress.retrying(desc, attempt, delay, &failure.to_string());
+                tokio::time::sleep(delay).await;
+                attempt += 1;
+                continue;
+            }
+            return Err(self.map_error(&ctx, failure, class, attempt));
+        }
+        let size = writer.written();
+        writer.finish_expected(desc).map_err(|e| match e {
+            Error::DigestMismatch { expected, found, .. } => Error::DigestMismatch {
+                what: format!("blob from {}/{}", name.registry(), name.repository()),
+                expected,
+                found,
+            },
+            other => other,
+        })?;
+        let outcome = Outcome::Downloaded(size);
+        progress.finished(desc, &outcome);
+        Ok(outcome)
+    }
+
+    /// Uploads a blob unless the repository has it; mounts it from `mount_from` (another
+    /// repository of the same registry) when possible; otherwise streams it from `open`
+    /// in one request. `open` is called again for each retry.
+    pub async fn push_blob(
+        &self,
+        name: &ImageName,
+        desc: &Descriptor,
+        mount_from: Option<&ImageName>,
+        open: &(dyn Fn() -> Result<Box<dyn Read + Send>> + Sync),
+        progress: &Arc<dyn Progress>,
+    ) -> Result<Outcome> {
+        if self.has_blob(name, &desc.digest).await? {
+            progress.finished(desc, &Outcome::Exists);
+            return Ok(Outcome::Exists);
+        }
+        let (client, _) = self.authenticate(name, true).await?;
+        let oref = oci_ref(name, &name.reference());
+        let digest = desc.digest.to_string();
+        if let Some(from) =
+            mount_from.filter(|f| f.registry() == name.registry() && f.repository() != name.repository())
+        {
+            let from_ref = oci_ref(from, &from.reference());
+            // A registry that cannot mount (or whose token lacks pull on the source)
+            // answers 202 and opens an upload instead: fall back to uploading.
+            if client.mount_blob(&oref, &from_ref, &digest).await.is_ok() && self.has_blob(name, &desc.digest).await? {
+                progress.finished(desc, &Outcome::Mounted);
+                return Ok(Outcome::Mounted);
+            }
+        }
+        let ctx = Ctx { name, what: format!("pushing blob {}", desc.digest) };
+        progress.started(desc, true);
+        let size = desc.size;
+        self.retrying(&ctx, || {
+            let stream = upload_stream(open, desc.clone(), Arc::clone(progress));
+            let client = client.clone();
+            let oref = oref.clone();
+            let digest = digest.clone();
+            async move {
+                let stream = stream?;
+                client.push_blob_stream(&oref, stream, &digest, Some(size)).await
+            }
+        })
+        .await?;
+        let outcome = Outcome::Uploaded(size);
+        progress.finished(desc, &outcome);
+        Ok(outcome)
+    }
+
+    /// Uploads a manifest or index under `reference` (a tag, or its digest).
+    pub async fn put_manifest(&self, name: &ImageName, reference: &str, raw: &RawManifest) -> Result<()> {
+        let (client, _) = self.authenticate(name, true).await?;
+        let ctx = Ctx { name, what: format!("pushing manifest {} as {reference}", raw.digest()) };
+        let oref = oci_ref(name, reference);
+        let content_type = reqwest::header::HeaderValue::from_str(raw.media_type().as_str())
+            .map_err(|e| self.fail(&ctx, None, e.to_string()))?;
+        let bytes = bytes::Bytes::copy_from_slice(raw.bytes());
+        self.retrying(&ctx, || client.push_manifest_raw(&oref, bytes.clone(), content_type.clone())).await?;
+        Ok(())
+    }
+}
+
+/// A stream of the blob's bytes for an upload, read on a blocking thread in chunks.
+fn upload_stream(
+    open: &(dyn Fn() -> Result<Box<dyn Read + Send>> + Sync),
+    desc: Descriptor,
+    progress: Arc<dyn Progress>,
+) -> std::result::Result<
+    impl futures_util::Stream<Item = std::result::Result<bytes::Bytes, OciDistributionError>> + Send + 'static,
+    OciDistributionError,
+> {
+    let mut reader = open().map_err(|e| OciDistributionError::GenericError(Some(e.to_string())))?;
+    let (tx, rx) = tokio::sync::mpsc::channel::<std::result::Result<bytes::Bytes, OciDistributionError>>(4);
+    tokio::task::spawn_blocking(move || {
+        loop {
+            let mut buf = vec![0u8; UPLOAD_CHUNK];
+            let item = match read_full(&mut reader, &mut buf) {
+                Ok(0) => return,
+                Ok(n) => {
+                    buf.truncate(n);
+                    progress.advanced(&desc, n as u64);
+                    Ok(bytes::Bytes::from(buf))
+                }
+                Err(e) => Err(OciDistributionError::GenericError(Some(
+                    Error::io("reading the blob to upload", e).to_string(),
+                ))),
+            };
+            let failed = item.is_err();
+            if tx.blocking_send(item).is_err() || failed {
+                return;
+            }
+        }
+    });
+    Ok(futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) }))
+}
+
+fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+/// How an error should be handled.
+#[derive(Debug, Clone, Copy)]
+struct Class {
+    status: Option<u16>,
+    retryable: bool,
+    /// The least time to wait before retrying (a 429 asks us to slow down).
+    floor: Duration,
+}
+
+fn classify(e: &OciDistributionError) -> Class {
+    let transient = |code: u16| matches!(code, 408 | 429 | 500 | 502 | 503 | 504);
+    let floor = |code: Option<u16>| if code == Some(429) { Duration::from_secs(1) } else { Duration::ZERO };
+    let (status, retryable) = match e {
+        OciDistributionError::RequestError(re) => {
+            let status = re.status().map(|s| s.as_u16());
+            let network = re.is_timeout() || re.is_connect() || re.is_request() || re.is_body() || re.is_decode();
+            (status, network || status.is_some_and(transient))
+        }
+        OciDistributionError::ServerError { code, .. } => (Some(*code), transient(*code)),
+        OciDistributionError::RegistryError { envelope, .. } => {
+            let code = envelope.errors.first().map(|e| &e.code);
+            match code {
+                Some(OciErrorCode::Toomanyrequests) => (Some(429), true),
+                Some(OciErrorCode::Unauthorized) => (Some(401), false),
+                Some(OciErrorCode::Denied) => (Some(403), false),
+                Some(
+                    OciErrorCode::ManifestUnknown
+                    | OciErrorCode::BlobUnknown
+                    | OciErrorCode::NameUnknown
+                    | OciErrorCode::NotFound,
+                ) => (Some(404), false),
+                _ => (None, false),
+            }
+        }
+        OciDistributionError::UnauthorizedError { .. } | OciDistributionError::AuthenticationFailure(_) => {
+            (Some(401), false)
+        }
+        OciDistributionError::ImageManifestNotFoundError(_) => (Some(404), false),
+        OciDistributionError::IoError(_) => (None, true),
+        _ => (None, false),
+    };
+    Class { status, retryable, floor: floor(status) }
+}
+
+/// `Bearer realm="…",service="…"` → (realm, service).
+fn parse_bearer_challenge(header: &str) -> Option<(String, Option<String>)> {
+    let rest = header.trim().strip_prefix("Bearer ").or_else(|| header.trim().strip_prefix("bearer "))?;
+    let mut realm = None;
+    let mut service = None;
+    for part in split_params(rest) {
+        let (k, v) = part.split_once('=')?;
+        let v = v.trim().trim_matches('"').to_owned();
+        match k.trim() {
+            "realm" => realm = Some(v),
+            "service" => service = Some(v),
+            _ => {}
+        }
+    }
+    Some((realm?, service))
+}
+
+/// Splits `a="x,y",b=z` at commas outside quotes.
+fn split_params(s: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let (mut start, mut quoted) = (0, false);
+    for (i, c) in s.char_indices() {
+        match c {
+            '"' => quoted = !quoted,
+            ',' if !quoted => {
+                out.push(&s[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push(&s[start..]);
+    out
+}
+
+pub(crate) fn oci_ref(name: &ImageName, reference: &str) -> oci_client::Reference {
+    if reference.contains(':') && reference.parse::<Digest>().is_ok() {
+        oci_client::Reference::with_digest(
+            name.registry().to_owned(),
+            name.repository().to_owned(),
+            reference.to_owned(),
+        )
+    } else {
+        oci_client::Reference::with_tag(name.registry().to_owned(), name.repository().to_owned(), reference.to_owned())
+    }
+}
+
+fn oci_descriptor(d: &Descriptor) -> OciDescriptor {
+    OciDescriptor {
+        media_type: d.media_type.to_string(),
+        digest: d.digest.to_string(),
+        size: d.size as i64,
+        urls: d.urls.clone(),
+        annotations: d.annotations.clone().map(|a| a.into_iter().collect()),
+        artifact_type: d.artifact_type.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_challenges() {
+        let (realm, service) = parse_bearer_challenge(
+            r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:a,b:pull""#,
+        )
+        .unwrap();
+        assert_eq!(realm, "https://auth.docker.io/token");
+        assert_eq!(service.as_deref(), Some("registry.docker.io"));
+        assert!(parse_bearer_challenge(r#"Basic realm="x""#).is_none());
+    }
+
+    #[test]
+    fn transient_statuses_are_retried() {
+        for code in [408, 429, 500, 502, 503, 504] {
+            let c = classify(&OciDistributionError::ServerError { code, url: String::new(), message: String::new() });
+            assert!(c.retryable, "{code}");
+        }
+        let c = classify(&OciDistributionError::ServerError { code: 400, url: String::new(), message: String::new() });
+        assert!(!c.retryable);
+        assert_eq!(classify(&OciDistributionError::UnauthorizedError { url: String::new() }).status, Some(401));
+    }
+}

@@ -1,0 +1,325 @@
+//! Pulling images into the blob cache and pushing images to registries.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{StreamExt, TryStreamExt};
+
+use super::Registry;
+use crate::copy::filter_index;
+use crate::{
+    Descriptor, Digest, Error, Image, ImageName, ImageSource, Manifest, MediaType, OciLayout, Platform, RawManifest,
+    Reference, Result,
+};
+
+/// What happened to one blob.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Outcome {
+    /// Downloaded this many bytes.
+    Downloaded(u64),
+    /// Already in the local cache: no network.
+    Cached,
+    /// Uploaded this many bytes.
+    Uploaded(u64),
+    /// The registry already had it (`HEAD`), so nothing was sent.
+    Exists,
+    /// Mounted from another repository of the same registry: nothing was sent.
+    Mounted,
+}
+
+/// Receives transfer events, to draw progress bars or log lines. All methods have empty
+/// defaults; `()` ignores everything.
+pub trait Progress: Send + Sync {
+    /// A blob transfer begins (`upload` tells the direction).
+    fn started(&self, _desc: &Descriptor, _upload: bool) {}
+    /// `bytes` more bytes of the blob moved.
+    fn advanced(&self, _desc: &Descriptor, _bytes: u64) {}
+    /// The blob is done.
+    fn finished(&self, _desc: &Descriptor, _outcome: &Outcome) {}
+    /// A transient failure; the transfer resumes after `delay`.
+    fn retrying(&self, _desc: &Descriptor, _attempt: u32, _delay: Duration, _error: &str) {}
+}
+
+impl Progress for () {}
+
+/// Byte and blob counts of a transfer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TransferStats {
+    /// Blobs downloaded.
+    pub blobs_downloaded: u64,
+    /// Bytes downloaded.
+    pub bytes_downloaded: u64,
+    /// Blobs uploaded.
+    pub blobs_uploaded: u64,
+    /// Bytes uploaded.
+    pub bytes_uploaded: u64,
+    /// Blobs not moved because the destination (cache or registry) had them.
+    pub blobs_skipped: u64,
+    /// Bytes not moved because the destination had them.
+    pub bytes_skipped: u64,
+    /// Blobs mounted from another repository.
+    pub blobs_mounted: u64,
+}
+
+impl TransferStats {
+    fn record(&mut self, desc: &Descriptor, outcome: &Outcome) {
+        match outcome {
+            Outcome::Downloaded(n) => {
+                self.blobs_downloaded += 1;
+                self.bytes_downloaded += n;
+            }
+            Outcome::Uploaded(n) => {
+                self.blobs_uploaded += 1;
+                self.bytes_uploaded += n;
+            }
+            Outcome::Cached | Outcome::Exists => {
+                self.blobs_skipped += 1;
+                self.bytes_skipped += desc.size;
+            }
+            Outcome::Mounted => {
+                self.blobs_mounted += 1;
+                self.bytes_skipped += desc.size;
+            }
+        }
+    }
+}
+
+/// How much of an image [`pull`] fetches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PullScope {
+    /// Manifests, indexes and configs: enough to inspect.
+    Metadata,
+    /// Everything, layers included.
+    Everything,
+}
+
+/// Pulls `name` into `cache` and returns a source that reads it from there.
+///
+/// Manifests are fetched by digest after the first, each verified; blobs stream into the
+/// cache, verified, `jobs` at a time. Blobs already cached cost no network. An index is
+/// followed for the `platforms` asked (all when empty); foreign (non-distributable)
+/// layers are not fetched.
+pub async fn pull(
+    registry: &Registry,
+    name: &ImageName,
+    cache: &OciLayout,
+    platforms: &[Platform],
+    scope: PullScope,
+    progress: Arc<dyn Progress>,
+) -> Result<(ImageSource, TransferStats)> {
+    let top = registry.get_manifest(name, &name.reference()).await?;
+    cache.write_blob(top.bytes())?;
+    let limits = registry.options().limits;
+    let mut blobs: Vec<Descriptor> = Vec::new();
+    let mut seen: HashSet<Digest> = HashSet::new();
+    let mut queue: Vec<(RawManifest, usize)> = vec![(top.clone(), 0)];
+    while let Some((raw, depth)) = queue.pop() {
+        match raw.parse()? {
+            Manifest::Index(index) => {
+                if depth >= limits.max_index_depth {
+                    return Err(Error::Invalid {
+                        what: format!("index {} from {}/{}", raw.digest(), name.registry(), name.repository()),
+                        reason: format!("indexes nested deeper than {} levels", limits.max_index_depth),
+                    });
+                }
+                for child in &index.manifests {
+                    let wanted = depth > 0
+                        || platforms.is_empty()
+                        || child.platform.as_ref().is_some_and(|p| platforms.iter().any(|w| p.satisfies(w)));
+                    if !wanted || !(child.media_type.is_index() || child.media_type.is_manifest()) {
+                        if wanted && seen.insert(child.digest.clone()) {
+                            blobs.push(child.clone()); // an artifact blob listed in the index
+                        }
+                        continue;
+                    }
+                    if child.digest == *raw.digest() {
+                        return Err(Error::Invalid {
+                            what: format!("index {}", raw.digest()),
+                            reason: "the index references itself".into(),
+                        });
+                    }
+                    queue.push((manifest_via_cache(registry, name, cache, child).await?, depth + 1));
+                }
+            }
+            Manifest::Image(m) => {
+                let wanted = std::iter::once(&m.config).chain(match scope {
+                    PullScope::Metadata => [].iter(),
+                    PullScope::Everything => m.layers.iter(),
+                });
+                for d in wanted {
+                    if !d.media_type.is_non_distributable() && seen.insert(d.digest.clone()) {
+                        blobs.push(d.clone());
+                    }
+                }
+            }
+        }
+    }
+    let stats = fetch_all(registry, name, cache, blobs, &progress).await?;
+    let source =
+        ImageSource::from_parts(Reference::Registry(name.clone()), Arc::new(cache.clone()), top.descriptor(), limits);
+    Ok((source, stats))
+}
+
+/// Fetches the layers of `image` (read from the cache after a [`PullScope::Metadata`]
+/// pull) into `cache`.
+pub async fn fetch_image_layers(
+    registry: &Registry,
+    name: &ImageName,
+    image: &Image,
+    cache: &OciLayout,
+    progress: Arc<dyn Progress>,
+) -> Result<TransferStats> {
+    let blobs =
+        image.layers().into_iter().map(|l| l.descriptor).filter(|d| !d.media_type.is_non_distributable()).collect();
+    fetch_all(registry, name, cache, blobs, &progress).await
+}
+
+async fn manifest_via_cache(
+    registry: &Registry,
+    name: &ImageName,
+    cache: &OciLayout,
+    desc: &Descriptor,
+) -> Result<RawManifest> {
+    if cache.has_blob(&desc.digest) {
+        let what = format!("cached manifest {}", desc.digest);
+        return RawManifest::verified(cache.read_json_blob(desc)?, desc, &what);
+    }
+    let raw = registry.get_manifest(name, &desc.digest.to_string()).await?;
+    cache.write_blob(raw.bytes())?;
+    Ok(raw)
+}
+
+async fn fetch_all(
+    registry: &Registry,
+    name: &ImageName,
+    cache: &OciLayout,
+    blobs: Vec<Descriptor>,
+    progress: &Arc<dyn Progress>,
+) -> Result<TransferStats> {
+    let jobs = registry.options().jobs.max(1);
+    let results: Vec<(Descriptor, Outcome)> = futures_util::stream::iter(blobs)
+        .map(|d| async move {
+            let outcome = registry.fetch_blob(name, &d, cache, &**progress).await?;
+            Ok::<_, Error>((d, outcome))
+        })
+        .buffer_unordered(jobs)
+        .try_collect()
+        .await?;
+    let mut stats = TransferStats::default();
+    for (d, o) in &results {
+        stats.record(d, o);
+    }
+    Ok(stats)
+}
+
+/// Pushes the image or index `source` names to `dst`: blobs first (`jobs` at a time,
+/// skipped when the registry has them, mounted when `source` is another repository of
+/// the same registry), then manifests by digest, children before the index, and the top
+/// manifest last under `dst`'s tag. With `platforms`, an index is narrowed to them (a new
+/// index, with a new digest); without, it keeps its digest.
+///
+/// Returns the digest and media type of what `dst` now names.
+pub async fn push(
+    registry: &Registry,
+    source: &ImageSource,
+    dst: &ImageName,
+    platforms: &[Platform],
+    progress: Arc<dyn Progress>,
+) -> Result<(Digest, MediaType, TransferStats)> {
+    let top = source.top_manifest()?;
+    let (roots, new_top) = if top.media_type().is_index() && !platforms.is_empty() {
+        let (children, filtered) = filter_index(&top, platforms)?;
+        (children, Some(filtered))
+    } else {
+        (vec![source.top().clone()], None)
+    };
+    let mut blobs = Vec::new();
+    let mut manifests: Vec<RawManifest> = Vec::new(); // children first
+    let mut seen = HashSet::new();
+    for root in &roots {
+        collect_for_push(source, root, 0, &mut seen, &mut blobs, &mut manifests)?;
+    }
+    let mount_from = match source.reference() {
+        Reference::Registry(src) if src.registry() == dst.registry() => Some(src.clone()),
+        _ => None,
+    };
+    let jobs = registry.options().jobs.max(1);
+    let results: Vec<(Descriptor, Outcome)> = futures_util::stream::iter(blobs)
+        .map(|d| {
+            let progress = Arc::clone(&progress);
+            let mount_from = mount_from.clone();
+            async move {
+                let open = || -> Result<Box<dyn std::io::Read + Send>> { Ok(Box::new(source.open_blob(&d)?)) };
+                let outcome = registry.push_blob(dst, &d, mount_from.as_ref(), &open, &progress).await?;
+                Ok::<_, Error>((d, outcome))
+            }
+        })
+        .buffer_unordered(jobs)
+        .try_collect()
+        .await?;
+    let mut stats = TransferStats::default();
+    for (d, o) in &results {
+        stats.record(d, o);
+    }
+    let top = new_top.unwrap_or(top);
+    for m in manifests.iter().filter(|m| m.digest() != top.digest()) {
+        registry.put_manifest(dst, &m.digest().to_string(), m).await?;
+    }
+    let reference = match (dst.tag(), dst.digest()) {
+        (Some(tag), _) => tag.to_owned(),
+        (None, Some(d)) if d == top.digest() => d.to_string(),
+        (None, Some(d)) => {
+            return Err(Error::DigestMismatch {
+                what: format!("destination {dst}"),
+                expected: d.clone(),
+                found: top.digest().clone(),
+            });
+        }
+        (None, None) => "latest".to_owned(),
+    };
+    registry.put_manifest(dst, &reference, &top).await?;
+    Ok((top.digest().clone(), top.media_type().clone(), stats))
+}
+
+/// Collects the blobs and manifests under `desc`, manifests children first.
+fn collect_for_push(
+    source: &ImageSource,
+    desc: &Descriptor,
+    depth: usize,
+    seen: &mut HashSet<Digest>,
+    blobs: &mut Vec<Descriptor>,
+    manifests: &mut Vec<RawManifest>,
+) -> Result<()> {
+    if !seen.insert(desc.digest.clone()) {
+        return Ok(());
+    }
+    if !(desc.media_type.is_index() || desc.media_type.is_manifest()) {
+        if !desc.media_type.is_non_distributable() {
+            blobs.push(desc.clone());
+        }
+        return Ok(());
+    }
+    if depth > source.limits().max_index_depth {
+        return Err(Error::Invalid {
+            what: format!("index {}", desc.digest),
+            reason: format!("indexes nested deeper than {} levels", source.limits().max_index_depth),
+        });
+    }
+    let raw = source.manifest(desc)?;
+    match raw.parse()? {
+        Manifest::Index(index) => {
+            for child in &index.manifests {
+                collect_for_push(source, child, depth + 1, seen, blobs, manifests)?;
+            }
+        }
+        Manifest::Image(m) => {
+            for d in std::iter::once(&m.config).chain(&m.layers) {
+                collect_for_push(source, d, depth + 1, seen, blobs, manifests)?;
+            }
+        }
+    }
+    manifests.push(raw);
+    Ok(())
+}
