@@ -1,9 +1,12 @@
 //! Helpers shared by the integration tests: the `oci-harden` binary and peer tools, fixture
 //! paths and digests here; comparable filesystem trees (from a tar or from a directory) in
 //! [`tree`]; tar layers with arbitrary (even hostile) entries and hand-written OCI layouts
-//! in [`layers`]; real multi-layer images built with umoci in [`umoci`].
+//! in [`layers`]; real multi-layer images built with umoci in [`umoci`]; a real registry
+//! (plain, htpasswd or token auth), a fault-injecting proxy and an isolated user
+//! environment for registry tests in [`registry`].
 
 mod layers;
+mod registry;
 mod tree;
 mod umoci;
 
@@ -18,6 +21,10 @@ use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
 pub use layers::{Desc, RawLayout, TarLayer};
+pub use registry::{
+    Auth, FOREVER, Fault, FaultPlan, FaultProxy, Home, On, Registry, Route, basic_credentials, skopeo_digest,
+    skopeo_push,
+};
 pub use tree::{Kind, Tree, assert_same_tree, export_tree, ls_long_paths, tree_from_tar, tree_mismatch, umoci_tree};
 pub use umoci::{umoci_image, umoci_upgrade_image};
 

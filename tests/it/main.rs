@@ -4,12 +4,16 @@
 //!
 //! Run with `cargo test --workspace` (which builds the `oci-harden` binary first), or
 //! `cargo build -p oci-harden-cli && cargo test -p oci-harden-workspace --test it`.
-//! The tests need `umoci` and `skopeo` on `PATH` and run as root (to build images whose
-//! files have other owners); they fail, rather than skip, when either is missing.
+//! The tests need `umoci`, `skopeo`, `docker-registry` (the CNCF distribution registry,
+//! started on loopback by the registry tests), `htpasswd` (apache2-utils) and `openssl`
+//! (token-auth keys and JWT signatures) on `PATH`, and run as root (to build images whose
+//! files have other owners); they fail, rather than skip, when one is missing.
+//! `.ci/run` installs them all.
 
 mod bad_input;
 mod export_agreement;
 mod fixtures;
 mod harness;
 mod layout_interop;
+mod registry;
 mod schema;

@@ -71,23 +71,20 @@ pub async fn copy_image(
 ) -> Result<CopyReport> {
     let (source, pulled) = match src {
         Reference::Registry(name) => {
-            let (source, stats) = crate::pull(
-                registry,
-                name,
-                cache,
-                &options.platforms,
-                crate::PullScope::Everything,
-                std::sync::Arc::clone(&progress),
-            )
-            .await?;
-            (source, stats)
+            // To a registry, layers are fetched only when they must be uploaded.
+            let scope = if matches!(dst, Reference::Registry(_)) {
+                crate::PullScope::Manifests
+            } else {
+                crate::PullScope::Everything
+            };
+            crate::pull(registry, name, cache, &options.platforms, scope, std::sync::Arc::clone(&progress)).await?
         }
         local => (ImageSource::open_with(local, registry.options().limits)?, crate::TransferStats::default()),
     };
     let mut report = match dst {
         Reference::Registry(name) => {
             let (digest, media_type, stats) =
-                crate::push(registry, &source, name, &options.platforms, progress).await?;
+                crate::push(registry, &source, name, &options.platforms, cache, progress).await?;
             CopyReport {
                 blobs_written: stats.blobs_uploaded,
                 blobs_skipped: stats.blobs_skipped,
@@ -169,13 +166,6 @@ fn copy_to_layout(src: &ImageSource, dir: &Path, tag: Option<&str>, options: &Co
         }
         if d.media_type.is_non_distributable() && src.blobs().open_blob(d).is_err() {
             continue; // foreign layers that were never shipped stay foreign
-        }
-        if let Some(file) = src.blobs().local_path(&d.digest)
-            && layout.link_blob(&d.digest, &file)?
-        {
-            report.blobs_written += 1;
-            report.bytes_written += d.size;
-            continue;
         }
         let mut reader = src.open_blob(d)?;
         layout.write_blob_from(d, &mut reader)?;

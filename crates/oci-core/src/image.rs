@@ -18,12 +18,6 @@ pub trait BlobSource: Send + Sync + fmt::Debug {
 
     /// A name for messages, e.g. `oci:/path/to/layout`.
     fn name(&self) -> String;
-
-    /// Where the blob is stored as a whole file, when it is (a layout's blobs are), so
-    /// copies on the same filesystem can hard-link it instead of copying bytes.
-    fn local_path(&self, _digest: &Digest) -> Option<std::path::PathBuf> {
-        None
-    }
 }
 
 /// An opened reference: where its blobs are and which manifest or index it names.

@@ -145,23 +145,6 @@ impl OciLayout {
         Ok(true)
     }
 
-    /// Adds a blob by hard-linking `file`, which must already hold exactly the verified
-    /// content of `digest` (a blob of another layout on the same filesystem). Returns
-    /// `false` when the link cannot be made (another filesystem), so the caller copies.
-    pub fn link_blob(&self, digest: &Digest, file: &Path) -> Result<bool> {
-        let target = self.blob_path(digest);
-        if target.exists() {
-            return Ok(true);
-        }
-        let dir = target.parent().expect("blob paths have a parent");
-        fs::create_dir_all(dir).context(|| format!("creating {}", dir.display()))?;
-        match fs::hard_link(file, &target) {
-            Ok(()) => Ok(true),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(true),
-            Err(_) => Ok(false),
-        }
-    }
-
     /// Reads and verifies a JSON blob (manifest, index, config) within the size limit.
     pub fn read_json_blob(&self, descriptor: &Descriptor) -> Result<Vec<u8>> {
         read_verified(self, descriptor, &self.limits)
@@ -372,10 +355,6 @@ impl BlobSource for OciLayout {
 
     fn name(&self) -> String {
         format!("oci:{}", self.root.display())
-    }
-
-    fn local_path(&self, digest: &Digest) -> Option<PathBuf> {
-        Some(self.blob_path(digest)).filter(|p| p.is_file())
     }
 }
 

@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
 use oci_client::errors::{OciDistributionError, OciErrorCode};
-use oci_client::manifest::OciDescriptor;
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, RegistryOperation};
 
@@ -70,7 +69,9 @@ impl Default for RegistryOptions {
 pub struct Registry {
     options: RegistryOptions,
     clients: Mutex<HashMap<String, Client>>,
-    auths: Mutex<HashMap<String, RegistryAuth>>,
+    auths: Mutex<HashMap<String, (RegistryAuth, ProbeAuth)>>,
+    pinged: tokio::sync::Mutex<std::collections::HashSet<String>>,
+    http: std::sync::OnceLock<reqwest::Client>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -79,10 +80,34 @@ impl std::fmt::Debug for Registry {
     }
 }
 
-/// What a request was about, for error messages.
+/// What a request was about: for error messages, and for the `Retry-After` probe.
 pub(crate) struct Ctx<'a> {
     pub name: &'a ImageName,
     pub what: String,
+    /// The resource under `/v2/<repository>/` (`manifests/<ref>`, `blobs/<digest>`).
+    pub resource: Option<String>,
+    /// Whether the request needs push access.
+    pub push: bool,
+}
+
+impl<'a> Ctx<'a> {
+    fn new(name: &'a ImageName, what: String) -> Ctx<'a> {
+        Ctx { name, what, resource: None, push: false }
+    }
+
+    fn on(mut self, resource: String, push: bool) -> Ctx<'a> {
+        self.resource = Some(resource);
+        self.push = push;
+        self
+    }
+}
+
+/// What a `Retry-After` probe authenticates with.
+#[derive(Clone)]
+enum ProbeAuth {
+    None,
+    Basic(String, String),
+    Bearer(String),
 }
 
 impl Registry {
@@ -91,7 +116,13 @@ impl Registry {
         for ca in &options.ca_certs {
             std::fs::metadata(ca).map_err(|e| Error::io(format!("reading CA certificate {}", ca.display()), e))?;
         }
-        Ok(Registry { options, clients: Mutex::new(HashMap::new()), auths: Mutex::new(HashMap::new()) })
+        Ok(Registry {
+            options,
+            clients: Mutex::new(HashMap::new()),
+            auths: Mutex::new(HashMap::new()),
+            pinged: tokio::sync::Mutex::new(std::collections::HashSet::new()),
+            http: std::sync::OnceLock::new(),
+        })
     }
 
     /// The options.
@@ -142,12 +173,12 @@ impl Registry {
         let host = name.registry();
         let client = self.client(host)?;
         let key = format!("{host}/{}#{push}", name.repository());
-        if let Some(auth) = self.auths.lock().expect("not poisoned").get(&key).cloned() {
+        if let Some((auth, _)) = self.auths.lock().expect("not poisoned").get(&key).cloned() {
             return Ok((client, auth));
         }
+        self.ping(name).await?;
         let op = if push { RegistryOperation::Push } else { RegistryOperation::Pull };
-        let ctx =
-            Ctx { name, what: if push { "authenticating to push".into() } else { "authenticating to pull".into() } };
+        let ctx = Ctx::new(name, if push { "authenticating to push".into() } else { "authenticating to pull".into() });
         let auth = match self.options.credentials.lookup(host)? {
             None => RegistryAuth::Anonymous,
             Some(Credential::Basic { username, password }) => RegistryAuth::Basic(username, password),
@@ -156,17 +187,88 @@ impl Registry {
             }
         };
         let oref = oci_ref(name, &name.reference());
-        self.retrying(&ctx, || client.auth(&oref, &auth, op)).await?;
+        let token = self.retrying(&ctx, || client.auth(&oref, &auth, op)).await?;
         client.store_auth_if_needed(oref.resolve_registry(), &auth).await;
-        self.auths.lock().expect("not poisoned").insert(key, auth.clone());
+        let probe = match (&token, &auth) {
+            (Some(t), _) => ProbeAuth::Bearer(t.clone()),
+            (None, RegistryAuth::Bearer(t)) => ProbeAuth::Bearer(t.clone()),
+            (None, RegistryAuth::Basic(u, p)) => ProbeAuth::Basic(u.clone(), p.clone()),
+            (None, _) => ProbeAuth::None,
+        };
+        self.auths.lock().expect("not poisoned").insert(key, (auth.clone(), probe));
         Ok((client, auth))
+    }
+
+    /// `GET /v2/` once per registry and session, retrying what is transient and honouring
+    /// `Retry-After`: a registry that asks us to wait is waited for before anything else.
+    async fn ping(&self, name: &ImageName) -> Result<()> {
+        let host = name.registry();
+        let mut pinged = self.pinged.lock().await;
+        if pinged.contains(host) {
+            return Ok(());
+        }
+        let ctx = Ctx::new(name, "contacting the registry".into());
+        let http = self.http(&ctx)?;
+        let url = format!("{}://{host}/v2/", if self.is_plain_http(host) { "http" } else { "https" });
+        let policy = self.options.retry;
+        let mut attempt = 1;
+        loop {
+            let (status, retry_after, error) = match http.get(&url).send().await {
+                Ok(r) => (Some(r.status().as_u16()), retry_after(r.headers()), None),
+                Err(e) => (None, None, Some(e.to_string())),
+            };
+            let transient = match status {
+                Some(code) => matches!(code, 408 | 429 | 500 | 502 | 503 | 504),
+                None => true,
+            };
+            if !transient {
+                pinged.insert(host.to_owned());
+                return Ok(());
+            }
+            if attempt >= policy.attempts {
+                let message = error.unwrap_or_else(|| "the registry is unavailable".into());
+                return Err(self.fail(&ctx, status, format!("{message}; gave up after {attempt} attempts")));
+            }
+            tokio::time::sleep(self.wait(attempt, status, retry_after)).await;
+            attempt += 1;
+        }
+    }
+
+    /// How long to wait before attempt `attempt + 1`: what `Retry-After` says (bounded by
+    /// the policy's longest delay), else the policy's backoff (at least a second for 429).
+    fn wait(&self, attempt: u32, status: Option<u16>, retry_after: Option<Duration>) -> Duration {
+        let policy = self.options.retry;
+        match retry_after {
+            Some(d) => d.min(policy.max_delay.max(Duration::from_secs(60))),
+            None => policy.delay(attempt, if status == Some(429) { Duration::from_secs(1) } else { Duration::ZERO }),
+        }
+    }
+
+    /// oci-client does not show response headers, so after a 429 or 503 the same
+    /// resource is asked again with `HEAD` to read the registry's `Retry-After`.
+    async fn probe_retry_after(&self, ctx: &Ctx<'_>) -> Option<Duration> {
+        let resource = ctx.resource.as_ref()?;
+        let host = ctx.name.registry();
+        let key = format!("{host}/{}#{}", ctx.name.repository(), ctx.push);
+        let auth =
+            self.auths.lock().expect("not poisoned").get(&key).map(|(_, p)| p.clone()).unwrap_or(ProbeAuth::None);
+        let scheme = if self.is_plain_http(host) { "http" } else { "https" };
+        let url = format!("{scheme}://{host}/v2/{}/{resource}", ctx.name.repository());
+        let mut req = self.http(ctx).ok()?.head(url).timeout(Duration::from_secs(10));
+        req = match auth {
+            ProbeAuth::None => req,
+            ProbeAuth::Basic(u, p) => req.basic_auth(u, Some(p)),
+            ProbeAuth::Bearer(t) => req.bearer_auth(t),
+        };
+        let response = req.send().await.ok()?;
+        retry_after(response.headers())
     }
 
     /// Checks `username`/`password` against `host` as `docker login` does: `GET /v2/` with
     /// them, following a bearer challenge to its token service. Nothing is saved here.
     pub async fn verify_login(&self, host: &str, username: &str, password: &str) -> Result<()> {
         let name: ImageName = format!("{host}/login-check").parse()?;
-        let ctx = Ctx { name: &name, what: "checking credentials".into() };
+        let ctx = Ctx::new(&name, "checking credentials".into());
         let http = self.http(&ctx)?;
         let scheme = if self.is_plain_http(host) { "http" } else { "https" };
         let url = format!("{scheme}://{host}/v2/");
@@ -205,14 +307,21 @@ impl Registry {
     }
 
     fn http(&self, ctx: &Ctx<'_>) -> Result<reqwest::Client> {
-        let mut builder = reqwest::Client::builder().user_agent(USER_AGENT).connect_timeout(Duration::from_secs(15));
+        if let Some(c) = self.http.get() {
+            return Ok(c.clone());
+        }
+        let mut builder = reqwest::Client::builder()
+            .user_agent(USER_AGENT)
+            .connect_timeout(Duration::from_secs(15))
+            .read_timeout(Duration::from_secs(120));
         for ca in &self.options.ca_certs {
             let pem =
                 std::fs::read(ca).map_err(|e| Error::io(format!("reading CA certificate {}", ca.display()), e))?;
             let cert = reqwest::Certificate::from_pem(&pem).map_err(|e| self.fail(ctx, None, e.to_string()))?;
             builder = builder.tls_certs_merge([cert]);
         }
-        builder.build().map_err(|e| self.fail(ctx, None, e.to_string()))
+        let client = builder.build().map_err(|e| self.fail(ctx, None, e.to_string()))?;
+        Ok(self.http.get_or_init(|| client).clone())
     }
 
     /// Trades an identity token (an OAuth2 refresh token, as `docker login` stores for
@@ -304,7 +413,7 @@ impl Registry {
                 Err(e) => {
                     let class = classify(&e);
                     if class.retryable && attempt < policy.attempts {
-                        tokio::time::sleep(policy.delay(attempt, class.floor)).await;
+                        tokio::time::sleep(self.backoff(ctx, attempt, class).await).await;
                         attempt += 1;
                         continue;
                     }
@@ -312,6 +421,15 @@ impl Registry {
                 }
             }
         }
+    }
+
+    /// The wait before retrying after a failure of class `class`.
+    async fn backoff(&self, ctx: &Ctx<'_>, attempt: u32, class: Class) -> Duration {
+        let retry_after = match class.status {
+            Some(429 | 503) => self.probe_retry_after(ctx).await,
+            _ => None,
+        };
+        self.wait(attempt, class.status, retry_after)
     }
 
     fn map_error(&self, ctx: &Ctx<'_>, e: OciDistributionError, class: Class, attempts: u32) -> Error {
@@ -340,7 +458,7 @@ impl Registry {
     /// its size.
     pub async fn get_manifest(&self, name: &ImageName, reference: &str) -> Result<RawManifest> {
         let (client, auth) = self.authenticate(name, false).await?;
-        let ctx = Ctx { name, what: format!("fetching manifest {reference}") };
+        let ctx = Ctx::new(name, format!("fetching manifest {reference}")).on(format!("manifests/{reference}"), false);
         let oref = oci_ref(name, reference);
         let (bytes, digest) = self.retrying(&ctx, || client.pull_manifest_raw(&oref, &auth, ACCEPT)).await?;
         let limit = self.options.limits.max_json_bytes;
@@ -378,7 +496,7 @@ impl Registry {
     /// Whether the repository has the blob (a `HEAD` request).
     pub async fn has_blob(&self, name: &ImageName, digest: &Digest) -> Result<bool> {
         let (client, _) = self.authenticate(name, false).await?;
-        let ctx = Ctx { name, what: format!("checking blob {digest}") };
+        let ctx = Ctx::new(name, format!("checking blob {digest}")).on(format!("blobs/{digest}"), false);
         let oref = oci_ref(name, &name.reference());
         let d = digest.to_string();
         self.retrying(&ctx, || client.blob_exists(&oref, &d)).await
@@ -387,6 +505,10 @@ impl Registry {
     /// Downloads a blob into `layout`, verifying digest and size while it streams, and
     /// resuming with an HTTP range after a dropped connection. Nothing becomes visible in
     /// the layout unless the whole blob verified.
+    ///
+    /// This request is our own (same TLS setup, oci-client's token) rather than
+    /// oci-client's blob stream, because oci-client does not show response headers:
+    /// `Retry-After`, `Content-Length` and `Content-Range` are needed here.
     pub async fn fetch_blob(
         &self,
         name: &ImageName,
@@ -399,76 +521,118 @@ impl Registry {
             progress.finished(desc, &Outcome::Cached);
             return Ok(Outcome::Cached);
         }
-        let (client, _) = self.authenticate(name, false).await?;
-        let ctx = Ctx { name, what: format!("fetching blob {}", desc.digest) };
-        let oref = oci_ref(name, &name.reference());
-        let layer = oci_descriptor(desc);
+        self.authenticate(name, false).await?;
+        let ctx = Ctx::new(name, format!("fetching blob {}", desc.digest)).on(format!("blobs/{}", desc.digest), false);
+        let host = name.registry();
+        let url = format!(
+            "{}://{host}/v2/{}/blobs/{}",
+            if self.is_plain_http(host) { "http" } else { "https" },
+            name.repository(),
+            desc.digest
+        );
+        let http = self.http(&ctx)?;
         let policy = self.options.retry;
         progress.started(desc, false);
         let mut writer = layout.blob_writer()?;
         let mut attempt = 1;
+        let mut reauthenticated = false;
         loop {
             let offset = writer.written();
-            let opened = if offset == 0 {
-                client.pull_blob_stream(&oref, &layer).await.map(|s| (s, true))
-            } else {
-                client.pull_blob_stream_partial(&oref, &layer, offset, Some(desc.size - offset)).await.map(
-                    |r| match r {
-                        oci_client::client::BlobResponse::Full(s) => (s, true),
-                        oci_client::client::BlobResponse::Partial(s) => (s, false),
-                    },
-                )
-            };
-            let failure = match opened {
-                Ok((mut stream, from_start)) => {
-                    if from_start && offset > 0 {
-                        writer = layout.blob_writer()?; // the registry ignored the range
-                    }
-                    let mut broken = None;
-                    while let Some(chunk) = stream.next().await {
-                        match chunk {
-                            Ok(bytes) => {
-                                if writer.written() + bytes.len() as u64 > desc.size {
-                                    return Err(Error::SizeMismatch {
-                                        what: format!(
-                                            "blob {} from {}/{}",
-                                            desc.digest,
-                                            name.registry(),
-                                            name.repository()
-                                        ),
-                                        expected: desc.size,
-                                        found: writer.written() + bytes.len() as u64,
-                                    });
-                                }
-                                writer.write_all(&bytes).map_err(|e| Error::io("writing a blob to the cache", e))?;
-                                progress.advanced(desc, bytes.len() as u64);
-                            }
-                            Err(e) => {
-                                broken = Some(OciDistributionError::IoError(e));
-                                break;
-                            }
+            let mut request = self.with_probe_auth(&ctx, http.get(&url));
+            if offset > 0 {
+                request = request.header(reqwest::header::RANGE, format!("bytes={offset}-"));
+            }
+            // Ok(()) = complete; Err((status, retry-after, message)) = failed.
+            let result: std::result::Result<(), (Option<u16>, Option<Duration>, String)> = async {
+                let response = request.send().await.map_err(|e| (None, None, e.to_string()))?;
+                let status = response.status().as_u16();
+                match status {
+                    200 => {
+                        if offset > 0 {
+                            writer = layout.blob_writer().map_err(|e| (None, None, e.to_string()))?;
+                        }
+                        if let Some(len) = response.content_length()
+                            && len != desc.size
+                        {
+                            return Err((
+                                Some(200),
+                                None,
+                                format!("the registry announced {len} bytes, the descriptor says {}", desc.size),
+                            ));
                         }
                     }
-                    match broken {
-                        None if writer.written() == desc.size => break,
-                        None => OciDistributionError::IoError(std::io::Error::new(
-                            std::io::ErrorKind::UnexpectedEof,
-                            format!("stream ended after {} of {} bytes", writer.written(), desc.size),
-                        )),
-                        Some(e) => e,
+                    206 => {
+                        let start = response
+                            .headers()
+                            .get(reqwest::header::CONTENT_RANGE)
+                            .and_then(|v| v.to_str().ok())
+                            .and_then(|v| v.strip_prefix("bytes "))
+                            .and_then(|v| v.split('-').next())
+                            .and_then(|v| v.parse::<u64>().ok());
+                        if start != Some(offset) {
+                            writer = layout.blob_writer().map_err(|e| (None, None, e.to_string()))?;
+                            return Err((Some(206), None, "the registry answered another range than asked".into()));
+                        }
                     }
+                    _ => return Err((Some(status), retry_after(response.headers()), format!("HTTP {status}"))),
                 }
+                let mut body = response.bytes_stream();
+                while let Some(chunk) = body.next().await {
+                    let bytes = chunk.map_err(|e| (None, None, e.to_string()))?;
+                    if writer.written() + bytes.len() as u64 > desc.size {
+                        return Err((Some(0), None, format!("more bytes than the {} the descriptor says", desc.size)));
+                    }
+                    writer.write_all(&bytes).map_err(|e| (None, None, format!("writing to the cache: {e}")))?;
+                    progress.advanced(desc, bytes.len() as u64);
+                }
+                if writer.written() != desc.size {
+                    return Err((
+                        None,
+                        None,
+                        format!("the stream ended after {} of {} bytes", writer.written(), desc.size),
+                    ));
+                }
+                Ok(())
+            }
+            .await;
+            let (status, wait_hint, message) = match result {
+                Ok(()) => break,
                 Err(e) => e,
             };
-            let class = classify(&failure);
-            if class.retryable && attempt < policy.attempts {
-                let delay = policy.delay(attempt, class.floor);
-                progress.retrying(desc, attempt, delay, &failure.to_string());
+            if status == Some(0) {
+                return Err(Error::SizeMismatch {
+                    what: format!("blob {} from {}/{}", desc.digest, name.registry(), name.repository()),
+                    expected: desc.size,
+                    found: writer.written(),
+                });
+            }
+            if status == Some(401) && !reauthenticated {
+                // The token expired mid-transfer: get a fresh one, once.
+                reauthenticated = true;
+                self.forget_auth(name, false);
+                self.authenticate(name, false).await?;
+                continue;
+            }
+            let transient = match status {
+                None => true,
+                Some(code) => matches!(code, 206 | 408 | 429 | 500 | 502 | 503 | 504),
+            };
+            if transient && attempt < policy.attempts {
+                let delay = self.wait(attempt, status, wait_hint);
+                progress.retrying(desc, attempt, delay, &message);
                 tokio::time::sleep(delay).await;
                 attempt += 1;
                 continue;
             }
-            return Err(self.map_error(&ctx, failure, class, attempt));
+            let hint = match status {
+                Some(401) => format!(
+                    "authentication failed ({message}); check the credentials for {host} (`oci-harden login {host}`)"
+                ),
+                Some(404) => "not found (blob unknown to the registry)".to_owned(),
+                _ if transient => format!("{message}; gave up after {attempt} attempts"),
+                _ => message,
+            };
+            return Err(self.fail(&ctx, status.filter(|s| *s != 206), hint));
         }
         let size = writer.written();
         writer.finish_expected(desc).map_err(|e| match e {
@@ -484,36 +648,46 @@ impl Registry {
         Ok(outcome)
     }
 
-    /// Uploads a blob unless the repository has it; mounts it from `mount_from` (another
-    /// repository of the same registry) when possible; otherwise streams it from `open`
-    /// in one request. `open` is called again for each retry.
-    pub async fn push_blob(
+    fn with_probe_auth(&self, ctx: &Ctx<'_>, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        let key = format!("{}/{}#{}", ctx.name.registry(), ctx.name.repository(), ctx.push);
+        let auth = self.auths.lock().expect("not poisoned").get(&key).map(|(_, p)| p.clone());
+        match auth {
+            Some(ProbeAuth::Basic(u, p)) => request.basic_auth(u, Some(p)),
+            Some(ProbeAuth::Bearer(t)) => request.bearer_auth(t),
+            Some(ProbeAuth::None) | None => request,
+        }
+    }
+
+    fn forget_auth(&self, name: &ImageName, push: bool) {
+        let key = format!("{}/{}#{push}", name.registry(), name.repository());
+        self.auths.lock().expect("not poisoned").remove(&key);
+    }
+
+    /// Asks the registry to mount `desc` into `name`'s repository from `from` (another
+    /// repository of the same registry). Returns whether it did; a registry that cannot
+    /// (or whose token lacks pull on the source) answers 202 and we upload instead.
+    pub async fn mount_blob(&self, name: &ImageName, desc: &Descriptor, from: &ImageName) -> Result<bool> {
+        if from.registry() != name.registry() || from.repository() == name.repository() {
+            return Ok(false);
+        }
+        let (client, _) = self.authenticate(name, true).await?;
+        let (oref, from_ref) = (oci_ref(name, &name.reference()), oci_ref(from, &from.reference()));
+        Ok(client.mount_blob(&oref, &from_ref, &desc.digest.to_string()).await.is_ok())
+    }
+
+    /// Streams a blob to the registry in one request, from `open` (called again for each
+    /// retry), and returns [`Outcome::Uploaded`]. Does not check whether it exists first.
+    pub async fn upload_blob(
         &self,
         name: &ImageName,
         desc: &Descriptor,
-        mount_from: Option<&ImageName>,
         open: &(dyn Fn() -> Result<Box<dyn Read + Send>> + Sync),
         progress: &Arc<dyn Progress>,
     ) -> Result<Outcome> {
-        if self.has_blob(name, &desc.digest).await? {
-            progress.finished(desc, &Outcome::Exists);
-            return Ok(Outcome::Exists);
-        }
         let (client, _) = self.authenticate(name, true).await?;
         let oref = oci_ref(name, &name.reference());
         let digest = desc.digest.to_string();
-        if let Some(from) =
-            mount_from.filter(|f| f.registry() == name.registry() && f.repository() != name.repository())
-        {
-            let from_ref = oci_ref(from, &from.reference());
-            // A registry that cannot mount (or whose token lacks pull on the source)
-            // answers 202 and opens an upload instead: fall back to uploading.
-            if client.mount_blob(&oref, &from_ref, &digest).await.is_ok() && self.has_blob(name, &desc.digest).await? {
-                progress.finished(desc, &Outcome::Mounted);
-                return Ok(Outcome::Mounted);
-            }
-        }
-        let ctx = Ctx { name, what: format!("pushing blob {}", desc.digest) };
+        let ctx = Ctx::new(name, format!("pushing blob {}", desc.digest)).on(format!("blobs/{}", desc.digest), true);
         progress.started(desc, true);
         let size = desc.size;
         self.retrying(&ctx, || {
@@ -535,7 +709,8 @@ impl Registry {
     /// Uploads a manifest or index under `reference` (a tag, or its digest).
     pub async fn put_manifest(&self, name: &ImageName, reference: &str, raw: &RawManifest) -> Result<()> {
         let (client, _) = self.authenticate(name, true).await?;
-        let ctx = Ctx { name, what: format!("pushing manifest {} as {reference}", raw.digest()) };
+        let ctx = Ctx::new(name, format!("pushing manifest {} as {reference}", raw.digest()))
+            .on(format!("manifests/{reference}"), true);
         let oref = oci_ref(name, reference);
         let content_type = reqwest::header::HeaderValue::from_str(raw.media_type().as_str())
             .map_err(|e| self.fail(&ctx, None, e.to_string()))?;
@@ -597,13 +772,10 @@ fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
 struct Class {
     status: Option<u16>,
     retryable: bool,
-    /// The least time to wait before retrying (a 429 asks us to slow down).
-    floor: Duration,
 }
 
 fn classify(e: &OciDistributionError) -> Class {
     let transient = |code: u16| matches!(code, 408 | 429 | 500 | 502 | 503 | 504);
-    let floor = |code: Option<u16>| if code == Some(429) { Duration::from_secs(1) } else { Duration::ZERO };
     let (status, retryable) = match e {
         OciDistributionError::RequestError(re) => {
             let status = re.status().map(|s| s.as_u16());
@@ -633,7 +805,13 @@ fn classify(e: &OciDistributionError) -> Class {
         OciDistributionError::IoError(_) => (None, true),
         _ => (None, false),
     };
-    Class { status, retryable, floor: floor(status) }
+    Class { status, retryable }
+}
+
+/// `Retry-After` in seconds (HTTP dates are rare from registries and are ignored).
+fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let v = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
+    v.trim().parse::<u64>().ok().map(Duration::from_secs)
 }
 
 /// `Bearer realm="…",service="…"` → (realm, service).
@@ -680,17 +858,6 @@ pub(crate) fn oci_ref(name: &ImageName, reference: &str) -> oci_client::Referenc
         )
     } else {
         oci_client::Reference::with_tag(name.registry().to_owned(), name.repository().to_owned(), reference.to_owned())
-    }
-}
-
-fn oci_descriptor(d: &Descriptor) -> OciDescriptor {
-    OciDescriptor {
-        media_type: d.media_type.to_string(),
-        digest: d.digest.to_string(),
-        size: d.size as i64,
-        urls: d.urls.clone(),
-        annotations: d.annotations.clone().map(|a| a.into_iter().collect()),
-        artifact_type: d.artifact_type.clone(),
     }
 }
 

@@ -8,6 +8,7 @@
 //! and blobs in another repository of the same registry are mounted.
 
 mod client;
+mod locations;
 mod retry;
 mod transfer;
 

@@ -7,6 +7,7 @@ use std::time::Duration;
 use futures_util::{StreamExt, TryStreamExt};
 
 use super::Registry;
+use super::locations::BlobLocations;
 use crate::copy::filter_index;
 use crate::{
     Descriptor, Digest, Error, Image, ImageName, ImageSource, Manifest, MediaType, OciLayout, Platform, RawManifest,
@@ -89,6 +90,8 @@ impl TransferStats {
 /// How much of an image [`pull`] fetches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PullScope {
+    /// Manifests and indexes only: enough to push elsewhere.
+    Manifests,
     /// Manifests, indexes and configs: enough to inspect.
     Metadata,
     /// Everything, layers included.
@@ -144,8 +147,9 @@ pub async fn pull(
                 }
             }
             Manifest::Image(m) => {
-                let wanted = std::iter::once(&m.config).chain(match scope {
-                    PullScope::Metadata => [].iter(),
+                let config = (scope != PullScope::Manifests).then_some(&m.config);
+                let wanted = config.into_iter().chain(match scope {
+                    PullScope::Manifests | PullScope::Metadata => [].iter(),
                     PullScope::Everything => m.layers.iter(),
                 });
                 for d in wanted {
@@ -214,11 +218,16 @@ async fn fetch_all(
     Ok(stats)
 }
 
-/// Pushes the image or index `source` names to `dst`: blobs first (`jobs` at a time,
-/// skipped when the registry has them, mounted when `source` is another repository of
-/// the same registry), then manifests by digest, children before the index, and the top
-/// manifest last under `dst`'s tag. With `platforms`, an index is narrowed to them (a new
-/// index, with a new digest); without, it keeps its digest.
+/// Pushes the image or index `source` names to `dst`: blobs first (`jobs` at a time),
+/// then manifests by digest, children before the index, and the top manifest last under
+/// `dst`'s tag. With `platforms`, an index is narrowed to them (a new index, with a new
+/// digest); without, it keeps its digest.
+///
+/// For each blob: nothing is sent when the registry has it (`HEAD`); it is mounted when
+/// another repository of the same registry is known to hold it (the source, or where
+/// `cache` remembers seeing it); otherwise it is uploaded in one streaming request. When
+/// `source` is a registry image, blobs not yet in `cache` are fetched only if they must
+/// be uploaded, so a copy within one registry moves no layer bytes.
 ///
 /// Returns the digest and media type of what `dst` now names.
 pub async fn push(
@@ -226,6 +235,7 @@ pub async fn push(
     source: &ImageSource,
     dst: &ImageName,
     platforms: &[Platform],
+    cache: &OciLayout,
     progress: Arc<dyn Progress>,
 ) -> Result<(Digest, MediaType, TransferStats)> {
     let top = source.top_manifest()?;
@@ -241,18 +251,19 @@ pub async fn push(
     for root in &roots {
         collect_for_push(source, root, 0, &mut seen, &mut blobs, &mut manifests)?;
     }
-    let mount_from = match source.reference() {
-        Reference::Registry(src) if src.registry() == dst.registry() => Some(src.clone()),
+    let remote_source = match source.reference() {
+        Reference::Registry(src) => Some(src.clone()),
         _ => None,
     };
+    let locations = BlobLocations::load(cache);
     let jobs = registry.options().jobs.max(1);
     let results: Vec<(Descriptor, Outcome)> = futures_util::stream::iter(blobs)
         .map(|d| {
             let progress = Arc::clone(&progress);
-            let mount_from = mount_from.clone();
+            let (remote_source, locations) = (remote_source.as_ref(), &locations);
             async move {
-                let open = || -> Result<Box<dyn std::io::Read + Send>> { Ok(Box::new(source.open_blob(&d)?)) };
-                let outcome = registry.push_blob(dst, &d, mount_from.as_ref(), &open, &progress).await?;
+                let outcome = push_one(registry, source, remote_source, dst, &d, cache, locations, &progress).await?;
+                locations.record(&d.digest, dst);
                 Ok::<_, Error>((d, outcome))
             }
         })
@@ -281,6 +292,39 @@ pub async fn push(
     };
     registry.put_manifest(dst, &reference, &top).await?;
     Ok((top.digest().clone(), top.media_type().clone(), stats))
+}
+
+/// One blob of a push: skip, mount, or (fetch if needed and) upload.
+#[allow(clippy::too_many_arguments)]
+async fn push_one(
+    registry: &Registry,
+    source: &ImageSource,
+    remote_source: Option<&ImageName>,
+    dst: &ImageName,
+    d: &Descriptor,
+    cache: &OciLayout,
+    locations: &BlobLocations,
+    progress: &Arc<dyn Progress>,
+) -> Result<Outcome> {
+    if registry.has_blob(dst, &d.digest).await? {
+        progress.finished(d, &Outcome::Exists);
+        return Ok(Outcome::Exists);
+    }
+    let mut candidates: Vec<ImageName> = remote_source.into_iter().cloned().collect();
+    candidates.extend(locations.candidates(&d.digest, dst));
+    for from in candidates.iter().take(3) {
+        if registry.mount_blob(dst, d, from).await? {
+            progress.finished(d, &Outcome::Mounted);
+            return Ok(Outcome::Mounted);
+        }
+    }
+    if let Some(src) = remote_source
+        && !cache.has_blob(&d.digest)
+    {
+        registry.fetch_blob(src, d, cache, &**progress).await?;
+    }
+    let open = || -> Result<Box<dyn std::io::Read + Send>> { Ok(Box::new(source.open_blob(d)?)) };
+    registry.upload_blob(dst, d, &open, progress).await
 }
 
 /// Collects the blobs and manifests under `desc`, manifests children first.
