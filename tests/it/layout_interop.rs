@@ -152,3 +152,30 @@ fn concurrent_copies_into_one_layout_keep_every_tag() {
         serde_json::from_slice(&std::fs::read(shared.join("index.json")).expect("index.json")).expect("JSON");
     assert_eq!(index["manifests"].as_array().expect("manifests").len(), 6);
 }
+
+/// Regression: copies once hard-linked blobs from the source layout, so a tool that then
+/// edited a destination blob in place (as `bad_input` does to its copies) corrupted the
+/// source too — `examples/alpine` was damaged that way. A copy owns its bytes.
+#[test]
+fn editing_a_copy_in_place_leaves_the_source_intact() {
+    let tmp = tempdir();
+    let src = tmp.path().join("src");
+    let dst = tmp.path().join("dst");
+    copy(&oci_ref(&example_layout(), Some("3.20")), &src, "t", &[]);
+    copy(&oci_ref(&src, Some("t")), &dst, "t", &[]);
+    for entry in std::fs::read_dir(dst.join("blobs/sha256")).expect("blobs") {
+        let path = entry.expect("entry").path();
+        let mut bytes = std::fs::read(&path).expect("read");
+        bytes[0] ^= 0xff;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, &bytes))
+            .expect("in-place edit");
+    }
+    for entry in std::fs::read_dir(src.join("blobs/sha256")).expect("blobs") {
+        let path = entry.expect("entry").path();
+        let name = path.file_name().expect("name").to_string_lossy().into_owned();
+        assert_eq!(digest_of(&std::fs::read(&path).expect("read")), format!("sha256:{name}"), "source blob changed");
+    }
+}
