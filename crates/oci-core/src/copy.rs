@@ -69,7 +69,7 @@ pub async fn copy_image(
     cache: &OciLayout,
     progress: std::sync::Arc<dyn crate::Progress>,
 ) -> Result<CopyReport> {
-    let (source, pulled) = match src {
+    let (source, pulled, fresh) = match src {
         Reference::Registry(name) => {
             // To a registry, layers are fetched only when they must be uploaded.
             let scope = if matches!(dst, Reference::Registry(_)) {
@@ -77,9 +77,19 @@ pub async fn copy_image(
             } else {
                 crate::PullScope::Everything
             };
-            crate::pull(registry, name, cache, &options.platforms, scope, std::sync::Arc::clone(&progress)).await?
+            crate::registry::pull_tracking(
+                registry,
+                name,
+                cache,
+                &options.platforms,
+                scope,
+                std::sync::Arc::clone(&progress),
+            )
+            .await?
         }
-        local => (ImageSource::open_with(local, registry.options().limits)?, crate::TransferStats::default()),
+        local => {
+            (ImageSource::open_with(local, registry.options().limits)?, crate::TransferStats::default(), HashSet::new())
+        }
     };
     let mut report = match dst {
         Reference::Registry(name) => {
@@ -95,8 +105,8 @@ pub async fn copy_image(
             }
         }
         local => {
-            let (local, options) = (local.clone(), options.clone());
-            tokio::task::spawn_blocking(move || copy(&source, &local, &options))
+            let (local, options, cache) = (local.clone(), options.clone(), cache.clone());
+            tokio::task::spawn_blocking(move || copy_inner(&source, &local, &options, Some((&cache, &fresh))))
                 .await
                 .map_err(|e| Error::Invalid { what: "copy".into(), reason: format!("the copy task failed: {e}") })??
         }
@@ -116,8 +126,19 @@ pub async fn copy_image(
 /// whole and keeps its digest. A `docker save` archive holds one image, so an index is
 /// narrowed to one platform (the first asked for, or the host's).
 pub fn copy(src: &ImageSource, dst: &Reference, options: &CopyOptions) -> Result<CopyReport> {
+    copy_inner(src, dst, options, None)
+}
+
+/// [`copy`], copying the `fresh` blobs (downloaded and verified by this process into
+/// `cache` moments ago) file to file without hashing them again.
+fn copy_inner(
+    src: &ImageSource,
+    dst: &Reference,
+    options: &CopyOptions,
+    fresh: Option<(&OciLayout, &HashSet<Digest>)>,
+) -> Result<CopyReport> {
     match dst {
-        Reference::Layout { dir, tag } => copy_to_layout(src, dir, tag.as_deref(), options),
+        Reference::Layout { dir, tag } => copy_to_layout(src, dir, tag.as_deref(), options, fresh),
         Reference::DockerArchive { path, image } => {
             let img = src.image(options.platforms.first())?;
             let tags: Vec<String> = image.iter().cloned().collect();
@@ -135,7 +156,13 @@ pub fn copy(src: &ImageSource, dst: &Reference, options: &CopyOptions) -> Result
     }
 }
 
-fn copy_to_layout(src: &ImageSource, dir: &Path, tag: Option<&str>, options: &CopyOptions) -> Result<CopyReport> {
+fn copy_to_layout(
+    src: &ImageSource,
+    dir: &Path,
+    tag: Option<&str>,
+    options: &CopyOptions,
+    fresh: Option<(&OciLayout, &HashSet<Digest>)>,
+) -> Result<CopyReport> {
     let layout = OciLayout::create(dir)?;
     let top_raw = src.top_manifest()?;
     let mut report = CopyReport::empty(top_raw.digest().clone(), top_raw.media_type().clone());
@@ -150,11 +177,11 @@ fn copy_to_layout(src: &ImageSource, dir: &Path, tag: Option<&str>, options: &Co
     let mut seen = HashSet::new();
     for root in &roots {
         walk(&**src.blobs(), root, src.limits(), 0, &mut |d| {
-            let fresh = seen.insert(d.digest.clone());
-            if fresh {
+            let first_visit = seen.insert(d.digest.clone());
+            if first_visit {
                 order.push(d.clone());
             }
-            fresh
+            first_visit
         })?;
     }
     // Children first: a manifest lands only after everything it references.
@@ -166,6 +193,14 @@ fn copy_to_layout(src: &ImageSource, dir: &Path, tag: Option<&str>, options: &Co
         }
         if d.media_type.is_non_distributable() && src.blobs().open_blob(d).is_err() {
             continue; // foreign layers that were never shipped stay foreign
+        }
+        if let Some((cache, fresh)) = fresh
+            && fresh.contains(&d.digest)
+        {
+            layout.copy_verified_file(d, &cache.blob_path(&d.digest))?;
+            report.blobs_written += 1;
+            report.bytes_written += d.size;
+            continue;
         }
         let mut reader = src.open_blob(d)?;
         layout.write_blob_from(d, &mut reader)?;

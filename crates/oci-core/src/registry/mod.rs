@@ -14,6 +14,7 @@ mod transfer;
 
 pub use client::{Registry, RegistryOptions};
 pub use retry::RetryPolicy;
+pub(crate) use transfer::pull_tracking;
 pub use transfer::{Outcome, Progress, PullScope, TransferStats, fetch_image_layers, pull, push};
 
 use crate::OciLayout;

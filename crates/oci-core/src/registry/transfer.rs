@@ -112,6 +112,19 @@ pub async fn pull(
     scope: PullScope,
     progress: Arc<dyn Progress>,
 ) -> Result<(ImageSource, TransferStats)> {
+    let (source, stats, _) = pull_tracking(registry, name, cache, platforms, scope, progress).await?;
+    Ok((source, stats))
+}
+
+/// [`pull`], also returning the blobs downloaded (and so verified) by this call.
+pub(crate) async fn pull_tracking(
+    registry: &Registry,
+    name: &ImageName,
+    cache: &OciLayout,
+    platforms: &[Platform],
+    scope: PullScope,
+    progress: Arc<dyn Progress>,
+) -> Result<(ImageSource, TransferStats, HashSet<Digest>)> {
     let top = registry.get_manifest(name, &name.reference()).await?;
     cache.write_blob(top.bytes())?;
     let limits = registry.options().limits;
@@ -160,10 +173,14 @@ pub async fn pull(
             }
         }
     }
-    let stats = fetch_all(registry, name, cache, blobs, &progress).await?;
+    let (stats, fresh) = fetch_all(registry, name, cache, blobs, &progress).await?;
+    let locations = BlobLocations::load(cache);
+    for d in &seen {
+        locations.record(d, name);
+    }
     let source =
         ImageSource::from_parts(Reference::Registry(name.clone()), Arc::new(cache.clone()), top.descriptor(), limits);
-    Ok((source, stats))
+    Ok((source, stats, fresh))
 }
 
 /// Fetches the layers of `image` (read from the cache after a [`PullScope::Metadata`]
@@ -177,7 +194,7 @@ pub async fn fetch_image_layers(
 ) -> Result<TransferStats> {
     let blobs =
         image.layers().into_iter().map(|l| l.descriptor).filter(|d| !d.media_type.is_non_distributable()).collect();
-    fetch_all(registry, name, cache, blobs, &progress).await
+    Ok(fetch_all(registry, name, cache, blobs, &progress).await?.0)
 }
 
 async fn manifest_via_cache(
@@ -201,7 +218,7 @@ async fn fetch_all(
     cache: &OciLayout,
     blobs: Vec<Descriptor>,
     progress: &Arc<dyn Progress>,
-) -> Result<TransferStats> {
+) -> Result<(TransferStats, HashSet<Digest>)> {
     let jobs = registry.options().jobs.max(1);
     let results: Vec<(Descriptor, Outcome)> = futures_util::stream::iter(blobs)
         .map(|d| async move {
@@ -212,10 +229,14 @@ async fn fetch_all(
         .try_collect()
         .await?;
     let mut stats = TransferStats::default();
+    let mut fresh = HashSet::new();
     for (d, o) in &results {
         stats.record(d, o);
+        if matches!(o, Outcome::Downloaded(_)) {
+            fresh.insert(d.digest.clone());
+        }
     }
-    Ok(stats)
+    Ok((stats, fresh))
 }
 
 /// Pushes the image or index `source` names to `dst`: blobs first (`jobs` at a time),
