@@ -876,3 +876,23 @@ fn corrupted_blob_is_refused_and_leaves_nothing_behind() {
     }
     assert_cache_verified(&home.cache());
 }
+
+/// On a token-auth registry, a copy between two repositories mounts the blobs: the mount
+/// request carries one token scoped to push on the destination and pull on the source
+/// (a push-only token makes the registry answer 202 and the bytes would be uploaded).
+#[test]
+fn token_registry_mounts_across_repositories() {
+    let registry = Registry::start(Auth::token(USER, PASSWORD));
+    let host = registry.host();
+    let home = Home::new();
+    login(&home, &host, USER, PASSWORD).ok();
+    copy(&home, &example(), &registry.image("base/alpine:3.20"), &[]);
+    let report = copy(&home, &registry.image("base/alpine:3.20"), &registry.image("team/alpine:3.20"), &[]);
+    assert_eq!(report["blobsMounted"], 2, "both blobs should be mounted: {report}");
+    assert_eq!(report["bytesWritten"], 0, "nothing should be uploaded: {report}");
+    assert_eq!(report["bytesDownloaded"], 0, "nothing should be downloaded: {report}");
+    assert_eq!(
+        skopeo_digest(&format!("docker://{}", registry.image("team/alpine:3.20")), registry.credentials()),
+        example_digest()
+    );
+}

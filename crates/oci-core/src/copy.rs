@@ -101,6 +101,7 @@ pub async fn copy_image(
                 blobs_mounted: stats.blobs_mounted,
                 bytes_written: stats.bytes_uploaded,
                 bytes_skipped: stats.bytes_skipped,
+                bytes_downloaded: stats.bytes_downloaded,
                 ..CopyReport::empty(digest, media_type)
             }
         }
@@ -111,7 +112,7 @@ pub async fn copy_image(
                 .map_err(|e| Error::Invalid { what: "copy".into(), reason: format!("the copy task failed: {e}") })??
         }
     };
-    report.bytes_downloaded = pulled.bytes_downloaded;
+    report.bytes_downloaded += pulled.bytes_downloaded;
     if matches!(src, Reference::Registry(_)) && !matches!(dst, Reference::Registry(_)) {
         report.bytes_skipped += pulled.bytes_skipped;
     }

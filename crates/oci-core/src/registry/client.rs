@@ -665,14 +665,77 @@ impl Registry {
 
     /// Asks the registry to mount `desc` into `name`'s repository from `from` (another
     /// repository of the same registry). Returns whether it did; a registry that cannot
-    /// (or whose token lacks pull on the source) answers 202 and we upload instead.
+    /// answers 202 (an upload session) and we upload instead.
+    ///
+    /// With a token-auth registry the mount needs one token scoped to both repositories
+    /// (`repository:DST:pull,push` and `repository:SRC:pull`); oci-client's push token
+    /// has only the first, so that token is asked for here.
     pub async fn mount_blob(&self, name: &ImageName, desc: &Descriptor, from: &ImageName) -> Result<bool> {
         if from.registry() != name.registry() || from.repository() == name.repository() {
             return Ok(false);
         }
-        let (client, _) = self.authenticate(name, true).await?;
-        let (oref, from_ref) = (oci_ref(name, &name.reference()), oci_ref(from, &from.reference()));
-        Ok(client.mount_blob(&oref, &from_ref, &desc.digest.to_string()).await.is_ok())
+        let (client, auth) = self.authenticate(name, true).await?;
+        let ctx = Ctx::new(name, format!("mounting blob {} from {}", desc.digest, from.repository()));
+        let host = name.registry();
+        let scheme = if self.is_plain_http(host) { "http" } else { "https" };
+        let http = self.http(&ctx)?;
+        let uses_tokens = matches!(
+            self.auths.lock().expect("not poisoned").get(&format!("{host}/{}#true", name.repository())),
+            Some((_, ProbeAuth::Bearer(_)))
+        );
+        if !uses_tokens {
+            let (oref, from_ref) = (oci_ref(name, &name.reference()), oci_ref(from, &from.reference()));
+            return Ok(client.mount_blob(&oref, &from_ref, &desc.digest.to_string()).await.is_ok());
+        }
+        let Some(token) = self.two_scope_token(&http, scheme, name, from, &auth).await else {
+            return Ok(false);
+        };
+        let url = format!("{scheme}://{host}/v2/{}/blobs/uploads/", name.repository());
+        let response = http
+            .post(&url)
+            .query(&[("mount", desc.digest.to_string()), ("from", from.repository().to_owned())])
+            .bearer_auth(token)
+            .header(reqwest::header::CONTENT_LENGTH, "0")
+            .send()
+            .await;
+        Ok(response.is_ok_and(|r| r.status() == reqwest::StatusCode::CREATED))
+    }
+
+    /// A bearer token for pushing to `name` and pulling from `from`, from the registry's
+    /// token service, with the session's credentials. `None` when it cannot be had.
+    async fn two_scope_token(
+        &self,
+        http: &reqwest::Client,
+        scheme: &str,
+        name: &ImageName,
+        from: &ImageName,
+        auth: &RegistryAuth,
+    ) -> Option<String> {
+        let probe = http.get(format!("{scheme}://{}/v2/", name.registry())).send().await.ok()?;
+        let (realm, service) = probe
+            .headers()
+            .get(reqwest::header::WWW_AUTHENTICATE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_bearer_challenge)?;
+        let mut query = vec![
+            ("scope", format!("repository:{}:pull,push", name.repository())),
+            ("scope", format!("repository:{}:pull", from.repository())),
+        ];
+        if let Some(s) = service {
+            query.push(("service", s));
+        }
+        let mut request = http.get(&realm).query(&query);
+        match auth {
+            RegistryAuth::Basic(u, p) => request = request.basic_auth(u, Some(p)),
+            RegistryAuth::Bearer(t) => request = request.bearer_auth(t),
+            _ => {}
+        }
+        let response = request.send().await.ok()?;
+        if !response.status().is_success() {
+            return None;
+        }
+        let json: serde_json::Value = response.json().await.ok()?;
+        json.get("token").or_else(|| json.get("access_token")).and_then(serde_json::Value::as_str).map(str::to_owned)
     }
 
     /// Streams a blob to the registry in one request, from `open` (called again for each

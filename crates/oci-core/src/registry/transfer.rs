@@ -278,22 +278,24 @@ pub async fn push(
     };
     let locations = BlobLocations::load(cache);
     let jobs = registry.options().jobs.max(1);
-    let results: Vec<(Descriptor, Outcome)> = futures_util::stream::iter(blobs)
+    let results: Vec<(Descriptor, Outcome, u64)> = futures_util::stream::iter(blobs)
         .map(|d| {
             let progress = Arc::clone(&progress);
             let (remote_source, locations) = (remote_source.as_ref(), &locations);
             async move {
-                let outcome = push_one(registry, source, remote_source, dst, &d, cache, locations, &progress).await?;
+                let (outcome, fetched) =
+                    push_one(registry, source, remote_source, dst, &d, cache, locations, &progress).await?;
                 locations.record(&d.digest, dst);
-                Ok::<_, Error>((d, outcome))
+                Ok::<_, Error>((d, outcome, fetched))
             }
         })
         .buffer_unordered(jobs)
         .try_collect()
         .await?;
     let mut stats = TransferStats::default();
-    for (d, o) in &results {
+    for (d, o, fetched) in &results {
         stats.record(d, o);
+        stats.bytes_downloaded += fetched;
     }
     let top = new_top.unwrap_or(top);
     for m in manifests.iter().filter(|m| m.digest() != top.digest()) {
@@ -315,7 +317,8 @@ pub async fn push(
     Ok((top.digest().clone(), top.media_type().clone(), stats))
 }
 
-/// One blob of a push: skip, mount, or (fetch if needed and) upload.
+/// One blob of a push: skip, mount, or (fetch if needed and) upload. Returns the
+/// outcome and the bytes fetched from the source registry for it.
 #[allow(clippy::too_many_arguments)]
 async fn push_one(
     registry: &Registry,
@@ -326,26 +329,28 @@ async fn push_one(
     cache: &OciLayout,
     locations: &BlobLocations,
     progress: &Arc<dyn Progress>,
-) -> Result<Outcome> {
+) -> Result<(Outcome, u64)> {
     if registry.has_blob(dst, &d.digest).await? {
         progress.finished(d, &Outcome::Exists);
-        return Ok(Outcome::Exists);
+        return Ok((Outcome::Exists, 0));
     }
     let mut candidates: Vec<ImageName> = remote_source.into_iter().cloned().collect();
     candidates.extend(locations.candidates(&d.digest, dst));
     for from in candidates.iter().take(3) {
         if registry.mount_blob(dst, d, from).await? {
             progress.finished(d, &Outcome::Mounted);
-            return Ok(Outcome::Mounted);
+            return Ok((Outcome::Mounted, 0));
         }
     }
+    let mut fetched = 0;
     if let Some(src) = remote_source
         && !cache.has_blob(&d.digest)
+        && let Outcome::Downloaded(n) = registry.fetch_blob(src, d, cache, &**progress).await?
     {
-        registry.fetch_blob(src, d, cache, &**progress).await?;
+        fetched = n;
     }
     let open = || -> Result<Box<dyn std::io::Read + Send>> { Ok(Box::new(source.open_blob(d)?)) };
-    registry.upload_blob(dst, d, &open, progress).await
+    Ok((registry.upload_blob(dst, d, &open, progress).await?, fetched))
 }
 
 /// Collects the blobs and manifests under `desc`, manifests children first.
