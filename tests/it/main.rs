@@ -14,6 +14,7 @@ mod bad_input;
 mod export_agreement;
 mod fixtures;
 mod harness;
+mod inventory;
 mod layout_interop;
 mod registry;
 mod schema;

@@ -13,6 +13,7 @@ use clap::{Parser, Subcommand};
 mod commands;
 mod output;
 mod remote;
+mod scan_cmd;
 
 /// Daemonless, rootless OCI image hardening: read, inspect, export and copy images.
 #[derive(Debug, Parser)]
@@ -40,6 +41,10 @@ enum Command {
     Login(commands::LoginArgs),
     /// Remove the saved credentials for a registry.
     Logout(commands::LogoutArgs),
+    /// Scan an image's OS packages for vulnerabilities (dpkg, apk) against the advisory database.
+    Scan(scan_cmd::ScanArgs),
+    /// Manage the advisory database: `db update`, `db info`.
+    Db(scan_cmd::DbArgs),
     /// Delete blobs of an OCI layout that no tag or index entry reaches.
     Gc(commands::GcArgs),
 }
@@ -55,6 +60,8 @@ fn main() -> ExitCode {
         Command::Push(a) => commands::push(a),
         Command::Login(a) => commands::login(a),
         Command::Logout(a) => commands::logout(a),
+        Command::Scan(a) => scan_cmd::scan(a),
+        Command::Db(a) => scan_cmd::db(a),
         Command::Gc(a) => commands::gc(a),
     };
     match result {

@@ -1,7 +1,36 @@
-//! `hardener`: scanning and hardening OCI images on top of [`oci_core`].
+//! `hardener`: scanning and hardening OCI images on top of [`oci_core`], without running
+//! them.
 //!
-//! This crate is a skeleton for now: package databases, advisories, rules and patch layers
-//! land here (see the project's issues 4 and 5). It re-exports `oci_core` so programs can
-//! depend on one crate.
+//! - Versions: [`DpkgVersion`] and [`ApkVersion`], ordered exactly as dpkg and apk-tools do.
+//! - Inventory: OS detection and package databases (dpkg, apk) read from an image's
+//!   merged filesystem.
+//! - Advisories: OSV, Alpine secdb and Debian security tracker data ([`AdvisoryDb`]),
+//!   matched on source packages and source versions ([`scan`], [`match_packages`]).
+//! - Reports: a table, Trivy-compatible JSON, SARIF 2.1.0 and CycloneDX 1.5
+//!   ([`to_table`], [`to_trivy_json`], [`to_sarif`], [`to_cyclonedx`]); Trivy reports read
+//!   back with [`from_trivy_json`].
 
+mod advisories;
+mod error;
+mod os;
+mod packages;
+mod report;
+mod scan;
+mod version;
+
+pub use advisories::{
+    Advisory, AdvisoryDb, AdvisoryStatus, DEFAULT_SOURCES, DbInfo, Ecosystem, IngestReport, Severity, SourceInfo,
+    default_db_dir,
+};
+pub use error::{Error, Result};
 pub use oci_core;
+pub use os::{Eol, OsFamily, OsInfo, detect_os, parse_os_release, today_utc};
+pub use packages::{
+    Inventory, Package, PackageFormat, inventory, inventory_paths, parse_apk_installed, parse_dpkg_status,
+    parse_dpkg_status_d,
+};
+pub use report::{from_trivy_json, parse_severity, purl, to_cyclonedx, to_sarif, to_table, to_trivy_json};
+pub use scan::{
+    Finding, FindingStatus, ScanReport, compare_versions, ecosystem_of, match_packages, scan, scan_with_db_dir,
+};
+pub use version::{ApkVersion, DpkgVersion};

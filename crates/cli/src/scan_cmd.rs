@@ -1,0 +1,248 @@
+//! `scan` and `db`: arguments in, library calls, reports out.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Subcommand, ValueEnum};
+use hardener::{
+    AdvisoryDb, Severity, from_trivy_json, parse_severity, to_cyclonedx, to_sarif, to_table, to_trivy_json,
+};
+use oci_core::{Platform, PullScope, Reference};
+
+use crate::remote::{RegistryArgs, fetch_layers, open_source};
+
+/// Report formats of `scan`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ScanFormat {
+    /// A table for people.
+    Table,
+    /// Trivy-compatible JSON (SchemaVersion 2).
+    Json,
+    /// SARIF 2.1.0 (GitHub code scanning).
+    Sarif,
+    /// CycloneDX 1.5 JSON SBOM with vulnerabilities.
+    Cyclonedx,
+}
+
+#[derive(Debug, Args)]
+pub struct ScanArgs {
+    /// Image reference: a registry image, oci:DIR[:TAG] or docker-archive:FILE. Not needed
+    /// with --from-report.
+    reference: Option<Reference>,
+    /// Use the findings of this Trivy JSON report instead of scanning.
+    #[arg(long, value_name = "FILE", conflicts_with = "reference")]
+    from_report: Option<PathBuf>,
+    /// The advisory database directory [default: $XDG_CACHE_HOME/oci-harden/advisories]
+    #[arg(long, value_name = "DIR")]
+    db: Option<PathBuf>,
+    /// Report format.
+    #[arg(long, value_enum, default_value_t = ScanFormat::Table)]
+    format: ScanFormat,
+    /// Write the report here instead of standard output.
+    #[arg(long, short, value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Report only these severities (comma-separated: UNKNOWN,LOW,MEDIUM,HIGH,CRITICAL).
+    #[arg(long, value_delimiter = ',')]
+    severity: Vec<String>,
+    /// Report only findings that have a fixed version.
+    #[arg(long)]
+    ignore_unfixed: bool,
+    /// Exit 1 when a finding at or above this severity remains.
+    #[arg(long, value_name = "SEVERITY")]
+    fail_on: Option<String>,
+    /// Warn when the database is older than this many days.
+    #[arg(long, default_value_t = 7)]
+    max_db_age_days: u64,
+    /// For an index, the platform to scan (default: the only one, or the host's).
+    #[arg(long)]
+    platform: Option<Platform>,
+    #[command(flatten)]
+    registry: RegistryArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DbArgs {
+    #[command(subcommand)]
+    command: DbCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum DbCommand {
+    /// Download and ingest advisories (OSV, Alpine secdb, Debian security tracker).
+    Update {
+        /// Sources: URLs, files or directories (repeatable) [default: the public sources].
+        #[arg(long, value_name = "URL|FILE|DIR")]
+        from: Vec<String>,
+        /// The advisory database directory.
+        #[arg(long, value_name = "DIR")]
+        db: Option<PathBuf>,
+    },
+    /// Show the database's sources, record counts and age.
+    Info {
+        /// The advisory database directory.
+        #[arg(long, value_name = "DIR")]
+        db: Option<PathBuf>,
+    },
+}
+
+fn severity(s: &str) -> Result<Severity> {
+    parse_severity(s).with_context(|| format!("unknown severity {s:?} (UNKNOWN, LOW, MEDIUM, HIGH or CRITICAL)"))
+}
+
+fn today() -> String {
+    hardener::today_utc()
+}
+
+fn db_dir(dir: Option<PathBuf>) -> PathBuf {
+    dir.unwrap_or_else(hardener::default_db_dir)
+}
+
+pub fn scan(args: ScanArgs) -> Result<ExitCode> {
+    let fail_on = args.fail_on.as_deref().map(severity).transpose()?;
+    let severities: Vec<Severity> = args.severity.iter().map(|s| severity(s)).collect::<Result<_>>()?;
+    let mut report = match (&args.reference, &args.from_report) {
+        (_, Some(path)) => {
+            let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+            from_trivy_json(&bytes, &path.display().to_string())?
+        }
+        (Some(reference), None) => {
+            let dir = db_dir(args.db.clone());
+            let info = AdvisoryDb::read_info(&dir).with_context(|| {
+                format!("opening the advisory database {} (run `oci-harden db update` first)", dir.display())
+            })?;
+            let platforms: Vec<Platform> = args.platform.iter().cloned().collect();
+            let (source, remote) = open_source(reference, &args.registry, &platforms, PullScope::Metadata)?;
+            let image = source.image(args.platform.as_ref())?;
+            fetch_layers(remote.as_ref(), reference, &image)?;
+            let mut report = hardener::scan_with_db_dir(&reference.to_string(), &image, &dir, &today())?;
+            if let Some(age) = info.oldest_ingest().and_then(|t| t.elapsed().ok()).map(|d| d.as_secs() / 86_400)
+                && age > args.max_db_age_days
+            {
+                report.warnings.push(format!(
+                    "the advisory database is {age} days old (over {}): run `oci-harden db update`",
+                    args.max_db_age_days
+                ));
+            }
+            report
+        }
+        (None, None) => bail!("scan needs an image reference or --from-report FILE"),
+    };
+    report.filter((!severities.is_empty()).then_some(&severities[..]), args.ignore_unfixed);
+    for w in &report.warnings {
+        eprintln!("warning: {w}");
+    }
+    let text = match args.format {
+        ScanFormat::Table => to_table(&report),
+        ScanFormat::Json => pretty(&to_trivy_json(&report)),
+        ScanFormat::Sarif => pretty(&to_sarif(&report)),
+        ScanFormat::Cyclonedx => pretty(&to_cyclonedx(&report)),
+    };
+    write_output(args.output.as_deref(), text.as_bytes())?;
+    Ok(match fail_on {
+        Some(threshold) if report.fails(threshold) => ExitCode::from(1),
+        _ => ExitCode::SUCCESS,
+    })
+}
+
+fn pretty(v: &serde_json::Value) -> String {
+    let mut s = serde_json::to_string_pretty(v).expect("a JSON value serialises");
+    s.push('\n');
+    s
+}
+
+fn write_output(path: Option<&Path>, bytes: &[u8]) -> Result<()> {
+    match path {
+        None => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(bytes)?;
+            out.flush()?;
+        }
+        Some(p) => {
+            let dir = p.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+            let mut tmp = tempfile::NamedTempFile::new_in(dir).with_context(|| format!("writing {}", p.display()))?;
+            tmp.write_all(bytes)?;
+            tmp.persist(p).map_err(|e| e.error).with_context(|| format!("writing {}", p.display()))?;
+        }
+    }
+    Ok(())
+}
+
+pub fn db(args: DbArgs) -> Result<ExitCode> {
+    match args.command {
+        DbCommand::Update { from, db } => {
+            let dir = db_dir(db);
+            let mut database = match AdvisoryDb::open(&dir) {
+                Ok(db) => db,
+                Err(_) if !dir.join("advisories.jsonl").exists() => AdvisoryDb::new(),
+                Err(e) => {
+                    return Err(e).with_context(|| format!("opening {} (delete it to start afresh)", dir.display()));
+                }
+            };
+            let sources: Vec<String> = if from.is_empty() {
+                hardener::DEFAULT_SOURCES.iter().map(|(_, url)| (*url).to_owned()).collect()
+            } else {
+                from
+            };
+            for source in &sources {
+                let report = if source.starts_with("http://") || source.starts_with("https://") {
+                    let file = download(source)?;
+                    let reader = std::fs::File::open(file.path()).context("reopening the download")?;
+                    database.ingest_reader(source, reader)
+                } else {
+                    database.ingest_path(Path::new(source))
+                }
+                .with_context(|| format!("ingesting {source}"))?;
+                eprintln!("{source}: {} records", report.records);
+                for w in &report.warnings {
+                    eprintln!("warning: {source}: {w}");
+                }
+            }
+            database.save(&dir).with_context(|| format!("saving the advisory database {}", dir.display()))?;
+            print_info(&database.info(), &dir);
+        }
+        DbCommand::Info { db } => {
+            let dir = db_dir(db);
+            let info = AdvisoryDb::read_info(&dir).with_context(|| {
+                format!("opening the advisory database {} (run `oci-harden db update`)", dir.display())
+            })?;
+            print_info(&info, &dir);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_info(info: &hardener::DbInfo, dir: &Path) {
+    println!("database {}: {} records", dir.display(), info.records);
+    for (ecosystem, n) in &info.ecosystems {
+        println!("  {ecosystem:<14} {n} records");
+    }
+    for s in &info.sources {
+        println!(
+            "  source {}  ({}; {} records, {} warnings; ingested {})",
+            s.name,
+            s.formats.join(", "),
+            s.records,
+            s.warnings,
+            s.ingested_at_rfc3339()
+        );
+    }
+}
+
+/// Downloads `url` into a temporary file (streamed; the body is never held whole).
+fn download(url: &str) -> Result<tempfile::NamedTempFile> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    runtime.block_on(async {
+        use std::io::Write as _;
+        let mut response = reqwest::get(url).await.with_context(|| format!("downloading {url}"))?;
+        if !response.status().is_success() {
+            bail!("downloading {url}: HTTP {}", response.status());
+        }
+        let mut file = tempfile::NamedTempFile::new().context("creating a temporary file")?;
+        while let Some(chunk) = response.chunk().await.with_context(|| format!("downloading {url}"))? {
+            file.write_all(&chunk)?;
+        }
+        Ok(file)
+    })
+}

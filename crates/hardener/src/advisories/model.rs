@@ -1,0 +1,381 @@
+//! The advisory data model: what one advisory says about one source package in one
+//! distribution release.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::SystemTime;
+
+use crate::{Error, Result};
+
+/// A distribution release that advisories apply to, named as OSV names its ecosystems.
+///
+/// `Display` and `FromStr` use the OSV spelling: `Debian:12`, `Alpine:v3.20`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum Ecosystem {
+    /// A Debian release by version number (`"12"`), or `"sid"`.
+    Debian {
+        /// `"12"`, `"11"`, … or `"sid"`.
+        release: String,
+    },
+    /// An Alpine branch (`"3.20"`, `"edge"`).
+    Alpine {
+        /// `"3.20"`, without the `v` OSV puts in front.
+        branch: String,
+    },
+}
+
+/// Debian codenames and the release numbers advisories are filed under.
+const DEBIAN_CODENAMES: &[(&str, &str)] = &[
+    ("hamm", "2"),
+    ("slink", "2.1"),
+    ("potato", "2.2"),
+    ("woody", "3.0"),
+    ("sarge", "3.1"),
+    ("etch", "4"),
+    ("lenny", "5"),
+    ("squeeze", "6"),
+    ("wheezy", "7"),
+    ("jessie", "8"),
+    ("stretch", "9"),
+    ("buster", "10"),
+    ("bullseye", "11"),
+    ("bookworm", "12"),
+    ("trixie", "13"),
+    ("forky", "14"),
+    ("duke", "15"),
+    ("sid", "sid"),
+];
+
+/// The release number of a Debian codename (`bookworm` → `12`, `sid` → `sid`).
+pub(crate) fn debian_release_of_codename(codename: &str) -> Option<&'static str> {
+    DEBIAN_CODENAMES.iter().find(|(name, _)| name.eq_ignore_ascii_case(codename)).map(|(_, release)| *release)
+}
+
+impl Ecosystem {
+    /// A Debian release from its version number (`"12"`, `"12.5"` → `"12"`) or its codename
+    /// (`"bookworm"` → `"12"`; `"sid"`, `"unstable"` → `"sid"`). Anything else is kept as given.
+    pub fn debian(release: &str) -> Self {
+        let release = release.trim();
+        let release = if let Some(number) = debian_release_of_codename(release) {
+            number.to_owned()
+        } else if release.eq_ignore_ascii_case("unstable") {
+            "sid".to_owned()
+        } else {
+            match release.split_once('.') {
+                // Point releases share their major release's advisories.
+                Some((major, _)) if major.parse::<u32>().is_ok_and(|m| m >= 7) => major.to_owned(),
+                _ => release.to_owned(),
+            }
+        };
+        Ecosystem::Debian { release }
+    }
+
+    /// An Alpine branch from `"v3.20"`, `"3.20"` or a full release `"3.20.3"` (→ `"3.20"`).
+    pub fn alpine(branch: &str) -> Self {
+        let branch = branch.trim();
+        let branch = branch.strip_prefix('v').unwrap_or(branch);
+        let mut parts = branch.split('.');
+        let branch = match (parts.next(), parts.next()) {
+            (Some(major), Some(minor))
+                if major.parse::<u32>().is_ok() && minor.chars().all(|c| c.is_ascii_digit()) && !minor.is_empty() =>
+            {
+                format!("{major}.{minor}")
+            }
+            _ => branch.to_owned(),
+        };
+        Ecosystem::Alpine { branch }
+    }
+}
+
+impl fmt::Display for Ecosystem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Ecosystem::Debian { release } => write!(f, "Debian:{release}"),
+            Ecosystem::Alpine { branch } if branch.starts_with(|c: char| c.is_ascii_digit()) => {
+                write!(f, "Alpine:v{branch}")
+            }
+            Ecosystem::Alpine { branch } => write!(f, "Alpine:{branch}"),
+        }
+    }
+}
+
+impl FromStr for Ecosystem {
+    type Err = Error;
+
+    /// Parses the OSV spelling (`Debian:12`, `Alpine:v3.20`); a Debian codename is accepted too.
+    fn from_str(s: &str) -> Result<Self> {
+        let unsupported =
+            |reason: &str| Error::Advisory { source_name: format!("ecosystem {s:?}"), reason: reason.into() };
+        let (name, release) = s.split_once(':').ok_or_else(|| {
+            unsupported("expected a distribution and its release, such as `Debian:12` or `Alpine:v3.20`")
+        })?;
+        if release.trim().is_empty() {
+            return Err(unsupported("the release is empty"));
+        }
+        match name {
+            "Debian" => Ok(Ecosystem::debian(release)),
+            "Alpine" => Ok(Ecosystem::alpine(release)),
+            _ => Err(unsupported("not a supported distribution (Debian, Alpine)")),
+        }
+    }
+}
+
+/// What an advisory says about a package in one release.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum AdvisoryStatus {
+    /// Fixed in this version and later.
+    Fixed {
+        /// The first version (of the source package) with the fix.
+        version: String,
+    },
+    /// Affected, no fix available yet (Trivy's `affected`, "unfixed").
+    Affected,
+    /// Affected, and the distribution has decided not to fix it in this release.
+    WillNotFix,
+    /// Affected, the fix is postponed (for a point release, for example).
+    FixDeferred,
+    /// This release's package was never affected (a fixed version of `"0"`).
+    NotAffected,
+}
+
+impl AdvisoryStatus {
+    /// The fixed version, for [`AdvisoryStatus::Fixed`].
+    pub fn fixed_version(&self) -> Option<&str> {
+        match self {
+            AdvisoryStatus::Fixed { version } => Some(version),
+            _ => None,
+        }
+    }
+
+    /// The status name Trivy uses: `fixed`, `affected`, `will_not_fix`, `fix_deferred`,
+    /// `not_affected`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            AdvisoryStatus::Fixed { .. } => "fixed",
+            AdvisoryStatus::Affected => "affected",
+            AdvisoryStatus::WillNotFix => "will_not_fix",
+            AdvisoryStatus::FixDeferred => "fix_deferred",
+            AdvisoryStatus::NotAffected => "not_affected",
+        }
+    }
+}
+
+impl fmt::Display for AdvisoryStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How serious a vulnerability is, ordered `Unknown < Low < Medium < High < Critical`.
+///
+/// `Display` prints Trivy's upper-case names; `FromStr` accepts them in any case (and
+/// `MODERATE` for `MEDIUM`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub enum Severity {
+    /// Not rated.
+    #[default]
+    Unknown,
+    /// Low, or Debian's `unimportant`.
+    Low,
+    /// Medium.
+    Medium,
+    /// High.
+    High,
+    /// Critical (CVSS 9.0 and above).
+    Critical,
+}
+
+impl Severity {
+    /// Every severity, lowest first.
+    pub const ALL: [Severity; 5] =
+        [Severity::Unknown, Severity::Low, Severity::Medium, Severity::High, Severity::Critical];
+
+    /// The severity band of a CVSS base score: 0.1–3.9 low, 4.0–6.9 medium, 7.0–8.9 high,
+    /// 9.0–10.0 critical; 0.0 and anything out of range is unknown.
+    pub fn from_cvss_score(score: f64) -> Self {
+        match score {
+            s if !(0.1..=10.0).contains(&s) => Severity::Unknown,
+            s if s < 4.0 => Severity::Low,
+            s if s < 7.0 => Severity::Medium,
+            s if s < 9.0 => Severity::High,
+            _ => Severity::Critical,
+        }
+    }
+
+    /// The severity of a CVSS v3.x or v2 vector (base score computed), or of a bare numeric
+    /// score; `None` when it is neither (CVSS v4 vectors included: their score needs the
+    /// specification's lookup tables).
+    pub fn from_cvss(vector_or_score: &str) -> Option<Self> {
+        super::cvss::base_score(vector_or_score).map(Severity::from_cvss_score)
+    }
+
+    /// The upper-case name Trivy prints: `UNKNOWN`, `LOW`, `MEDIUM`, `HIGH`, `CRITICAL`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Unknown => "UNKNOWN",
+            Severity::Low => "LOW",
+            Severity::Medium => "MEDIUM",
+            Severity::High => "HIGH",
+            Severity::Critical => "CRITICAL",
+        }
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Severity {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        let trimmed = s.trim();
+        Severity::ALL
+            .into_iter()
+            .find(|sev| sev.as_str().eq_ignore_ascii_case(trimmed))
+            .or_else(|| trimmed.eq_ignore_ascii_case("moderate").then_some(Severity::Medium))
+            .ok_or_else(|| Error::Advisory {
+                source_name: format!("severity {s:?}"),
+                reason: "expected one of UNKNOWN, LOW, MEDIUM, HIGH, CRITICAL".into(),
+            })
+    }
+}
+
+/// One advisory: what one source says about one vulnerability in one source package of
+/// one release.
+///
+/// Several advisories for the same (vulnerability, package, ecosystem) from different
+/// sources are all kept; the matcher merges them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Advisory {
+    /// The vulnerability id used for matching and reports: the CVE when there is one, else the
+    /// advisory's own id (`DSA-…`, `DLA-…`, `ALPINE-…`, `TEMP-…`).
+    pub id: String,
+    /// The other ids of this advisory (the DSA/DLA/OSV record that named the CVE, non-CVE
+    /// aliases). Never other CVEs: a DSA fixing five CVEs makes five advisories, each
+    /// aliased to the DSA only.
+    pub aliases: Vec<String>,
+    /// The release this applies to.
+    pub ecosystem: Ecosystem,
+    /// The **source** package name (Debian source package, Alpine origin).
+    pub package: String,
+    /// Fixed (in which version), affected, will not fix, fix deferred, not affected.
+    pub status: AdvisoryStatus,
+    /// The distribution's rating (Debian urgency) if it gave one, else from CVSS.
+    pub severity: Severity,
+    /// A one-line description.
+    pub summary: Option<String>,
+    /// Qualifications: Debian's `nodsa` text and reason, `end-of-life`, `unimportant`,
+    /// `undetermined`, OSV `last_affected` and `introduced` bounds.
+    pub note: Option<String>,
+    /// The data format it came from: `osv`, `alpine-secdb` or `debian-tracker`.
+    pub source: String,
+}
+
+/// What one call to ingest advisory data did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IngestReport {
+    /// The name ingested (the path or URL given).
+    pub source: String,
+    /// Advisories added.
+    pub records: usize,
+    /// Formats recognised: `osv`, `alpine-secdb`, `debian-tracker`.
+    pub formats: Vec<String>,
+    /// What was skipped or looked wrong, one sentence each. An ingest that adds no record
+    /// always says why here.
+    pub warnings: Vec<String>,
+}
+
+/// One ingested source as recorded in the database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceInfo {
+    /// The path or URL given when it was ingested.
+    pub name: String,
+    /// Formats found in it (`osv`, `alpine-secdb`, `debian-tracker`).
+    pub formats: Vec<String>,
+    /// When it was ingested.
+    pub ingested_at: SystemTime,
+    /// Advisories it contributed.
+    pub records: usize,
+    /// Warnings its ingest produced.
+    pub warnings: usize,
+}
+
+impl SourceInfo {
+    /// [`SourceInfo::ingested_at`] as RFC 3339 UTC (`2025-06-01T12:00:00Z`).
+    pub fn ingested_at_rfc3339(&self) -> String {
+        super::timestamp::format_rfc3339(self.ingested_at)
+    }
+}
+
+/// A summary of an advisory database, for `db info` and the age check.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DbInfo {
+    /// Ingested sources, in ingest order.
+    pub sources: Vec<SourceInfo>,
+    /// Advisories in total.
+    pub records: usize,
+    /// Advisories per ecosystem, sorted by ecosystem.
+    pub ecosystems: Vec<(Ecosystem, usize)>,
+}
+
+impl DbInfo {
+    /// The ingest time of the oldest source: a scan warns when this is too long ago.
+    pub fn oldest_ingest(&self) -> Option<SystemTime> {
+        self.sources.iter().map(|s| s.ingested_at).min()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ecosystems_use_osv_names_and_map_debian_codenames() {
+        assert_eq!(Ecosystem::debian("bookworm"), Ecosystem::Debian { release: "12".into() });
+        assert_eq!(Ecosystem::debian("12.5"), Ecosystem::Debian { release: "12".into() });
+        assert_eq!(Ecosystem::debian("sid").to_string(), "Debian:sid");
+        assert_eq!(Ecosystem::debian("trixie").to_string(), "Debian:13");
+        assert_eq!(Ecosystem::alpine("v3.20").to_string(), "Alpine:v3.20");
+        assert_eq!(Ecosystem::alpine("3.20.3"), Ecosystem::Alpine { branch: "3.20".into() });
+        assert_eq!(Ecosystem::alpine("edge").to_string(), "Alpine:edge");
+        for s in ["Debian:12", "Debian:sid", "Alpine:v3.20", "Alpine:edge"] {
+            assert_eq!(s.parse::<Ecosystem>().unwrap().to_string(), s);
+        }
+        assert_eq!("Debian:wheezy".parse::<Ecosystem>().unwrap().to_string(), "Debian:7");
+        for bad in ["PyPI", "Ubuntu:22.04", "Debian:", "Debian"] {
+            assert!(bad.parse::<Ecosystem>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn severities_order_and_bands() {
+        assert!(Severity::Unknown < Severity::Low && Severity::High < Severity::Critical);
+        assert_eq!(Severity::from_cvss_score(0.0), Severity::Unknown);
+        assert_eq!(Severity::from_cvss_score(0.1), Severity::Low);
+        assert_eq!(Severity::from_cvss_score(3.9), Severity::Low);
+        assert_eq!(Severity::from_cvss_score(4.0), Severity::Medium);
+        assert_eq!(Severity::from_cvss_score(6.9), Severity::Medium);
+        assert_eq!(Severity::from_cvss_score(7.0), Severity::High);
+        assert_eq!(Severity::from_cvss_score(8.9), Severity::High);
+        assert_eq!(Severity::from_cvss_score(9.0), Severity::Critical);
+        assert_eq!(Severity::from_cvss_score(10.0), Severity::Critical);
+        assert_eq!("high".parse::<Severity>().unwrap(), Severity::High);
+        assert_eq!("Moderate".parse::<Severity>().unwrap(), Severity::Medium);
+        assert!("severe".parse::<Severity>().is_err());
+        assert_eq!(Severity::Critical.to_string(), "CRITICAL");
+    }
+
+    #[test]
+    fn statuses_use_trivy_names() {
+        let fixed = AdvisoryStatus::Fixed { version: "1.2-3".into() };
+        assert_eq!(fixed.to_string(), "fixed");
+        assert_eq!(fixed.fixed_version(), Some("1.2-3"));
+        assert_eq!(AdvisoryStatus::WillNotFix.to_string(), "will_not_fix");
+        assert_eq!(AdvisoryStatus::FixDeferred.as_str(), "fix_deferred");
+        assert_eq!(AdvisoryStatus::NotAffected.fixed_version(), None);
+    }
+}

@@ -1,0 +1,65 @@
+//! The one error type of `hardener`.
+
+use std::path::PathBuf;
+
+/// A `Result` whose error is [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in `hardener`. Each variant says what failed and where.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Reading the image failed.
+    #[error(transparent)]
+    Image(#[from] oci_core::Error),
+    /// A version string is not valid for its scheme.
+    #[error("invalid {scheme} version {input:?}: {reason}")]
+    InvalidVersion {
+        /// `dpkg` or `apk`.
+        scheme: &'static str,
+        /// The offending input.
+        input: String,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// A package database in the image could not be parsed.
+    #[error("package database {path}: {reason}")]
+    PackageDb {
+        /// The database file in the image (`/var/lib/dpkg/status`).
+        path: String,
+        /// What is wrong, with the line number where there is one.
+        reason: String,
+    },
+    /// An advisory source could not be read or parsed.
+    #[error("advisory source {source_name}: {reason}")]
+    Advisory {
+        /// The file, URL or record concerned.
+        source_name: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A local file operation failed.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done, with the path.
+        context: String,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The advisory database directory is unusable.
+    #[error("advisory database {}: {reason}", path.display())]
+    Database {
+        /// The directory.
+        path: PathBuf,
+        /// What is wrong and what to do.
+        reason: String,
+    },
+}
+
+impl Error {
+    /// Wraps an I/O error with what was being done.
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        Error::Io { context: context.into(), source }
+    }
+}

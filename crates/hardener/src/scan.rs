@@ -1,0 +1,447 @@
+//! Matching installed packages against advisories.
+
+use std::cmp::Ordering;
+use std::collections::BTreeMap;
+
+use crate::{
+    Advisory, AdvisoryDb, AdvisoryStatus, ApkVersion, DbInfo, DpkgVersion, Ecosystem, Inventory, OsFamily, OsInfo,
+    Package, PackageFormat, Result, Severity,
+};
+use oci_core::{Image, MergedFs};
+
+/// What a finding's fix situation is, as Trivy names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum FindingStatus {
+    /// A fixed version exists; the installed one is older.
+    Fixed,
+    /// No fix yet.
+    Affected,
+    /// The distribution will not fix it.
+    WillNotFix,
+    /// The distribution postponed the fix.
+    FixDeferred,
+}
+
+impl FindingStatus {
+    /// The name Trivy uses (`fixed`, `affected`, `will_not_fix`, `fix_deferred`).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            FindingStatus::Fixed => "fixed",
+            FindingStatus::Affected => "affected",
+            FindingStatus::WillNotFix => "will_not_fix",
+            FindingStatus::FixDeferred => "fix_deferred",
+        }
+    }
+}
+
+/// One vulnerability in one installed binary package (as Trivy reports them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    /// The vulnerability (a CVE when there is one).
+    pub vulnerability_id: String,
+    /// Every advisory id that speaks of it (DSA, DLA, OSV ids…), sorted.
+    pub advisory_ids: Vec<String>,
+    /// The installed binary package's name.
+    pub package: String,
+    /// Its installed version.
+    pub installed_version: String,
+    /// Its source package.
+    pub source_name: String,
+    /// The source version compared.
+    pub source_version: String,
+    /// The version that fixes it (the highest any advisory names), if any.
+    pub fixed_version: Option<String>,
+    /// The fix situation.
+    pub status: FindingStatus,
+    /// The severity (the highest any advisory gives).
+    pub severity: Severity,
+    /// A one-line summary, when an advisory has one.
+    pub summary: Option<String>,
+    /// The layer that introduced the package.
+    pub layer: Option<usize>,
+    /// The package format.
+    pub format: PackageFormat,
+    /// The package's architecture.
+    pub architecture: Option<String>,
+}
+
+/// The result of scanning one image.
+#[derive(Debug, Clone)]
+pub struct ScanReport {
+    /// What was scanned (the reference as given).
+    pub target: String,
+    /// The image's manifest digest.
+    pub image_digest: Option<String>,
+    /// The image's config digest (Trivy's `ImageID`).
+    pub config_digest: Option<String>,
+    /// The layers' diff_ids, base first.
+    pub diff_ids: Vec<String>,
+    /// The operating system, when detected.
+    pub os: Option<OsInfo>,
+    /// Every installed package.
+    pub packages: Vec<Package>,
+    /// The findings, sorted by package, then severity (highest first), then id.
+    pub findings: Vec<Finding>,
+    /// Things the user should know (EOL distribution, old database, unparsable entries).
+    pub warnings: Vec<String>,
+    /// The advisory database used, if any.
+    pub database: Option<DbInfo>,
+}
+
+/// The advisory ecosystem of an operating system (`Debian:12`, `Alpine:v3.20`).
+pub fn ecosystem_of(os: &OsInfo) -> Option<Ecosystem> {
+    let version = os.version_id.as_deref()?;
+    match os.family {
+        OsFamily::Debian if os.id == "debian" => {
+            Some(Ecosystem::Debian { release: version.split('.').next()?.to_owned() })
+        }
+        OsFamily::Alpine => {
+            let branch = os.alpine_branch()?;
+            Some(Ecosystem::Alpine { branch: branch.strip_prefix('v').unwrap_or(&branch).to_owned() })
+        }
+        _ => None,
+    }
+}
+
+/// Compares two versions of a package format; `None` when either does not parse.
+pub fn compare_versions(format: PackageFormat, a: &str, b: &str) -> Option<Ordering> {
+    match format {
+        PackageFormat::Dpkg => Some(a.parse::<DpkgVersion>().ok()?.cmp(&b.parse::<DpkgVersion>().ok()?)),
+        PackageFormat::Apk => Some(a.parse::<ApkVersion>().ok()?.cmp(&b.parse::<ApkVersion>().ok()?)),
+    }
+}
+
+/// The source version a package is compared with: dpkg's `Source: name (version)` when
+/// given; otherwise the binary version, without a binNMU suffix (`+bN`), since binNMUs
+/// rebuild the same source.
+fn source_version_for_matching(p: &Package) -> String {
+    match p.format {
+        PackageFormat::Dpkg if p.source_version == p.version => p
+            .version
+            .parse::<DpkgVersion>()
+            .map(|v| v.without_binnmu().to_string())
+            .unwrap_or_else(|_| p.version.clone()),
+        _ => p.source_version.clone(),
+    }
+}
+
+/// Matches `packages` of an image running `os` against `db`. Advisories are indexed by
+/// source package; the source version is compared with each fixed version using the
+/// package format's own ordering. Several advisories for one vulnerability merge: the
+/// highest fixed version wins, every advisory id is kept, the highest severity is used.
+pub fn match_packages(os: &OsInfo, packages: &[Package], db: &AdvisoryDb) -> (Vec<Finding>, Vec<String>) {
+    let mut findings = Vec::new();
+    let mut warnings = Vec::new();
+    let Some(ecosystem) = ecosystem_of(os) else {
+        warnings.push(format!(
+            "no advisory ecosystem for {} {}: packages not matched",
+            os.id,
+            os.version_id.as_deref().unwrap_or("?")
+        ));
+        return (findings, warnings);
+    };
+    for p in packages {
+        let advisories = db.advisories_for(&ecosystem, &p.source_name);
+        if advisories.is_empty() {
+            continue;
+        }
+        let installed = source_version_for_matching(p);
+        let mut by_id: BTreeMap<&str, Vec<&Advisory>> = BTreeMap::new();
+        for a in advisories {
+            by_id.entry(a.id.as_str()).or_default().push(a);
+        }
+        for (id, group) in by_id {
+            match evaluate(p.format, &installed, &group) {
+                Ok(Some((status, fixed))) => findings.push(Finding {
+                    vulnerability_id: id.to_owned(),
+                    advisory_ids: {
+                        let mut ids: Vec<String> =
+                            group.iter().flat_map(|a| a.aliases.iter().cloned()).filter(|x| x != id).collect();
+                        ids.sort();
+                        ids.dedup();
+                        ids
+                    },
+                    package: p.name.clone(),
+                    installed_version: p.version.clone(),
+                    source_name: p.source_name.clone(),
+                    source_version: installed.clone(),
+                    fixed_version: fixed,
+                    status,
+                    severity: group.iter().map(|a| a.severity).max().unwrap_or(Severity::Unknown),
+                    summary: group.iter().find_map(|a| a.summary.clone()),
+                    layer: p.layer,
+                    format: p.format,
+                    architecture: p.architecture.clone(),
+                }),
+                Ok(None) => {}
+                Err(bad) => warnings.push(format!(
+                    "{id} for {} {}: cannot compare with version {bad:?}; skipped",
+                    p.source_name, installed
+                )),
+            }
+        }
+    }
+    findings.sort_by(|a, b| {
+        (a.package.as_str(), std::cmp::Reverse(a.severity), a.vulnerability_id.as_str()).cmp(&(
+            b.package.as_str(),
+            std::cmp::Reverse(b.severity),
+            b.vulnerability_id.as_str(),
+        ))
+    });
+    (findings, warnings)
+}
+
+/// The verdict of the advisories for one vulnerability on one installed source version:
+/// `None` when not vulnerable, else the status and the fixed version.
+#[allow(clippy::type_complexity)]
+fn evaluate(
+    format: PackageFormat,
+    installed: &str,
+    group: &[&Advisory],
+) -> std::result::Result<Option<(FindingStatus, Option<String>)>, String> {
+    let mut highest_fix: Option<&str> = None;
+    for a in group {
+        if let AdvisoryStatus::Fixed { version } = &a.status {
+            let higher = match highest_fix {
+                None => true,
+                Some(h) => compare_versions(format, version, h).ok_or_else(|| version.clone())? == Ordering::Greater,
+            };
+            if higher {
+                highest_fix = Some(version);
+            }
+        }
+    }
+    if let Some(fix) = highest_fix {
+        return match compare_versions(format, installed, fix).ok_or_else(|| fix.to_owned())? {
+            Ordering::Less => Ok(Some((FindingStatus::Fixed, Some(fix.to_owned())))),
+            _ => Ok(None),
+        };
+    }
+    let open = group
+        .iter()
+        .filter_map(|a| match a.status {
+            AdvisoryStatus::WillNotFix => Some(FindingStatus::WillNotFix),
+            AdvisoryStatus::FixDeferred => Some(FindingStatus::FixDeferred),
+            AdvisoryStatus::Affected => Some(FindingStatus::Affected),
+            _ => None,
+        })
+        .max();
+    Ok(open.map(|s| (s, None)))
+}
+
+/// Scans an image with a loaded advisory database: inventory from its merged filesystem
+/// (one pass over the layers, keeping only the OS and package database files), then
+/// [`match_packages`]. `today` (YYYY-MM-DD) decides end-of-life warnings.
+pub fn scan(target: &str, image: &Image, db: &AdvisoryDb, today: &str) -> Result<ScanReport> {
+    let (inventory, fs_warnings) = read_inventory(image, today)?;
+    Ok(finish(target, image, inventory, fs_warnings, db))
+}
+
+/// [`scan`], loading from the database directory `dir` only the advisories of the
+/// image's own distribution release (a fraction of the whole database in memory).
+pub fn scan_with_db_dir(target: &str, image: &Image, dir: &std::path::Path, today: &str) -> Result<ScanReport> {
+    let (inventory, fs_warnings) = read_inventory(image, today)?;
+    let ecosystems: Vec<Ecosystem> = inventory.os.as_ref().and_then(ecosystem_of).into_iter().collect();
+    let db = AdvisoryDb::open_for(dir, &ecosystems)?;
+    Ok(finish(target, image, inventory, fs_warnings, &db))
+}
+
+fn read_inventory(image: &Image, today: &str) -> Result<(Inventory, Vec<String>)> {
+    let fs = MergedFs::build_capturing(image, crate::inventory_paths)?;
+    let inventory = crate::inventory(&fs, today)?;
+    Ok((inventory, fs.warnings().iter().map(ToString::to_string).collect()))
+}
+
+fn finish(target: &str, image: &Image, inventory: Inventory, fs_warnings: Vec<String>, db: &AdvisoryDb) -> ScanReport {
+    let Inventory { os, packages, mut warnings } = inventory;
+    warnings.extend(fs_warnings);
+    let mut findings = Vec::new();
+    match &os {
+        Some(os) => {
+            let (f, w) = match_packages(os, &packages, db);
+            findings = f;
+            warnings.extend(w);
+        }
+        None => warnings.push("operating system not detected: packages were not matched".into()),
+    }
+    ScanReport {
+        target: target.to_owned(),
+        image_digest: Some(image.digest().to_string()),
+        config_digest: Some(image.manifest().config.digest.to_string()),
+        diff_ids: image.layers().iter().map(|l| l.diff_id.to_string()).collect(),
+        os,
+        packages,
+        findings,
+        warnings,
+        database: Some(db.info()),
+    }
+}
+
+impl ScanReport {
+    /// Keeps only findings at or above `min` severity and, with `ignore_unfixed`, only
+    /// those with a fix.
+    pub fn filter(&mut self, severities: Option<&[Severity]>, ignore_unfixed: bool) {
+        self.findings.retain(|f| {
+            severities.is_none_or(|s| s.contains(&f.severity)) && (!ignore_unfixed || f.status == FindingStatus::Fixed)
+        });
+    }
+
+    /// Whether a finding at or above `threshold` remains.
+    pub fn fails(&self, threshold: Severity) -> bool {
+        self.findings.iter().any(|f| f.severity >= threshold)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bookworm() -> OsInfo {
+        OsInfo {
+            id: "debian".into(),
+            version_id: Some("12".into()),
+            codename: Some("bookworm".into()),
+            pretty_name: None,
+            family: OsFamily::Debian,
+            distroless: false,
+            eol: None,
+        }
+    }
+
+    fn deb(name: &str, version: &str, source: Option<(&str, &str)>) -> Package {
+        let (source_name, source_version) = source.unwrap_or((name, version));
+        Package {
+            name: name.into(),
+            version: version.into(),
+            architecture: Some("amd64".into()),
+            source_name: source_name.into(),
+            source_version: source_version.into(),
+            format: PackageFormat::Dpkg,
+            layer: Some(0),
+            db_path: "/var/lib/dpkg/status".into(),
+            status: Some("installed".into()),
+        }
+    }
+
+    fn advisory(id: &str, package: &str, status: AdvisoryStatus, severity: Severity, alias: &str) -> Advisory {
+        Advisory {
+            id: id.into(),
+            aliases: vec![alias.into()],
+            ecosystem: Ecosystem::Debian { release: "12".into() },
+            package: package.into(),
+            status,
+            severity,
+            summary: None,
+            note: None,
+            source: "test".into(),
+        }
+    }
+
+    fn fixed(v: &str) -> AdvisoryStatus {
+        AdvisoryStatus::Fixed { version: v.into() }
+    }
+
+    /// bsdutils is built from util-linux, dmsetup from lvm2: advisories name the source
+    /// package, and the *source* version is compared (the biggest source of false results
+    /// when done wrong).
+    #[test]
+    fn binary_packages_match_through_their_source() {
+        let mut db = AdvisoryDb::new();
+        db.insert(advisory("CVE-2024-28085", "util-linux", fixed("2.38.1-5+deb12u1"), Severity::High, "DSA-5650-1"));
+        db.insert(advisory("CVE-2022-1234", "lvm2", fixed("2.03.16-2+deb12u1"), Severity::Medium, "DLA-1"));
+        db.insert(advisory("CVE-2099-0001", "bsdutils", fixed("9:9"), Severity::Critical, "X-1"));
+        let packages = [
+            deb("bsdutils", "1:2.38.1-5+deb12u3", Some(("util-linux", "2.38.1-5+deb12u3"))),
+            deb("libmount1", "2.38.1-5", Some(("util-linux", "2.38.1-5"))),
+            deb("dmsetup", "2:1.02.185-2", Some(("lvm2", "2.03.16-2"))),
+        ];
+        let (findings, warnings) = match_packages(&bookworm(), &packages, &db);
+        assert!(warnings.is_empty(), "{warnings:?}");
+        let got: Vec<(&str, &str, Option<&str>)> = findings
+            .iter()
+            .map(|f| (f.package.as_str(), f.vulnerability_id.as_str(), f.fixed_version.as_deref()))
+            .collect();
+        // bsdutils' own epoch-1 version would be "newer" than the fix; its source is not.
+        // The advisory for a *binary* name (bsdutils) never matches.
+        assert_eq!(
+            got,
+            [
+                ("dmsetup", "CVE-2022-1234", Some("2.03.16-2+deb12u1")),
+                ("libmount1", "CVE-2024-28085", Some("2.38.1-5+deb12u1")),
+            ]
+        );
+        assert_eq!(findings[1].advisory_ids, ["DSA-5650-1"]);
+    }
+
+    /// A binNMU (`+b1`) rebuilds the same source: libcap2 1:2.66-4+b1 without a `Source:`
+    /// version is source libcap2 1:2.66-4, fixed by 1:2.66-4+deb12u1.
+    #[test]
+    fn binnmu_versions_compare_as_their_source() {
+        let mut db = AdvisoryDb::new();
+        db.insert(advisory("CVE-2023-2603", "libcap2", fixed("1:2.66-4+deb12u1"), Severity::High, "DSA-1"));
+        db.insert(advisory("CVE-2000-0001", "libcap2", fixed("1:2.66-4"), Severity::Low, "DSA-2"));
+        let (findings, _) = match_packages(&bookworm(), &[deb("libcap2", "1:2.66-4+b1", None)], &db);
+        assert_eq!(findings.len(), 1, "{findings:?}");
+        assert_eq!(findings[0].vulnerability_id, "CVE-2023-2603");
+        assert_eq!(findings[0].source_version, "1:2.66-4");
+        assert_eq!(findings[0].installed_version, "1:2.66-4+b1");
+    }
+
+    /// Several advisories for one CVE: the highest fix wins, ids and severity merge;
+    /// not-affected and already-fixed produce nothing; unfixed statuses are reported with
+    /// the most specific status.
+    #[test]
+    fn advisories_merge_and_statuses_map() {
+        let mut db = AdvisoryDb::new();
+        db.insert(advisory("CVE-1", "openssl", fixed("3.0.11-1~deb12u1"), Severity::Medium, "DSA-a"));
+        db.insert(advisory("CVE-1", "openssl", fixed("3.0.13-1~deb12u1"), Severity::High, "DSA-b"));
+        db.insert(advisory("CVE-2", "openssl", AdvisoryStatus::NotAffected, Severity::High, "x"));
+        db.insert(advisory("CVE-3", "openssl", fixed("3.0.1-1"), Severity::High, "y"));
+        db.insert(advisory("CVE-4", "openssl", AdvisoryStatus::Affected, Severity::Low, "z"));
+        db.insert(advisory("CVE-4", "openssl", AdvisoryStatus::WillNotFix, Severity::Low, "w"));
+        db.insert(advisory("CVE-5", "openssl", AdvisoryStatus::FixDeferred, Severity::Unknown, "v"));
+        let (findings, _) = match_packages(
+            &bookworm(),
+            &[deb("libssl3", "3.0.11-1~deb12u2", Some(("openssl", "3.0.11-1~deb12u2")))],
+            &db,
+        );
+        let got: Vec<(&str, FindingStatus, Option<&str>, Severity)> = findings
+            .iter()
+            .map(|f| (f.vulnerability_id.as_str(), f.status, f.fixed_version.as_deref(), f.severity))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("CVE-1", FindingStatus::Fixed, Some("3.0.13-1~deb12u1"), Severity::High),
+                ("CVE-4", FindingStatus::WillNotFix, None, Severity::Low),
+                ("CVE-5", FindingStatus::FixDeferred, None, Severity::Unknown),
+            ]
+        );
+        assert_eq!(findings[0].advisory_ids, ["DSA-a", "DSA-b"]);
+    }
+
+    /// A fixed version that does not parse is not silently dropped: it is a warning.
+    #[test]
+    fn uncomparable_versions_are_warned_about() {
+        let mut db = AdvisoryDb::new();
+        db.insert(advisory("CVE-9", "bash", fixed("not a version"), Severity::High, "a"));
+        let (findings, warnings) = match_packages(&bookworm(), &[deb("bash", "5.2.15-2+b2", None)], &db);
+        assert!(findings.is_empty());
+        assert!(warnings[0].contains("CVE-9") && warnings[0].contains("not a version"), "{warnings:?}");
+    }
+
+    #[test]
+    fn ecosystems_of_distributions() {
+        assert_eq!(ecosystem_of(&bookworm()), Some(Ecosystem::Debian { release: "12".into() }));
+        let alpine = OsInfo {
+            id: "alpine".into(),
+            version_id: Some("3.20.3".into()),
+            codename: None,
+            pretty_name: None,
+            family: OsFamily::Alpine,
+            distroless: false,
+            eol: None,
+        };
+        assert_eq!(ecosystem_of(&alpine), Some(Ecosystem::Alpine { branch: "3.20".into() }));
+    }
+}
