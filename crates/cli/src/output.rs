@@ -1,7 +1,5 @@
 //! Small formatting helpers shared by the commands.
 
-use std::fmt::Write as _;
-
 /// Formats a byte count for people (`1.5 MiB`).
 pub fn human_bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
@@ -16,21 +14,8 @@ pub fn human_bytes(n: u64) -> String {
 
 /// Formats seconds since the epoch as `YYYY-MM-DD HH:MM` (UTC), as `tar -tv` does.
 pub fn timestamp(secs: u64) -> String {
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    // Howard Hinnant's civil-from-days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    let mut s = String::new();
-    let _ = write!(s, "{y:04}-{m:02}-{d:02} {:02}:{:02}", rem / 3600, (rem % 3600) / 60);
-    s
+    let t = oci_core::time::format_rfc3339(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs));
+    format!("{} {}", &t[..10], &t[11..16])
 }
 
 #[cfg(test)]

@@ -414,23 +414,7 @@ fn csv_find<'a>(
 /// Today's date in UTC as `YYYY-MM-DD`, from the system clock (for callers of
 /// [`detect_os`] and [`crate::inventory`]; tests inject a fixed date instead).
 pub fn today_utc() -> String {
-    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    civil_date((secs / 86_400) as i64)
-}
-
-/// The proleptic Gregorian date of a day number (days since 1970-01-01), after Howard
-/// Hinnant's `civil_from_days`.
-fn civil_date(days: i64) -> String {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}")
+    oci_core::time::format_date(std::time::SystemTime::now())
 }
 
 #[cfg(test)]
@@ -558,10 +542,12 @@ mod tests {
 
     #[test]
     fn civil_dates() {
-        assert_eq!(civil_date(0), "1970-01-01");
-        assert_eq!(civil_date(19_723), "2024-01-01");
-        assert_eq!(civil_date(19_782), "2024-02-29");
-        assert_eq!(civil_date(-1), "1969-12-31");
+        let date = |days: u64| {
+            oci_core::time::format_date(std::time::UNIX_EPOCH + std::time::Duration::from_secs(days * 86_400))
+        };
+        assert_eq!(date(0), "1970-01-01");
+        assert_eq!(date(19_723), "2024-01-01");
+        assert_eq!(date(19_782), "2024-02-29");
         assert_eq!(today_utc().len(), 10);
     }
 

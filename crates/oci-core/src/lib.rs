@@ -50,6 +50,7 @@ mod prop_tests;
 mod reference;
 mod registry;
 pub mod testing;
+pub mod time;
 
 pub use archive::{DockerArchive, write_docker_archive};
 pub use auth::{Credential, CredentialStore, DockerConfig, default_docker_config_path, login, logout};

@@ -14,7 +14,6 @@ mod model;
 mod osv;
 mod secdb;
 mod store;
-mod timestamp;
 
 #[cfg(test)]
 mod tests;

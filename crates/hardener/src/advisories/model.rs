@@ -307,7 +307,7 @@ pub struct SourceInfo {
 impl SourceInfo {
     /// [`SourceInfo::ingested_at`] as RFC 3339 UTC (`2025-06-01T12:00:00Z`).
     pub fn ingested_at_rfc3339(&self) -> String {
-        super::timestamp::format_rfc3339(self.ingested_at)
+        oci_core::time::format_rfc3339(self.ingested_at)
     }
 }
 

@@ -22,8 +22,8 @@ use serde::{Deserialize, Serialize};
 use super::index::{Index, Interner, NewAdvisory, Record, Sink, StatusKind, Str};
 use super::ingest;
 use super::model::{Advisory, DbInfo, Ecosystem, IngestReport, Severity, SourceInfo};
-use super::timestamp::{format_rfc3339, parse_rfc3339};
 use crate::{Error, Result};
+use oci_core::time::{format_rfc3339, parse_rfc3339};
 
 const DATA_FILE: &str = "advisories.jsonl";
 const METADATA_FILE: &str = "metadata.json";

@@ -1,10 +1,10 @@
-//! RFC 3339 UTC timestamps (`2025-06-01T12:00:00Z`) for the database metadata, without a
-//! date-time dependency.
+//! UTC dates and RFC 3339 timestamps (`2025-06-01T12:00:00Z`) without a date-time
+//! dependency: image configs' `created`, `SOURCE_DATE_EPOCH`, database metadata, `ls -l`.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Formats a time as RFC 3339 UTC with whole seconds. Times before 1970 print as the epoch.
-pub(crate) fn format_rfc3339(time: SystemTime) -> String {
+pub fn format_rfc3339(time: SystemTime) -> String {
     let secs = time.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
     let (days, rem) = (secs / 86_400, secs % 86_400);
     let (year, month, day) = civil_from_days(days as i64);
@@ -13,7 +13,7 @@ pub(crate) fn format_rfc3339(time: SystemTime) -> String {
 
 /// Parses what [`format_rfc3339`] writes (fractional seconds and a `+00:00` offset are
 /// accepted too).
-pub(crate) fn parse_rfc3339(s: &str) -> Option<SystemTime> {
+pub fn parse_rfc3339(s: &str) -> Option<SystemTime> {
     let s = s.strip_suffix('Z').or_else(|| s.strip_suffix("+00:00"))?;
     let (date, time) = s.split_once('T')?;
     let mut date_parts = date.split('-');
@@ -36,7 +36,7 @@ pub(crate) fn parse_rfc3339(s: &str) -> Option<SystemTime> {
 }
 
 /// Howard Hinnant's `civil_from_days`: days since 1970-01-01 → (year, month, day).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
+pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);
@@ -50,7 +50,7 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 }
 
 /// The inverse of [`civil_from_days`].
-fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+pub fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
     let year = if month <= 2 { year - 1 } else { year };
     let era = year.div_euclid(400);
     let yoe = year.rem_euclid(400);
@@ -58,6 +58,11 @@ fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
     let doy = (153 * (if month > 2 { month - 3 } else { month + 9 }) + 2) / 5 + i64::from(day) - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     era * 146_097 + doe - 719_468
+}
+
+/// The UTC date of `time` as `YYYY-MM-DD`.
+pub fn format_date(time: SystemTime) -> String {
+    format_rfc3339(time)[..10].to_owned()
 }
 
 #[cfg(test)]
