@@ -17,4 +17,5 @@ mod harness;
 mod inventory;
 mod layout_interop;
 mod registry;
+mod scan;
 mod schema;

@@ -138,7 +138,8 @@ fn os_type(report: &ScanReport) -> &str {
 
 /// A Trivy-compatible JSON report (`SchemaVersion: 2`): one result of class `os-pkgs`,
 /// one vulnerability per installed binary package and vulnerability — the shape copa and
-/// other Trivy consumers read.
+/// other Trivy consumers read. Like Trivy (Go's `omitempty`), absent values are left out
+/// rather than written as `null`.
 pub fn to_trivy_json(report: &ScanReport) -> Value {
     let os = report.os.as_ref();
     let target = match os {
@@ -152,17 +153,23 @@ pub fn to_trivy_json(report: &ScanReport) -> Value {
             let package = report.packages.iter().find(|p| p.name == f.package && p.version == f.installed_version);
             let mut v = json!({
                 "VulnerabilityID": f.vulnerability_id,
-                "VendorIDs": f.advisory_ids,
                 "PkgID": format!("{}@{}", f.package, f.installed_version),
                 "PkgName": f.package,
-                "PkgIdentifier": {"PURL": package.map(|p| purl(p, os))},
                 "InstalledVersion": f.installed_version,
                 "FixedVersion": f.fixed_version.clone().unwrap_or_default(),
                 "Status": f.status.as_str(),
-                "Layer": {"DiffID": f.layer.and_then(|l| report.diff_ids.get(l))},
                 "SeveritySource": os_type(report),
                 "Severity": severity_name(f.severity),
             });
+            if !f.advisory_ids.is_empty() {
+                v["VendorIDs"] = json!(f.advisory_ids);
+            }
+            if let Some(p) = package.filter(|p| !p.db_path.is_empty()) {
+                v["PkgIdentifier"] = json!({"PURL": purl(p, os)});
+            }
+            if let Some(diff_id) = f.layer.and_then(|l| report.diff_ids.get(l)) {
+                v["Layer"] = json!({"DiffID": diff_id});
+            }
             if let Some(s) = &f.summary {
                 v["Title"] = json!(s);
             }
@@ -172,20 +179,36 @@ pub fn to_trivy_json(report: &ScanReport) -> Value {
             v
         })
         .collect();
+    let mut metadata = serde_json::Map::new();
+    if let Some(o) = os {
+        let mut os_json = json!({"Family": o.id});
+        if let Some(name) = &o.version_id {
+            os_json["Name"] = json!(name);
+        }
+        if o.eol.as_ref().is_some_and(|e| e.reached) {
+            os_json["EOSL"] = json!(true);
+        }
+        metadata.insert("OS".into(), os_json);
+    }
+    if let Some(id) = &report.config_digest {
+        metadata.insert("ImageID".into(), json!(id));
+    }
+    if !report.diff_ids.is_empty() {
+        metadata.insert("DiffIDs".into(), json!(report.diff_ids));
+    }
+    if let (Some(digest), Ok(oci_core::Reference::Registry(name))) =
+        (&report.image_digest, report.target.parse::<oci_core::Reference>())
+    {
+        metadata.insert("RepoDigests".into(), json!([format!("{}/{}@{digest}", name.registry(), name.repository())]));
+    }
+    if let Some(arch) = &report.architecture {
+        metadata.insert("ImageConfig".into(), json!({"architecture": arch, "os": "linux"}));
+    }
     json!({
         "SchemaVersion": 2,
         "ArtifactName": report.target,
         "ArtifactType": "container_image",
-        "Metadata": {
-            "OS": os.map(|o| json!({
-                "Family": o.id,
-                "Name": o.version_id,
-                "EOSL": o.eol.as_ref().is_some_and(|e| e.reached),
-            })),
-            "ImageID": report.config_digest,
-            "DiffIDs": report.diff_ids,
-            "RepoDigests": report.image_digest.iter().collect::<Vec<_>>(),
-        },
+        "Metadata": metadata,
         "Results": [{
             "Target": target,
             "Class": "os-pkgs",
@@ -356,6 +379,23 @@ pub fn from_trivy_json(bytes: &[u8], name: &str) -> Result<ScanReport> {
         return Err(bad("not a Trivy report with SchemaVersion 2".into()));
     }
     let family = v.pointer("/Metadata/OS/Family").and_then(Value::as_str);
+    let os = family.map(|id| OsInfo {
+        id: id.to_owned(),
+        version_id: v.pointer("/Metadata/OS/Name").and_then(Value::as_str).map(str::to_owned),
+        codename: None,
+        pretty_name: None,
+        family: match id {
+            "debian" | "ubuntu" => crate::OsFamily::Debian,
+            "alpine" => crate::OsFamily::Alpine,
+            _ => crate::OsFamily::Other,
+        },
+        distroless: false,
+        eol: v.pointer("/Metadata/OS/EOSL").and_then(Value::as_bool).filter(|e| *e).map(|_| crate::Eol {
+            date: String::new(),
+            reached: true,
+            extended: None,
+        }),
+    });
     let format = match family {
         Some("alpine" | "wolfi" | "chainguard") => PackageFormat::Apk,
         _ => PackageFormat::Dpkg,
@@ -414,8 +454,13 @@ pub fn from_trivy_json(bytes: &[u8], name: &str) -> Result<ScanReport> {
         target: v.get("ArtifactName").and_then(Value::as_str).unwrap_or(name).to_owned(),
         image_digest: None,
         config_digest: v.pointer("/Metadata/ImageID").and_then(Value::as_str).map(str::to_owned),
-        diff_ids: Vec::new(),
-        os: None,
+        diff_ids: v
+            .pointer("/Metadata/DiffIDs")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+            .unwrap_or_default(),
+        architecture: v.pointer("/Metadata/ImageConfig/architecture").and_then(Value::as_str).map(str::to_owned),
+        os,
         packages,
         findings,
         warnings: Vec::new(),

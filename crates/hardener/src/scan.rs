@@ -76,6 +76,8 @@ pub struct ScanReport {
     pub config_digest: Option<String>,
     /// The layers' diff_ids, base first.
     pub diff_ids: Vec<String>,
+    /// The image's CPU architecture (`amd64`), from its config.
+    pub architecture: Option<String>,
     /// The operating system, when detected.
     pub os: Option<OsInfo>,
     /// Every installed package.
@@ -269,6 +271,7 @@ fn finish(target: &str, image: &Image, inventory: Inventory, fs_warnings: Vec<St
         image_digest: Some(image.digest().to_string()),
         config_digest: Some(image.manifest().config.digest.to_string()),
         diff_ids: image.layers().iter().map(|l| l.diff_id.to_string()).collect(),
+        architecture: image.config().architecture().map(str::to_owned),
         os,
         packages,
         findings,
