@@ -10,6 +10,7 @@
 //! files have other owners); they fail, rather than skip, when one is missing.
 //! `.ci/run` installs them all.
 
+mod append;
 mod bad_input;
 mod export_agreement;
 mod fixtures;

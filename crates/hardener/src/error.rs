@@ -38,6 +38,18 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// A rule set file is invalid: unknown kind or key, wrong type, unsafe path…
+    #[error("invalid rule set {source_name}{}{}: {reason}", line.map(|l| format!(" line {l}")).unwrap_or_default(), rule.as_ref().map(|r| format!(" (rule {r:?})")).unwrap_or_default())]
+    RuleSet {
+        /// The file (or `builtin:NAME`).
+        source_name: String,
+        /// The 1-based line, when known.
+        line: Option<usize>,
+        /// The rule id, when known.
+        rule: Option<String>,
+        /// What is wrong, and the fix when there is an obvious one (`did you mean …`).
+        reason: String,
+    },
     /// A local file operation failed.
     #[error("{context}: {source}")]
     Io {

@@ -15,6 +15,7 @@ mod error;
 mod os;
 mod packages;
 mod report;
+mod rules;
 mod scan;
 mod version;
 
@@ -30,6 +31,10 @@ pub use packages::{
     parse_dpkg_status_d,
 };
 pub use report::{from_trivy_json, parse_severity, purl, to_cyclonedx, to_sarif, to_table, to_trivy_json};
+pub use rules::{
+    Action, CheckInput, ConfigEdit, Evaluation, FileType, Fix, Outcome, Rule, RuleFinding, RuleKind, RuleResult,
+    RuleSet, RuleSeverity, evaluate,
+};
 pub use scan::{
     Finding, FindingStatus, ScanReport, compare_versions, ecosystem_of, match_packages, scan, scan_with_db_dir,
 };

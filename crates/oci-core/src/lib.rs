@@ -44,6 +44,7 @@ mod limits;
 mod manifest;
 mod media_type;
 mod merged_fs;
+mod mutate;
 mod platform;
 #[cfg(test)]
 mod prop_tests;
@@ -69,6 +70,9 @@ pub use limits::Limits;
 pub use manifest::{ImageIndex, ImageManifest, Manifest, RawManifest};
 pub use media_type::MediaType;
 pub use merged_fs::{MergedFs, Node, Warning};
+pub use mutate::{
+    Append, AppendedLayer, ConfigEdit, Strip, append, replace_in_index, source_date_epoch, source_date_rfc3339, strip,
+};
 pub use platform::Platform;
 pub use reference::{DOCKER_HUB, ImageName, Reference};
 pub use registry::{
