@@ -14,6 +14,7 @@ mod append;
 mod bad_input;
 mod export_agreement;
 mod fixtures;
+mod harden;
 mod harness;
 mod inventory;
 mod layout_interop;

@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod commands;
+mod harden_cmd;
 mod output;
 mod remote;
 mod scan_cmd;
@@ -45,6 +46,10 @@ enum Command {
     Scan(scan_cmd::ScanArgs),
     /// Manage the advisory database: `db update`, `db info`.
     Db(scan_cmd::DbArgs),
+    /// Evaluate a rule set on an image: findings per rule, pass/fail/skip.
+    Check(harden_cmd::CheckArgs),
+    /// Harden an image with a rule set: one reproducible patch layer plus config changes.
+    Harden(harden_cmd::HardenArgs),
     /// Delete blobs of an OCI layout that no tag or index entry reaches.
     Gc(commands::GcArgs),
 }
@@ -62,6 +67,8 @@ fn main() -> ExitCode {
         Command::Logout(a) => commands::logout(a),
         Command::Scan(a) => scan_cmd::scan(a),
         Command::Db(a) => scan_cmd::db(a),
+        Command::Check(a) => harden_cmd::check(a),
+        Command::Harden(a) => harden_cmd::harden(a),
         Command::Gc(a) => commands::gc(a),
     };
     match result {

@@ -50,6 +50,17 @@ pub enum Error {
         /// What is wrong, and the fix when there is an obvious one (`did you mean …`).
         reason: String,
     },
+    /// A `fix` rule refused to act on this image (a uid already taken, an entrypoint that
+    /// needs the shell it would remove…): nothing was written.
+    #[error("rule {rule:?} refused to fix image {image}: {message}")]
+    RuleRefused {
+        /// The rule id.
+        rule: String,
+        /// The image's manifest digest.
+        image: String,
+        /// What is wrong and what to do.
+        message: String,
+    },
     /// A local file operation failed.
     #[error("{context}: {source}")]
     Io {

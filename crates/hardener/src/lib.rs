@@ -14,6 +14,7 @@ mod advisories;
 mod error;
 mod os;
 mod packages;
+mod patch;
 mod report;
 mod rules;
 mod scan;
@@ -29,6 +30,10 @@ pub use os::{Eol, OsFamily, OsInfo, detect_os, parse_os_release, today_utc};
 pub use packages::{
     Inventory, Package, PackageFormat, inventory, inventory_paths, parse_apk_installed, parse_dpkg_status,
     parse_dpkg_status_d,
+};
+pub use patch::{
+    Hardened, LABEL_BASE_DIGEST, LABEL_BASE_NAME, LABEL_RESTORE, LABEL_RULES, LABEL_RULES_DIGEST, PatchEntry,
+    apply_edits, harden, hardened_source, plan_entries,
 };
 pub use report::{from_trivy_json, parse_severity, purl, to_cyclonedx, to_sarif, to_table, to_trivy_json};
 pub use rules::{

@@ -45,7 +45,7 @@ impl std::fmt::Display for Warning {
     }
 }
 
-type Capture = Box<dyn Fn(&str) -> bool + Send + Sync>;
+type Capture = Box<dyn Fn(&str, &EntryMeta) -> bool + Send + Sync>;
 
 /// The final filesystem of an image, as an index from path to [`Node`].
 ///
@@ -87,6 +87,15 @@ impl MergedFs {
     /// whose path `capture` selects (up to [`crate::Limits::max_file_bytes`] each), so
     /// [`MergedFs::read`] needs no second pass for them.
     pub fn build_capturing(image: &Image, capture: impl Fn(&str) -> bool + Send + Sync + 'static) -> Result<MergedFs> {
+        MergedFs::build_capturing_with(image, move |path, _| capture(path))
+    }
+
+    /// [`MergedFs::build_capturing`] with a predicate that also sees each entry's metadata
+    /// (to keep, say, every setuid file's bytes for a later rewrite without another pass).
+    pub fn build_capturing_with(
+        image: &Image,
+        capture: impl Fn(&str, &EntryMeta) -> bool + Send + Sync + 'static,
+    ) -> Result<MergedFs> {
         let mut fs = MergedFs {
             image: image.clone(),
             root: EntryMeta::dir(0o755),
@@ -164,7 +173,7 @@ impl MergedFs {
             data = t.data;
             content = t.content.clone();
             meta.link = Some(target);
-        } else if meta.kind == EntryKind::File && capture(&full) {
+        } else if meta.kind == EntryKind::File && capture(&full, &meta) {
             let limit = self.image.source().limits().max_file_bytes;
             if meta.size <= limit {
                 let mut buf = Vec::with_capacity(meta.size as usize);
@@ -371,6 +380,51 @@ impl MergedFs {
         }
         let mut out = Vec::with_capacity(node.meta.size as usize);
         self.copy_data(location, &mut out)?;
+        Ok(out)
+    }
+
+    /// Reads several regular files (following symlinks inside the root) with one pass per
+    /// layer that holds any of them, instead of one pass per file. Returns the contents by
+    /// the paths as given.
+    pub fn read_many(&self, paths: &[&str]) -> Result<BTreeMap<String, Vec<u8>>> {
+        let limit = self.image.source().limits().max_file_bytes;
+        let mut out = BTreeMap::new();
+        let mut wanted: BTreeMap<usize, BTreeMap<u64, Vec<String>>> = BTreeMap::new();
+        for path in paths {
+            let (real, node) = self.resolve(path).ok_or_else(|| Error::NotFound {
+                what: format!("{path} in image {}", self.image.digest()),
+                hint: String::new(),
+            })?;
+            if let Some(c) = &node.content {
+                out.insert((*path).to_owned(), c.to_vec());
+                continue;
+            }
+            let Some((layer, index)) = node.data else {
+                return Err(Error::Invalid {
+                    what: format!("/{real} in image {}", self.image.digest()),
+                    reason: format!("not a regular file ({:?})", node.meta.kind),
+                });
+            };
+            if node.meta.size > limit {
+                return Err(Error::TooLarge { what: format!("/{real}"), limit, hint: " (Limits::max_file_bytes)" });
+            }
+            wanted.entry(layer).or_default().entry(index).or_default().push((*path).to_owned());
+        }
+        let layers = self.image.layers();
+        for (layer, entries) in wanted {
+            let l = &layers[layer];
+            let what = format!("layer {}", l.descriptor.digest);
+            read_entries(self.image.open_layer(l)?, &what, |e| {
+                if let Some(names) = entries.get(&e.index) {
+                    let mut buf = Vec::new();
+                    e.data().read_to_end(&mut buf).map_err(|err| Error::io(format!("reading {what}"), err))?;
+                    for name in names {
+                        out.insert(name.clone(), buf.clone());
+                    }
+                }
+                Ok(())
+            })?;
+        }
         Ok(out)
     }
 

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Times `oci-harden harden` against the hand-made daemonless pipeline it replaces
+# (../shared/bench/peer-harden.sh: skopeo copy -> umoci unpack -> shell -> umoci repack ->
+# umoci config -> skopeo copy), registry to registry through the same loopback CNCF
+# registry, on the same Debian image (benches/prepare-debian.sh), in the same run, with the
+# equivalent rule set (benches/peer-rules.toml). Prints medians, the ratio and peak RSS.
+# Goals (issue 5): <= 0.2x the peer's wall time; our peak RSS < 64 MiB.
+# Usage: benches/harden-vs-peer.sh [LAYOUT:TAG] [RUNS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+IMG=${1:-target/bench/debian:base}
+RUNS=${2:-3}
+[ -d "${IMG%:*}" ] || bash benches/prepare-debian.sh "${IMG%:*}"
+cargo build --quiet --release -p oci-harden-cli
+BIN=$PWD/target/release/oci-harden
+PEER=$PWD/../shared/bench/peer-harden.sh
+W=$(mktemp -d "${TMPDIR:-/var/tmp}/oci-harden-harden-bench.XXXXXX")
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+cat > "$W/registry.yml" <<YML
+version: 0.1
+log: {level: error}
+storage: {filesystem: {rootdirectory: $W/registry}, delete: {enabled: true}}
+http: {addr: 127.0.0.1:$PORT}
+YML
+docker-registry serve "$W/registry.yml" >"$W/registry.log" 2>&1 &
+REG_PID=$!
+trap 'kill $REG_PID 2>/dev/null; rm -rf "$W"' EXIT
+for _ in $(seq 50); do python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$PORT/v2/')" 2>/dev/null && break; sleep 0.1; done
+R=127.0.0.1:$PORT
+skopeo copy -q --dest-tls-verify=false "oci:$IMG" "docker://$R/library/debian:12"
+export DOCKER_CONFIG=$W/docker
+
+measure() {
+  python3 - "$@" <<'PY'
+import resource, subprocess, sys, time
+t = time.perf_counter()
+subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+print(f"{time.perf_counter() - t:.3f} {resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}")
+PY
+}
+
+ours=() peer=()
+for i in $(seq "$RUNS"); do
+  # Cold: an empty blob cache each run.
+  ours+=("$(measure "$BIN" harden -q --cache "$W/cache-$i" --rules benches/peer-rules.toml "$R/library/debian:12" "$R/ours-$i/debian:12-hardened")")
+  peer+=("$(measure bash "$PEER" "$R/library/debian:12" "$R/peer-$i/debian:12-hardened")")
+done
+python3 - "${ours[*]}" "${peer[*]}" <<'PY'
+import statistics, sys
+def parse(s):
+    xs = s.split(); return statistics.median(float(x) for x in xs[0::2]), max(int(x) for x in xs[1::2]) / 1024
+(ot, orss), (pt, prss) = parse(sys.argv[1]), parse(sys.argv[2])
+print(f"{'':34}{'wall s':>8}{'peak RSS MiB':>14}")
+print(f"{'oci-harden harden':34}{ot:8.2f}{orss:14.1f}")
+print(f"{'peer (skopeo+umoci+shell)':34}{pt:8.2f}{prss:14.1f}")
+print(f"ratio: {ot/pt:.2f}   (goal <= 0.2)   our peak RSS {orss:.1f} MiB (goal < 64 MiB)")
+PY

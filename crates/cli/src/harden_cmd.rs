@@ -1,0 +1,326 @@
+//! `check` and `harden`: arguments in, library calls, reports out.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, ValueEnum};
+use hardener::{Evaluation, Outcome, RuleSet, RuleSeverity};
+use oci_core::{CopyOptions, Descriptor, Image, Manifest, MergedFs, Platform, PullScope, Reference};
+use serde_json::{Value, json};
+
+use crate::remote::{RegistryArgs, fetch_layers, open_source, progress};
+
+/// Report formats of `check` and `harden`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RulesFormat {
+    /// A table for people.
+    Table,
+    /// JSON (documented in crates/hardener/rules/README.md).
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Image reference: a registry image, oci:DIR[:TAG] or docker-archive:FILE.
+    reference: Reference,
+    /// Rule set: a TOML file or builtin:baseline / builtin:strict.
+    #[arg(long, default_value = "builtin:baseline")]
+    rules: String,
+    /// Exit 1 when a failing rule at or above this severity remains (low, medium, high, critical).
+    #[arg(long, value_name = "SEVERITY")]
+    fail_on: Option<RuleSeverity>,
+    /// Report format.
+    #[arg(long, value_enum, default_value_t = RulesFormat::Table)]
+    format: RulesFormat,
+    /// For an index, the platform to check (default: the only one, or the host's).
+    #[arg(long)]
+    platform: Option<Platform>,
+    #[command(flatten)]
+    registry: RegistryArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct HardenArgs {
+    /// The image to harden: a registry image, oci:DIR[:TAG] or docker-archive:FILE.
+    source: Reference,
+    /// Where to write the hardened image: a registry image, oci:DIR[:TAG] or docker-archive:FILE.
+    destination: Option<Reference>,
+    /// Rule set: a TOML file or builtin:baseline / builtin:strict.
+    #[arg(long, default_value = "builtin:baseline")]
+    rules: String,
+    /// Show the patch layer's entries and the planned config changes; write nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Write a JSON report of the rules before and after here.
+    #[arg(long, value_name = "FILE")]
+    report: Option<PathBuf>,
+    /// Harden only this platform of an index (repeatable); the others are kept unchanged.
+    #[arg(long = "platform")]
+    platforms: Vec<Platform>,
+    /// Print only the new digest.
+    #[arg(short, long)]
+    quiet: bool,
+    #[command(flatten)]
+    registry: RegistryArgs,
+}
+
+fn load_rules(spec: &str) -> Result<RuleSet> {
+    Ok(RuleSet::load(spec)?)
+}
+
+fn evaluate_image(image: &Image, rules: &RuleSet) -> Result<Evaluation> {
+    let fs = MergedFs::build_capturing(image, rules.capture())
+        .with_context(|| format!("reading the layers of image {}", image.digest()))?;
+    let input = hardener::CheckInput {
+        fs: &fs,
+        config: image.config(),
+        media_type_is_docker: image.raw_manifest().media_type().is_docker(),
+    };
+    Ok(hardener::evaluate(rules, &input))
+}
+
+fn outcome_name(o: &Outcome) -> &'static str {
+    match o {
+        Outcome::Pass => "pass",
+        Outcome::Fail => "fail",
+        Outcome::Skip { .. } => "skip",
+        Outcome::Error { .. } => "error",
+    }
+}
+
+fn evaluation_json(e: &Evaluation) -> Value {
+    Value::Array(
+        e.results
+            .iter()
+            .map(|r| {
+                json!({
+                    "id": r.rule_id,
+                    "kind": r.kind,
+                    "severity": r.severity.to_string(),
+                    "action": format!("{:?}", r.action).to_lowercase(),
+                    "result": outcome_name(&r.outcome),
+                    "detail": match &r.outcome {
+                        Outcome::Skip { reason } => Some(reason.clone()),
+                        Outcome::Error { message } => Some(message.clone()),
+                        _ => None,
+                    },
+                    "findings": r.findings.iter().map(|f| json!({"path": f.path, "message": f.message})).collect::<Vec<_>>(),
+                    "fixes": r.fixes.len(),
+                })
+            })
+            .collect(),
+    )
+}
+
+fn evaluation_table(out: &mut impl Write, title: &str, e: &Evaluation) -> std::io::Result<()> {
+    writeln!(out, "{title}")?;
+    writeln!(out, "  {:<22} {:<24} {:<9} {:<6} {:<6} FINDINGS", "RULE", "KIND", "SEVERITY", "ACTION", "RESULT")?;
+    for r in &e.results {
+        writeln!(
+            out,
+            "  {:<22} {:<24} {:<9} {:<6} {:<6} {}",
+            r.rule_id,
+            r.kind,
+            r.severity.to_string(),
+            format!("{:?}", r.action).to_lowercase(),
+            outcome_name(&r.outcome),
+            r.findings.len()
+        )?;
+        match &r.outcome {
+            Outcome::Skip { reason } => writeln!(out, "      skipped: {reason}")?,
+            Outcome::Error { message } => writeln!(out, "      error: {message}")?,
+            _ => {}
+        }
+        for f in r.findings.iter().take(10) {
+            writeln!(out, "      {}{}", f.path.as_deref().map(|p| format!("{p}: ")).unwrap_or_default(), f.message)?;
+        }
+        if r.findings.len() > 10 {
+            writeln!(out, "      … and {} more", r.findings.len() - 10)?;
+        }
+    }
+    Ok(())
+}
+
+fn failing(e: &Evaluation, threshold: RuleSeverity) -> bool {
+    e.results.iter().any(|r| matches!(r.outcome, Outcome::Fail | Outcome::Error { .. }) && r.severity >= threshold)
+}
+
+pub fn check(args: CheckArgs) -> Result<ExitCode> {
+    let rules = load_rules(&args.rules)?;
+    let platforms: Vec<Platform> = args.platform.iter().cloned().collect();
+    let (source, remote) = open_source(&args.reference, &args.registry, &platforms, PullScope::Metadata)?;
+    let image = source.image(args.platform.as_ref())?;
+    fetch_layers(remote.as_ref(), &args.reference, &image)?;
+    let evaluation = evaluate_image(&image, &rules)?;
+    let mut out = std::io::stdout().lock();
+    match args.format {
+        RulesFormat::Json => {
+            serde_json::to_writer_pretty(
+                &mut out,
+                &json!({
+                    "image": args.reference.to_string(),
+                    "digest": image.digest(),
+                    "rules": {"name": rules.name, "digest": rules.digest()},
+                    "results": evaluation_json(&evaluation),
+                }),
+            )?;
+            writeln!(out)?;
+        }
+        RulesFormat::Table => evaluation_table(
+            &mut out,
+            &format!("{} ({}) — rules {}", args.reference, image.digest(), rules.name),
+            &evaluation,
+        )?,
+    }
+    out.flush()?;
+    Ok(match args.fail_on {
+        Some(t) if failing(&evaluation, t) => ExitCode::from(1),
+        _ => ExitCode::SUCCESS,
+    })
+}
+
+pub fn harden(args: HardenArgs) -> Result<ExitCode> {
+    let rules = load_rules(&args.rules)?;
+    if args.destination.is_none() && !args.dry_run {
+        bail!("harden needs a destination (or --dry-run)");
+    }
+    let remote = args.registry.connect()?;
+    let layout = remote.cache.clone();
+    let source = match &args.source {
+        Reference::Registry(name) => {
+            remote
+                .runtime
+                .block_on(oci_core::pull(
+                    &remote.registry,
+                    name,
+                    &layout,
+                    &args.platforms,
+                    PullScope::Everything,
+                    progress(true),
+                ))
+                .with_context(|| format!("pulling {name}"))?
+                .0
+        }
+        local => oci_core::ImageSource::open(local).with_context(|| format!("opening {local}"))?,
+    };
+    let base_name = match &args.source {
+        Reference::Registry(name) => Some(name.to_string()),
+        _ => None,
+    };
+    let top = source.top_manifest()?;
+    let mut out = std::io::stdout().lock();
+    // One image, or every (selected) image of an index; the others are kept unchanged.
+    let images: Vec<Image> = match top.parse()? {
+        Manifest::Image(_) => vec![source.image_at(source.top())?],
+        Manifest::Index(_) => source
+            .images()?
+            .into_iter()
+            .filter(|i| {
+                args.platforms.is_empty() || i.platform().is_some_and(|p| args.platforms.iter().any(|w| p.satisfies(w)))
+            })
+            .collect(),
+    };
+    if images.is_empty() {
+        bail!("no image of {} matches the platforms asked for", args.source);
+    }
+    if args.dry_run {
+        for image in &images {
+            let fs = MergedFs::build_capturing(image, rules.capture())?;
+            let input = hardener::CheckInput {
+                fs: &fs,
+                config: image.config(),
+                media_type_is_docker: image.raw_manifest().media_type().is_docker(),
+            };
+            let evaluation = hardener::evaluate(&rules, &input);
+            let fixes = evaluation.fixes();
+            let entries = hardener::plan_entries(&fs, &fixes)?;
+            writeln!(
+                out,
+                "{} ({}): {} patch layer entries",
+                image.digest(),
+                image.platform().map(|p| p.to_string()).unwrap_or_default(),
+                entries.len()
+            )?;
+            for (e, _) in &entries {
+                writeln!(out, "  {} {}/{} {}", e.meta.mode_string(), e.meta.uid, e.meta.gid, e.path)?;
+            }
+            for f in &fixes {
+                if let hardener::Fix::Config(edit) = f {
+                    writeln!(out, "  config: {edit:?}")?;
+                }
+            }
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut replaced = std::collections::BTreeMap::new();
+    let mut reports = Vec::new();
+    for image in &images {
+        let hardened = hardener::harden(image, &rules, &layout, base_name.as_deref())
+            .with_context(|| format!("hardening {} ({})", args.source, image.digest()))?;
+        // The rules again on the result (a full read of the image): shown, and reported.
+        let after = if args.quiet && args.report.is_none() {
+            None
+        } else {
+            let new_source = hardener::hardened_source(&layout, hardened.descriptor.clone(), Some(&source));
+            Some(evaluate_image(&new_source.image_at(&hardened.descriptor)?, &rules)?)
+        };
+        if let Some(after) = after.as_ref().filter(|_| !args.quiet) {
+            evaluation_table(&mut out, &format!("before: {} ({})", args.source, image.digest()), &hardened.before)?;
+            evaluation_table(&mut out, &format!("after: {}", hardened.descriptor.digest), after)?;
+            writeln!(
+                out,
+                "{} → {} ({})",
+                image.digest(),
+                hardened.descriptor.digest,
+                if hardened.unchanged {
+                    "already hardened with these rules".to_owned()
+                } else {
+                    format!("{} patch layer entries", hardened.entries.len())
+                }
+            )?;
+        }
+        reports.push(json!({
+            "platform": image.platform().map(|p| p.to_string()),
+            "base": image.digest(),
+            "digest": hardened.descriptor.digest,
+            "unchanged": hardened.unchanged,
+            "layerEntries": hardened.entries.iter().map(|e| e.path.clone()).collect::<Vec<_>>(),
+            "before": evaluation_json(&hardened.before),
+            "after": after.as_ref().map(evaluation_json),
+        }));
+        let mut desc = hardened.descriptor.clone();
+        desc.platform = image.descriptor().platform.clone();
+        replaced.insert(image.digest().clone(), desc);
+    }
+    let top_desc: Descriptor = if top.media_type().is_index() {
+        oci_core::replace_in_index(&top, &replaced, &layout)?
+    } else {
+        replaced.into_values().next().expect("one image")
+    };
+    let result = hardener::hardened_source(&layout, top_desc.clone(), Some(&source));
+    let destination = args.destination.as_ref().expect("checked above");
+    let report = match destination {
+        Reference::Registry(name) => remote
+            .runtime
+            .block_on(oci_core::push(&remote.registry, &result, name, &[], &layout, progress(true)))
+            .map(|(d, _, _)| d),
+        local => oci_core::copy(&result, local, &CopyOptions::default()).map(|r| r.digest),
+    }
+    .with_context(|| format!("writing the hardened image to {destination}"))?;
+    writeln!(out, "{destination} {report}")?;
+    out.flush()?;
+    if let Some(path) = &args.report {
+        let doc = json!({
+            "source": args.source.to_string(),
+            "destination": destination.to_string(),
+            "digest": report,
+            "rules": {"name": rules.name, "digest": rules.digest()},
+            "images": reports,
+        });
+        std::fs::write(path, serde_json::to_vec_pretty(&doc)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}

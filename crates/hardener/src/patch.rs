@@ -1,0 +1,386 @@
+//! Hardening: the planned fixes become exactly one reproducible layer plus config
+//! changes, appended to the base image.
+
+use std::collections::BTreeMap;
+
+use oci_core::{
+    Append, AppendedLayer, Compression, Descriptor, EntryKind, EntryMeta, Image, ImageSource, LayerWriter, MergedFs,
+    OciLayout, Reference, Strip,
+};
+use serde_json::{Value, json};
+
+use crate::{CheckInput, ConfigEdit, Error, Evaluation, Fix, Result, RuleSet, evaluate};
+
+/// Label: the manifest digest of the image that was hardened.
+pub const LABEL_BASE_DIGEST: &str = "org.opencontainers.image.base.digest";
+/// Label: the reference of the image that was hardened, when it came from a registry.
+pub const LABEL_BASE_NAME: &str = "org.opencontainers.image.base.name";
+/// Label: the rule set's name.
+pub const LABEL_RULES: &str = "io.oci-harden.rules";
+/// Label: the rule set's digest.
+pub const LABEL_RULES_DIGEST: &str = "io.oci-harden.rules.digest";
+/// Label: what to undo to get the base back (layers, config values, annotations).
+pub const LABEL_RESTORE: &str = "io.oci-harden.restore";
+
+/// One entry of a patch layer, for `--dry-run` listings and snapshots.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PatchEntry {
+    /// The path in the layer (relative, as in the tar).
+    pub path: String,
+    /// Its metadata.
+    pub meta: EntryMeta,
+}
+
+/// The result of [`harden`].
+#[derive(Debug)]
+pub struct Hardened {
+    /// The hardened image's manifest descriptor, in the working layout (the input's own
+    /// descriptor when nothing changed).
+    pub descriptor: Descriptor,
+    /// The rules evaluated on the image before hardening (its base, when the input was
+    /// already hardened with other rules).
+    pub before: Evaluation,
+    /// The patch layer's entries (empty when no layer was needed).
+    pub entries: Vec<PatchEntry>,
+    /// Whether the input was already hardened with these rules (returned as is).
+    pub unchanged: bool,
+}
+
+/// Turns the filesystem fixes into the sorted entries of one layer, with their bytes.
+/// Parent directories are included with the metadata they have in the image, so
+/// extraction never invents modes; whiteouts become `.wh.` entries.
+pub fn plan_entries(fs: &MergedFs, fixes: &[Fix]) -> Result<Vec<(PatchEntry, Vec<u8>)>> {
+    // Contents of files whose metadata changes, read in one pass per layer.
+    let to_read: Vec<&str> = fixes
+        .iter()
+        .filter_map(|f| match f {
+            Fix::SetMeta { path, meta } if matches!(meta.kind, EntryKind::File | EntryKind::Hardlink) => {
+                Some(path.as_str())
+            }
+            _ => None,
+        })
+        .collect();
+    let mut contents = fs.read_many(&to_read)?;
+    let mut entries: BTreeMap<String, (EntryMeta, Vec<u8>)> = BTreeMap::new();
+    for fix in fixes {
+        let (path, meta, content) = match fix {
+            Fix::SetMeta { path, meta } => {
+                let content = contents.remove(path.as_str()).unwrap_or_default();
+                let mut meta = meta.clone();
+                if meta.kind == EntryKind::Hardlink {
+                    meta.kind = EntryKind::File;
+                    meta.link = None;
+                }
+                meta.size = content.len() as u64;
+                (rel(path), meta, content)
+            }
+            Fix::WriteFile { path, meta, content } => {
+                let mut meta = meta.clone();
+                meta.size = content.len() as u64;
+                (rel(path), meta, content.clone())
+            }
+            Fix::Mkdir { path, meta } => (rel(path), meta.clone(), Vec::new()),
+            Fix::Symlink { path, target, meta } => {
+                let mut meta = meta.clone();
+                meta.kind = EntryKind::Symlink;
+                meta.link = Some(target.clone());
+                (rel(path), meta, Vec::new())
+            }
+            Fix::Whiteout { path } => {
+                let p = rel(path);
+                let (dir, name) = p.rsplit_once('/').unwrap_or(("", p.as_str()));
+                let wh = if dir.is_empty() { format!(".wh.{name}") } else { format!("{dir}/.wh.{name}") };
+                (wh, EntryMeta::file(0o644, 0), Vec::new())
+            }
+            _ => continue,
+        };
+        entries.insert(path, (meta, content));
+    }
+    let paths: Vec<String> = entries.keys().cloned().collect();
+    for path in paths {
+        let mut parent = path.as_str();
+        while let Some((p, _)) = parent.rsplit_once('/') {
+            parent = p;
+            if entries.contains_key(parent) {
+                continue;
+            }
+            let meta = fs.get(parent).map_or_else(|| EntryMeta::dir(0o755), |n| n.meta.clone());
+            let meta = if meta.kind == EntryKind::Dir { meta } else { EntryMeta::dir(0o755) };
+            entries.insert(parent.to_owned(), (meta, Vec::new()));
+        }
+    }
+    Ok(entries.into_iter().map(|(path, (meta, content))| (PatchEntry { path, meta }, content)).collect())
+}
+
+fn rel(path: &str) -> String {
+    path.trim_start_matches('/').to_owned()
+}
+
+/// Hardens `image` with `rules`: evaluates them, writes the fixes as exactly one gzip layer
+/// (sorted, mtimes clamped to `SOURCE_DATE_EPOCH` or the base's `created`, numeric ids,
+/// fixed gzip header) into `layout`, and appends it with a history entry naming the rule
+/// set digest, labels recording the base and the rules, and the config edits. Base
+/// layers stay byte-identical; an image that needs no file change gets no layer.
+///
+/// Idempotent: an image already hardened with these rules is returned unchanged; one
+/// hardened with other rules is first taken back to its base (recorded in a label), so
+/// patches never pile up.
+pub fn harden(image: &Image, rules: &RuleSet, layout: &OciLayout, base_name: Option<&str>) -> Result<Hardened> {
+    let labels: BTreeMap<String, String> =
+        image.config().labels().into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
+    let digest = rules.digest().to_string();
+    if labels.get(LABEL_RULES_DIGEST) == Some(&digest) {
+        let fs = MergedFs::build_capturing(image, rules.capture())?;
+        let before = evaluate(rules, &input(&fs, image));
+        return Ok(Hardened { descriptor: image.descriptor().clone(), before, entries: Vec::new(), unchanged: true });
+    }
+    let base = match labels.get(LABEL_RESTORE) {
+        Some(restore) => {
+            let desc = oci_core::strip(image, layout, strip_spec(restore)?)?;
+            let source = ImageSource::from_parts(
+                image.source().reference().clone(),
+                std::sync::Arc::new(layout.clone()),
+                desc,
+                *image.source().limits(),
+            );
+            source.image_at(source.top())?
+        }
+        None => image.clone(),
+    };
+    // Keep the bytes the patch will rewrite (setuid files) from this one pass.
+    let by_path = rules.capture();
+    let strips_setuid = rules.rules.iter().any(|r| r.kind == crate::RuleKind::StripSetuid);
+    let fs = MergedFs::build_capturing_with(&base, move |path, meta| {
+        by_path(path) || (strips_setuid && meta.mode & 0o6000 != 0 && meta.size <= 64 << 20)
+    })?;
+    let before = evaluate(rules, &input(&fs, &base));
+    if let Some((rule, message)) = before.results.iter().find_map(|r| match &r.outcome {
+        crate::Outcome::Error { message } if r.action == crate::Action::Fix => {
+            Some((r.rule_id.clone(), message.clone()))
+        }
+        _ => None,
+    }) {
+        return Err(Error::RuleRefused { rule, image: base.digest().to_string(), message });
+    }
+    let fixes = before.fixes();
+    let planned = plan_entries(&fs, &fixes)?;
+    let epoch = oci_core::source_date_epoch(&base);
+    let layer = if planned.is_empty() {
+        None
+    } else {
+        let mut writer = LayerWriter::new(layout.blob_writer()?, Compression::Gzip, epoch)?;
+        for (entry, content) in &planned {
+            writer.append(&entry.path, &entry.meta, &content[..])?;
+        }
+        let (blob, written) = writer.finish()?;
+        blob.finish()?;
+        Some(AppendedLayer::from_written(&written))
+    };
+    let config_edits: Vec<ConfigEdit> =
+        fixes.iter().filter_map(|f| if let Fix::Config(e) = f { Some(e.clone()) } else { None }).collect();
+    let mut annotations: Vec<(String, String)> = fixes
+        .iter()
+        .filter_map(|f| if let Fix::Annotation { key, value } = f { Some((key.clone(), value.clone())) } else { None })
+        .collect();
+    let mut our_labels = vec![
+        (LABEL_BASE_DIGEST.to_owned(), base.digest().to_string()),
+        (LABEL_RULES.to_owned(), rules.name.clone()),
+        (LABEL_RULES_DIGEST.to_owned(), digest.clone()),
+    ];
+    if let Some(name) = base_name {
+        our_labels.push((LABEL_BASE_NAME.to_owned(), name.to_owned()));
+    }
+    annotations.extend(our_labels.iter().filter(|(k, _)| k.starts_with("org.opencontainers")).cloned());
+    let restore = restore_record(&base, layer.is_some(), &config_edits, &our_labels, &annotations);
+    our_labels.push((LABEL_RESTORE.to_owned(), restore));
+    let edits = config_edits.clone();
+    let spec = Append {
+        layer,
+        created: oci_core::source_date_rfc3339(&base),
+        created_by: format!("oci-harden {} rules {} ({})", env!("CARGO_PKG_VERSION"), digest, rules.name),
+        comment: Some(format!("hardened with rule set {}", rules.name)),
+        labels: our_labels,
+        annotations,
+        edit: Some(Box::new(move |config: &mut oci_core::ImageConfig| apply_edits(config, &edits))),
+    };
+    let descriptor = oci_core::append(&base, layout, spec)?;
+    Ok(Hardened { descriptor, before, entries: planned.into_iter().map(|(e, _)| e).collect(), unchanged: false })
+}
+
+fn input<'a>(fs: &'a MergedFs, image: &'a Image) -> CheckInput<'a> {
+    CheckInput { fs, config: image.config(), media_type_is_docker: image.raw_manifest().media_type().is_docker() }
+}
+
+/// Applies the config edits the rules planned.
+pub fn apply_edits(config: &mut oci_core::ImageConfig, edits: &[ConfigEdit]) {
+    for edit in edits {
+        match edit {
+            ConfigEdit::User(u) => config.set_user(u),
+            ConfigEdit::SetLabel(k, v) => config.set_label(k, v),
+            ConfigEdit::SetEnv(k, v) => {
+                let mut env: Vec<String> = config
+                    .env()
+                    .into_iter()
+                    .filter(|e| e.split('=').next() != Some(k.as_str()))
+                    .map(str::to_owned)
+                    .collect();
+                env.push(format!("{k}={v}"));
+                config.set_runtime("Env", json!(env));
+            }
+            ConfigEdit::UnsetEnv(k) => {
+                let env: Vec<String> = config
+                    .env()
+                    .into_iter()
+                    .filter(|e| e.split('=').next() != Some(k.as_str()))
+                    .map(str::to_owned)
+                    .collect();
+                config.set_runtime("Env", json!(env));
+            }
+            ConfigEdit::Healthcheck(v) => config.set_runtime("Healthcheck", v.clone()),
+            ConfigEdit::RemoveVolume(path) => {
+                if let Some(Value::Object(mut volumes)) = config.runtime().and_then(|r| r.get("Volumes")).cloned() {
+                    volumes.remove(path);
+                    config.set_runtime("Volumes", Value::Object(volumes));
+                }
+            }
+        }
+    }
+}
+
+fn pointer_escape(key: &str) -> String {
+    key.replace('~', "~0").replace('/', "~1")
+}
+
+/// What undoing this hardening takes: the layer, the history entry, and the previous
+/// values of every config key and annotation it sets.
+fn restore_record(
+    base: &Image,
+    layer: bool,
+    edits: &[ConfigEdit],
+    labels: &[(String, String)],
+    annotations: &[(String, String)],
+) -> String {
+    let config = base.config().as_json();
+    let runtime = config.get("config").and_then(Value::as_object);
+    let old = |pointer: &str| -> Value {
+        serde_json::Value::Object(config.clone()).pointer(pointer).cloned().unwrap_or(Value::Null)
+    };
+    let mut values: Vec<(String, Value)> = vec![("/created".into(), old("/created"))];
+    if runtime.is_none() {
+        values.push(("/config".into(), Value::Null));
+    } else {
+        let mut keys: Vec<String> = Vec::new();
+        for e in edits {
+            keys.push(match e {
+                ConfigEdit::User(_) => "User".into(),
+                ConfigEdit::SetEnv(..) | ConfigEdit::UnsetEnv(_) => "Env".into(),
+                ConfigEdit::Healthcheck(_) => "Healthcheck".into(),
+                ConfigEdit::RemoveVolume(_) => "Volumes".into(),
+                ConfigEdit::SetLabel(..) => "Labels".into(),
+            });
+        }
+        keys.push("Labels".into());
+        keys.sort();
+        keys.dedup();
+        let had_labels = runtime.is_some_and(|r| r.get("Labels").is_some_and(Value::is_object));
+        for key in keys {
+            if key == "Labels" && had_labels {
+                let mut names: Vec<&str> = labels.iter().map(|(k, _)| k.as_str()).collect();
+                names.push(LABEL_RESTORE);
+                names.extend(
+                    edits
+                        .iter()
+                        .filter_map(|e| if let ConfigEdit::SetLabel(k, _) = e { Some(k.as_str()) } else { None }),
+                );
+                names.sort();
+                names.dedup();
+                for n in names {
+                    let p = format!("/config/Labels/{}", pointer_escape(n));
+                    values.push((p.clone(), old(&p)));
+                }
+            } else {
+                let p = format!("/config/{key}");
+                values.push((p.clone(), old(&p)));
+            }
+        }
+    }
+    let base_annotations = base.manifest().annotations.clone().unwrap_or_default();
+    let ann: Vec<Value> = annotations.iter().map(|(k, _)| json!([k, base_annotations.get(k)])).collect();
+    json!({
+        "layers": usize::from(layer),
+        "history": 1,
+        "config": values.into_iter().map(|(p, v)| json!([p, v])).collect::<Vec<_>>(),
+        "annotations": ann,
+    })
+    .to_string()
+}
+
+fn strip_spec(record: &str) -> Result<Strip> {
+    let bad = |reason: &str| {
+        Error::Image(oci_core::Error::Invalid { what: format!("label {LABEL_RESTORE}"), reason: reason.to_owned() })
+    };
+    let v: Value = serde_json::from_str(record).map_err(|_| bad("not JSON"))?;
+    let pairs = |key: &str| v.get(key).and_then(Value::as_array).cloned().unwrap_or_default();
+    let config = pairs("config")
+        .into_iter()
+        .map(|p| {
+            let p = p.as_array().ok_or_else(|| bad("config entries must be pairs"))?.clone();
+            let pointer = p.first().and_then(Value::as_str).ok_or_else(|| bad("a pointer is not a string"))?.to_owned();
+            let value = p.get(1).cloned().filter(|v| !v.is_null());
+            Ok((pointer, value))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let annotations = pairs("annotations")
+        .into_iter()
+        .map(|p| {
+            let key =
+                p.get(0).and_then(Value::as_str).ok_or_else(|| bad("an annotation key is not a string"))?.to_owned();
+            Ok((key, p.get(1).and_then(Value::as_str).map(str::to_owned)))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Strip {
+        layers: v.get("layers").and_then(Value::as_u64).unwrap_or(0) as usize,
+        history: v.get("history").and_then(Value::as_u64).unwrap_or(1) as usize,
+        config,
+        annotations,
+    })
+}
+
+/// Builds an `ImageSource` reading `descriptor` from `layout` (for copying a hardened
+/// image onwards), falling back to `original` for blobs `layout` does not hold: manifests
+/// of platforms left unchanged, attestations, an image that needed no change.
+pub fn hardened_source(layout: &OciLayout, descriptor: Descriptor, original: Option<&ImageSource>) -> ImageSource {
+    let blobs: std::sync::Arc<dyn oci_core::BlobSource> = match original {
+        Some(o) => {
+            std::sync::Arc::new(Fallback { primary: layout.clone(), secondary: std::sync::Arc::clone(o.blobs()) })
+        }
+        None => std::sync::Arc::new(layout.clone()),
+    };
+    ImageSource::from_parts(
+        Reference::Layout { dir: layout.root().to_path_buf(), tag: None },
+        blobs,
+        descriptor,
+        oci_core::Limits::default(),
+    )
+}
+
+/// Blobs from a layout, else from another source.
+#[derive(Debug)]
+struct Fallback {
+    primary: OciLayout,
+    secondary: std::sync::Arc<dyn oci_core::BlobSource>,
+}
+
+impl oci_core::BlobSource for Fallback {
+    fn open_blob(&self, descriptor: &Descriptor) -> oci_core::Result<Box<dyn std::io::Read + Send>> {
+        if self.primary.has_blob(&descriptor.digest) {
+            self.primary.open_blob(descriptor)
+        } else {
+            self.secondary.open_blob(descriptor)
+        }
+    }
+
+    fn name(&self) -> String {
+        format!("{} (and {})", self.primary.name(), self.secondary.name())
+    }
+}
