@@ -19,5 +19,6 @@ mod harness;
 mod inventory;
 mod layout_interop;
 mod registry;
+mod rules_report;
 mod scan;
 mod schema;

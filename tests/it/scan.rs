@@ -236,7 +236,7 @@ fn alpine_findings_are_exactly_the_secdb_fixes_newer_than_installed() {
 
 /// Validates `doc`, listing every error.
 #[track_caller]
-fn assert_valid(validator: &Validator, what: &str, doc: &Value) {
+pub(crate) fn assert_valid(validator: &Validator, what: &str, doc: &Value) {
     let errors: Vec<String> = validator.iter_errors(doc).map(|e| format!("{e} (at {})", e.instance_path)).collect();
     assert!(errors.is_empty(), "{what}: {} schema error(s):\n  {}", errors.len(), errors.join("\n  "));
 }
@@ -246,7 +246,7 @@ fn resource(doc: Value, name: &str) -> Resource {
 }
 
 /// The OASIS SARIF 2.1.0 schema (draft-04), with formats checked.
-fn sarif_schema() -> Validator {
+pub(crate) fn sarif_schema() -> Validator {
     let schema = read_json(&fixture("schemas/sarif-schema-2.1.0.json"));
     jsonschema::options().should_validate_formats(true).build(&schema).expect("compiling the SARIF schema")
 }

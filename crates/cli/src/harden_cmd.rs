@@ -19,6 +19,17 @@ pub enum RulesFormat {
     Table,
     /// JSON (documented in crates/hardener/rules/README.md).
     Json,
+    /// SARIF 2.1.0 (GitHub code scanning).
+    Sarif,
+}
+
+/// Formats of `harden --report`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    /// JSON: rules before and after, per platform.
+    Json,
+    /// SARIF 2.1.0: the findings before hardening.
+    Sarif,
 }
 
 #[derive(Debug, Args)]
@@ -53,9 +64,13 @@ pub struct HardenArgs {
     /// Show the patch layer's entries and the planned config changes; write nothing.
     #[arg(long)]
     dry_run: bool,
-    /// Write a JSON report of the rules before and after here.
+    /// Write a report of the rules before and after here (see --format).
     #[arg(long, value_name = "FILE")]
     report: Option<PathBuf>,
+    /// Format of --report: json (before and after, per platform) or sarif (the findings
+    /// before hardening).
+    #[arg(long, value_enum, default_value_t = ReportFormat::Json)]
+    format: ReportFormat,
     /// Harden only this platform of an index (repeatable); the others are kept unchanged.
     #[arg(long = "platform")]
     platforms: Vec<Platform>,
@@ -168,6 +183,11 @@ pub fn check(args: CheckArgs) -> Result<ExitCode> {
             )?;
             writeln!(out)?;
         }
+        RulesFormat::Sarif => {
+            let doc = hardener::evaluation_to_sarif(&args.reference.to_string(), &rules, &evaluation);
+            serde_json::to_writer_pretty(&mut out, &doc)?;
+            writeln!(out)?;
+        }
         RulesFormat::Table => evaluation_table(
             &mut out,
             &format!("{} ({}) — rules {}", args.reference, image.digest(), rules.name),
@@ -256,6 +276,7 @@ pub fn harden(args: HardenArgs) -> Result<ExitCode> {
     }
     let mut replaced = std::collections::BTreeMap::new();
     let mut reports = Vec::new();
+    let mut sarif_runs = Vec::new();
     for image in &images {
         let hardened = hardener::harden(image, &rules, &layout, base_name.as_deref())
             .with_context(|| format!("hardening {} ({})", args.source, image.digest()))?;
@@ -290,6 +311,8 @@ pub fn harden(args: HardenArgs) -> Result<ExitCode> {
             "before": evaluation_json(&hardened.before),
             "after": after.as_ref().map(evaluation_json),
         }));
+        let sarif = hardener::evaluation_to_sarif(&args.source.to_string(), &rules, &hardened.before);
+        sarif_runs.extend(sarif["runs"].as_array().cloned().unwrap_or_default());
         let mut desc = hardened.descriptor.clone();
         desc.platform = image.descriptor().platform.clone();
         replaced.insert(image.digest().clone(), desc);
@@ -312,13 +335,21 @@ pub fn harden(args: HardenArgs) -> Result<ExitCode> {
     writeln!(out, "{destination} {report}")?;
     out.flush()?;
     if let Some(path) = &args.report {
-        let doc = json!({
+        let doc = if args.format == ReportFormat::Sarif {
+            json!({
+                "version": "2.1.0",
+                "$schema": "https://raw.githubusercontent.com/oasis-tcs/sarif-spec/main/sarif-2.1/schema/sarif-schema-2.1.0.json",
+                "runs": sarif_runs,
+            })
+        } else {
+            json!({
             "source": args.source.to_string(),
             "destination": destination.to_string(),
             "digest": report,
             "rules": {"name": rules.name, "digest": rules.digest()},
             "images": reports,
-        });
+            })
+        };
         std::fs::write(path, serde_json::to_vec_pretty(&doc)?)
             .with_context(|| format!("writing {}", path.display()))?;
     }

@@ -467,3 +467,63 @@ pub fn from_trivy_json(bytes: &[u8], name: &str) -> Result<ScanReport> {
         database: None,
     })
 }
+
+/// SARIF 2.1.0 of a rule evaluation: one SARIF rule per rule of the set (stable ids), one
+/// result per finding of a failing or refusing rule, located at the path it names.
+pub fn evaluation_to_sarif(target: &str, rules: &crate::RuleSet, evaluation: &crate::Evaluation) -> Value {
+    use crate::{Outcome, RuleSeverity};
+    let level = |s: RuleSeverity| match s {
+        RuleSeverity::Critical | RuleSeverity::High => "error",
+        RuleSeverity::Medium => "warning",
+        RuleSeverity::Low => "note",
+    };
+    let score = |s: RuleSeverity| match s {
+        RuleSeverity::Critical => "9.5",
+        RuleSeverity::High => "8.0",
+        RuleSeverity::Medium => "5.5",
+        RuleSeverity::Low => "2.0",
+    };
+    let sarif_rules: Vec<Value> = evaluation
+        .results
+        .iter()
+        .map(|r| {
+            json!({
+                "id": r.rule_id,
+                "name": r.kind,
+                "shortDescription": {"text": format!("{} ({})", r.rule_id, r.kind)},
+                "properties": {"security-severity": score(r.severity), "tags": ["hardening", r.kind]},
+            })
+        })
+        .collect();
+    let mut results = Vec::new();
+    for (index, r) in evaluation.results.iter().enumerate() {
+        let mut findings: Vec<(Option<&str>, String)> =
+            r.findings.iter().map(|f| (f.path.as_deref(), f.message.clone())).collect();
+        if let Outcome::Error { message } = &r.outcome {
+            findings.push((None, format!("refused: {message}")));
+        }
+        if !matches!(r.outcome, Outcome::Fail | Outcome::Error { .. }) {
+            continue;
+        }
+        for (path, message) in findings {
+            let uri = path.map_or_else(|| "config.json".to_owned(), |p| p.trim_start_matches('/').to_owned());
+            results.push(json!({
+                "ruleId": r.rule_id,
+                "ruleIndex": index,
+                "level": level(r.severity),
+                "message": {"text": message},
+                "locations": [{"physicalLocation": {"artifactLocation": {"uri": uri, "uriBaseId": "ROOTPATH"}}}],
+            }));
+        }
+    }
+    json!({
+        "version": "2.1.0",
+        "$schema": "https://raw.githubusercontent.com/oasis-tcs/sarif-spec/main/sarif-2.1/schema/sarif-schema-2.1.0.json",
+        "runs": [{
+            "tool": {"driver": {"name": TOOL, "informationUri": TOOL_URI, "version": env!("CARGO_PKG_VERSION"), "rules": sarif_rules}},
+            "results": results,
+            "originalUriBaseIds": {"ROOTPATH": {"uri": "file:///"}},
+            "properties": {"imageName": target, "ruleSet": rules.name, "ruleSetDigest": rules.digest().to_string()},
+        }],
+    })
+}
