@@ -623,3 +623,357 @@ fn bad_rule_sets_are_refused() {
     }
     assert!(failures.is_empty(), "{} bad rule set(s) not refused:\n{}", failures.len(), failures.join("\n\n"));
 }
+
+// ---------------------------------------------------------------------------------------
+// 8. The kinds the built-in profiles do not use
+
+/// One rule set with `remove-paths`, `env`, `labels`, `annotations` and `file-mode`
+/// (a written file and a symlink), for the Alpine example.
+const KINDS_RULES: &str = r#"[ruleset]
+name = "kinds"
+
+[[rule]]
+id = "trim"
+kind = "remove-paths"
+paths = ["/etc/motd", "/usr/share/apk/keys/*", "/etc/apk/keys/*.rsa.pub"]
+
+[[rule]]
+id = "env"
+kind = "env"
+set = { FOO = "bar" }
+unset = ["PATH"]
+
+[[rule]]
+id = "team"
+kind = "labels"
+set = { "org.example.team" = "platform" }
+
+[[rule]]
+id = "note"
+kind = "annotations"
+set = { "org.example.note" = "hardened" }
+
+[[rule]]
+id = "issue-net"
+kind = "file-mode"
+path = "/etc/issue.net"
+file-type = "file"
+content = "Authorised use only.\n"
+mode = "0600"
+uid = 0
+gid = 0
+
+[[rule]]
+id = "banner"
+kind = "file-mode"
+path = "/etc/banner"
+file-type = "symlink"
+target = "/etc/issue.net"
+"#;
+
+/// The names in a directory, sorted.
+fn dir_names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
+        .map(|e| e.expect("a directory entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// The Alpine example hardened with [`KINDS_RULES`], checked with umoci, skopeo and tar:
+/// the removed paths (`/etc/motd`, every child of `/usr/share/apk/keys`, the `*.rsa.pub`
+/// files of `/etc/apk/keys`) are gone from umoci's unpack while their directories and the
+/// neighbours stay, and the added layer carries `.wh.` entries for them (not for the
+/// directories); `/etc/issue.net` is a regular file with the content, 0600, 0:0;
+/// `/etc/banner` is a symlink to `/etc/issue.net`; the config `Env` is exactly `FOO=bar`
+/// (PATH unset) and has the label; the manifest has the annotation; exactly one layer is
+/// added over the byte-identical base layer.
+#[test]
+fn alpine_kinds_not_in_profiles_verified_by_umoci_and_skopeo() {
+    require_root();
+    let t = tempdir();
+    let src = alpine_copy(t.path());
+    let rules = write_rules(t.path(), "kinds.toml", KINDS_RULES);
+    let out = t.path().join("out");
+    let dst = oci_ref(&out, Some("kinds"));
+    harden_cached(t.path(), &["harden", &src, &dst, "--rules", &rules, "-q"]).ok();
+
+    // The original has what is removed (so its absence below means something).
+    let orig_dir = t.path().join("orig");
+    fs::create_dir_all(&orig_dir).expect("mkdir");
+    let original = umoci_unpack(&t.path().join("src"), "3.20", &orig_dir);
+    assert!(original.join("etc/motd").is_file(), "the example has etc/motd");
+    let orig_keys = dir_names(&original.join("usr/share/apk/keys"));
+    assert!(orig_keys.iter().any(|k| k == "x86_64") && orig_keys.len() > 10, "usr/share/apk/keys: {orig_keys:?}");
+    let orig_etc_keys = dir_names(&original.join("etc/apk/keys"));
+    assert_eq!(orig_etc_keys.len(), 5, "etc/apk/keys: {orig_etc_keys:?}");
+    assert!(!original.join("etc/issue.net").exists() && !original.join("etc/banner").exists());
+
+    let hard_dir = t.path().join("hardened");
+    fs::create_dir_all(&hard_dir).expect("mkdir");
+    let rootfs = umoci_unpack(&out, "kinds", &hard_dir);
+    assert!(fs::symlink_metadata(rootfs.join("etc/motd")).is_err(), "etc/motd is still there");
+    for dir in ["usr/share/apk/keys", "etc/apk/keys"] {
+        assert!(rootfs.join(dir).is_dir(), "{dir} (the parent of removed paths) is gone");
+        assert_eq!(dir_names(&rootfs.join(dir)), Vec::<String>::new(), "{dir} still has children");
+    }
+    for kept in ["etc/issue", "etc/os-release", "etc/apk/world", "usr/share/apk"] {
+        assert!(fs::symlink_metadata(rootfs.join(kept)).is_ok(), "{kept} was removed too");
+    }
+    let issue = fs::symlink_metadata(rootfs.join("etc/issue.net")).expect("etc/issue.net exists");
+    assert!(issue.is_file(), "etc/issue.net is a regular file");
+    assert_eq!((issue.mode() & 0o7777, issue.uid(), issue.gid()), (0o600, 0, 0), "etc/issue.net mode and owner");
+    assert_eq!(fs::read_to_string(rootfs.join("etc/issue.net")).expect("read"), "Authorised use only.\n");
+    let banner = fs::symlink_metadata(rootfs.join("etc/banner")).expect("etc/banner exists");
+    assert!(banner.file_type().is_symlink(), "etc/banner is a symlink");
+    assert_eq!(fs::read_link(rootfs.join("etc/banner")).expect("readlink"), Path::new("/etc/issue.net"));
+
+    let config = skopeo_config(&dst);
+    assert_eq!(config["config"]["Env"], serde_json::json!(["FOO=bar"]), "Env: {config:#}");
+    assert_eq!(config["config"]["Labels"]["org.example.team"], "platform", "labels: {config:#}");
+    assert_eq!(config["config"]["Cmd"], serde_json::json!(["/bin/sh"]), "Cmd kept: {config:#}");
+    let manifest = skopeo_raw(&dst);
+    assert_eq!(manifest["annotations"]["org.example.note"], "hardened", "manifest: {manifest:#}");
+
+    let base = layer_digests(&skopeo_raw(&src));
+    let hardened = layer_digests(&manifest);
+    assert_eq!(hardened.len(), base.len() + 1, "exactly one layer added: {base:?} → {hardened:?}");
+    assert_eq!(hardened[..base.len()], base[..], "base layers unchanged");
+
+    // The added layer, listed by tar: whiteouts for the removed paths only.
+    let layer = crate::harness::blob_path(&out, hardened.last().expect("a layer"));
+    let listing = tool("tar", &[OsStr::new("-tzf"), layer.as_os_str()]).ok();
+    let names: Vec<&str> = listing.text().lines().map(|l| l.trim_start_matches("./").trim_end_matches('/')).collect();
+    let whiteouts: Vec<&str> = names.iter().copied().filter(|n| n.contains(".wh.")).collect();
+    assert!(names.contains(&"etc/.wh.motd"), "no etc/.wh.motd in {names:?}");
+    assert!(names.contains(&"usr/share/apk/keys/.wh.x86_64"), "no whiteout for keys/x86_64 in {names:?}");
+    assert_eq!(whiteouts.len(), 1 + orig_keys.len() + orig_etc_keys.len(), "whiteouts: {whiteouts:?}");
+    assert!(
+        !whiteouts.iter().any(|w| w.ends_with(".wh.keys") || w.ends_with(".wh.apk") || w.contains(".wh..wh..opq")),
+        "a whiteout of a kept directory: {whiteouts:?}"
+    );
+    assert!(names.contains(&"etc/issue.net") && names.contains(&"etc/banner"), "{names:?}");
+}
+
+/// `env` rules chain: the second rule unsets `BAZ`, which the first one set ("rules see the
+/// changes planned by the fix rules before them"), so the hardened config has `PATH` and
+/// `FOO=bar` and no `BAZ` (regression: config rules read the original config). The two
+/// rules contradict each other, so a fresh `check` of the result flags the first one
+/// again (and only it, for BAZ); hardening the result with the same rules is still a no-op.
+#[test]
+fn env_rules_see_earlier_env_rules() {
+    let t = tempdir();
+    let src = alpine_copy(t.path());
+    let rules = write_rules(
+        t.path(),
+        "env.toml",
+        "[ruleset]\nname = \"env-chain\"\n\n[[rule]]\nid = \"env-set\"\nkind = \"env\"\n\
+         set = { FOO = \"bar\", BAZ = \"qux\" }\n\n[[rule]]\nid = \"env-unset\"\nkind = \"env\"\nunset = [\"BAZ\"]\n",
+    );
+    let out = t.path().join("out");
+    let dst = oci_ref(&out, Some("env"));
+    harden_cached(t.path(), &["harden", &src, &dst, "--rules", &rules, "-q"]).ok();
+    let env = skopeo_config(&dst)["config"]["Env"].clone();
+    assert_eq!(
+        env,
+        serde_json::json!(["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "FOO=bar"]),
+        "Env after set {{FOO, BAZ}} then unset [BAZ]"
+    );
+    let doc = harden_cached(t.path(), &["check", &dst, "--rules", &rules, "--format", "json"]).ok().json();
+    let results: Vec<(String, String)> = doc["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .map(|r| (r["id"].as_str().unwrap_or("?").to_owned(), r["result"].as_str().unwrap_or("?").to_owned()))
+        .collect();
+    assert_eq!(
+        results,
+        [("env-set".to_owned(), "fail".to_owned()), ("env-unset".to_owned(), "fail".to_owned())],
+        "{doc:#}"
+    );
+    let findings = doc["results"][0]["findings"].as_array().expect("findings");
+    assert_eq!(findings.len(), 1, "only BAZ is flagged: {doc:#}");
+    let again = oci_ref(&t.path().join("again"), Some("env"));
+    let first = harden_cached(t.path(), &["harden", &dst, &again, "--rules", &rules, "-q"]).ok();
+    assert!(
+        first.text().contains(doc["digest"].as_str().expect("digest")),
+        "re-hardening changed the image: {}",
+        first.text()
+    );
+}
+
+/// A `healthcheck` rule: every duration and the retry count.
+const HEALTHCHECK_RULES: &str = "[ruleset]\nname = \"health\"\n\n[[rule]]\nid = \"health\"\nkind = \"healthcheck\"\n\
+                                 test = [\"CMD\", \"/bin/true\"]\ninterval = \"30s\"\ntimeout = \"1m30s\"\nretries = 3\n";
+
+/// An OCI layout at `dst` (tag `latest`) holding the Docker schema 2 busybox fixture: its
+/// manifest, config and layer copied into `blobs/sha256` under the digests its manifest
+/// gives (checked), and an `index.json` entry with the Docker manifest media type.
+fn busybox_docker_layout(dst: &Path) {
+    let fx = fixture("images/busybox-v2s2");
+    let manifest_bytes = fs::read(fx.join("manifest.json")).expect("reading the manifest");
+    let manifest: Value = serde_json::from_slice(&manifest_bytes).expect("manifest JSON");
+    let blobs = dst.join("blobs/sha256");
+    fs::create_dir_all(&blobs).expect("mkdir");
+    let put = |bytes: &[u8], want: Option<&str>| {
+        let digest = crate::harness::digest_of(bytes);
+        if let Some(w) = want {
+            assert_eq!(digest, w, "fixture blob digest");
+        }
+        fs::write(crate::harness::blob_path(dst, &digest), bytes).expect("writing a blob");
+        digest
+    };
+    let manifest_digest = put(&manifest_bytes, None);
+    put(&fs::read(fx.join("config.json")).expect("config"), manifest["config"]["digest"].as_str());
+    put(&fs::read(fx.join("blob.tar.gz")).expect("layer"), manifest["layers"][0]["digest"].as_str());
+    fs::write(dst.join("oci-layout"), "{\"imageLayoutVersion\":\"1.0.0\"}").expect("oci-layout");
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [{
+            "mediaType": manifest["mediaType"],
+            "digest": manifest_digest,
+            "size": manifest_bytes.len(),
+            "annotations": {"org.opencontainers.image.ref.name": "latest"}
+        }]
+    });
+    fs::write(dst.join("index.json"), index.to_string()).expect("index.json");
+}
+
+/// `healthcheck` on the OCI-typed Alpine example: `check --format json` gives `skip` with
+/// a reason saying HEALTHCHECK is Docker-only, and `harden` writes no Healthcheck. On the
+/// Docker schema 2 busybox image (in an OCI layout): `harden` writes a Docker-typed
+/// manifest and config whose `Healthcheck` has the Test array, the durations in
+/// nanoseconds and the retries, adds no layer, and `check` then passes.
+#[test]
+fn healthcheck_skipped_on_oci_and_set_on_docker() {
+    let t = tempdir();
+    let src = alpine_copy(t.path());
+    let rules = write_rules(t.path(), "health.toml", HEALTHCHECK_RULES);
+
+    let doc = harden_cached(t.path(), &["check", &src, "--rules", &rules, "--format", "json"]).ok().json();
+    let r = &doc["results"][0];
+    assert_eq!(
+        (&r["id"], &r["kind"], &r["result"]),
+        (&"health".into(), &"healthcheck".into(), &"skip".into()),
+        "{r:#}"
+    );
+    let detail = r["detail"].as_str().unwrap_or_else(|| panic!("no skip reason: {r:#}"));
+    assert!(detail.contains("Docker images only") && detail.contains("OCI"), "skip reason: {detail}");
+    assert_eq!(r["findings"], serde_json::json!([]), "{r:#}");
+    let oci_out = oci_ref(&t.path().join("oci-out"), Some("h"));
+    harden_cached(t.path(), &["harden", &src, &oci_out, "--rules", &rules, "-q"]).ok();
+    let cfg = skopeo_config(&oci_out);
+    assert!(cfg["config"].get("Healthcheck").is_none(), "an OCI image got a Healthcheck: {cfg:#}");
+
+    let docker = t.path().join("busybox");
+    busybox_docker_layout(&docker);
+    let docker_src = oci_ref(&docker, Some("latest"));
+    let before = harden_cached(t.path(), &["check", &docker_src, "--rules", &rules, "--format", "json"]).ok().json();
+    assert_eq!(before["results"][0]["result"], "fail", "{before:#}");
+    let out = t.path().join("docker-out");
+    let dst = oci_ref(&out, Some("h"));
+    harden_cached(t.path(), &["harden", &docker_src, &dst, "--rules", &rules, "-q"]).ok();
+
+    let desc = crate::harness::tagged(&out, "h");
+    assert_eq!(desc["mediaType"], "application/vnd.docker.distribution.manifest.v2+json", "{desc:#}");
+    let manifest_digest = desc["digest"].as_str().expect("digest");
+    let manifest_bytes = fs::read(crate::harness::blob_path(&out, manifest_digest)).expect("manifest blob");
+    assert_eq!(crate::harness::digest_of(&manifest_bytes), manifest_digest, "manifest blob digest");
+    let manifest: Value = serde_json::from_slice(&manifest_bytes).expect("manifest JSON");
+    assert_eq!(manifest["config"]["mediaType"], "application/vnd.docker.container.image.v1+json", "{manifest:#}");
+    let config_digest = manifest["config"]["digest"].as_str().expect("config digest");
+    let config_bytes = fs::read(crate::harness::blob_path(&out, config_digest)).expect("config blob");
+    assert_eq!(crate::harness::digest_of(&config_bytes), config_digest, "config blob digest");
+    assert_eq!(manifest["config"]["size"], config_bytes.len(), "config size");
+    let config: Value = serde_json::from_slice(&config_bytes).expect("config JSON");
+    assert_eq!(
+        config["config"]["Healthcheck"],
+        serde_json::json!({"Test": ["CMD", "/bin/true"], "Interval": 30_000_000_000u64,
+                           "Timeout": 90_000_000_000u64, "Retries": 3}),
+        "config: {config:#}"
+    );
+    assert_eq!(config["config"]["Cmd"], serde_json::json!(["sh"]), "Cmd kept");
+    let base = layer_digests(&read_manifest_fixture());
+    assert_eq!(layer_digests(&manifest), base, "a config-only change added or changed a layer");
+    let after = harden_cached(t.path(), &["check", &dst, "--rules", &rules, "--format", "json"]).ok().json();
+    assert_eq!(after["results"][0]["result"], "pass", "{after:#}");
+}
+
+/// The busybox fixture's manifest.
+fn read_manifest_fixture() -> Value {
+    crate::harness::read_json(&fixture("images/busybox-v2s2/manifest.json"))
+}
+
+/// The Alpine example plus `/usr/local/bin/start.sh` (`#!/bin/sh`, 0755), with
+/// `Entrypoint = ["/usr/local/bin/start.sh"]` and no Cmd, built with umoci
+/// (unpack, repack, config) in `dir/script`; returns `oci:DIR/script:script`.
+fn alpine_with_script_entrypoint(dir: &Path) -> String {
+    let layout = dir.join("script");
+    copy_layout(&example_layout(), &layout);
+    let bundle = dir.join("script-bundle");
+    let l = layout.to_str().expect("UTF-8");
+    let b = bundle.to_str().expect("UTF-8");
+    tool("umoci", &["unpack", "--image", &format!("{l}:3.20"), b]).ok();
+    let script = bundle.join("rootfs/usr/local/bin/start.sh");
+    fs::create_dir_all(script.parent().expect("parent")).expect("mkdir");
+    fs::write(&script, "#!/bin/sh\nexec echo started\n").expect("writing start.sh");
+    fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
+    tool("umoci", &["repack", "--image", &format!("{l}:script"), b]).ok();
+    tool(
+        "umoci",
+        &[
+            "config",
+            "--image",
+            &format!("{l}:script"),
+            "--config.entrypoint",
+            "/usr/local/bin/start.sh",
+            "--clear=config.cmd",
+        ],
+    )
+    .ok();
+    oci_ref(&layout, Some("script"))
+}
+
+/// `remove-shells` when the Entrypoint is a shell script (`#!/bin/sh`) and there is no Cmd:
+/// with `force = false` `harden` exits 2 naming the rule, the script and `/bin/sh` and
+/// pointing at `force = true`, and writes nothing (`check` reports `error`); with
+/// `force = true` it succeeds: `/bin/sh` is gone from umoci's unpack, `busybox` and the
+/// script stay, the Entrypoint is kept.
+#[test]
+fn remove_shells_refuses_a_shell_script_entrypoint_unless_forced() {
+    require_root();
+    let t = tempdir();
+    let src = alpine_with_script_entrypoint(t.path());
+    let cfg = skopeo_config(&src);
+    assert_eq!(cfg["config"]["Entrypoint"], serde_json::json!(["/usr/local/bin/start.sh"]), "{cfg:#}");
+    assert!(cfg["config"].get("Cmd").is_none_or(Value::is_null), "the Cmd must be cleared: {cfg:#}");
+
+    let rules = |force: bool| {
+        write_rules(
+            t.path(),
+            &format!("shells-{force}.toml"),
+            &format!(
+                "[ruleset]\nname = \"shells\"\n\n[[rule]]\nid = \"no-shells\"\nkind = \"remove-shells\"\n\
+                 action = \"fix\"\nforce = {force}\n"
+            ),
+        )
+    };
+    let refused = t.path().join("refused");
+    let stderr = harden_cached(t.path(), &["harden", &src, &oci_ref(&refused, Some("x")), "--rules", &rules(false)])
+        .fails_with(&["no-shells", "/usr/local/bin/start.sh", "/bin/sh", "force = true"]);
+    assert!(stderr.contains("entrypoint"), "the refusal does not mention the entrypoint: {stderr}");
+    assert!(!refused.exists(), "an image was written although the rule refused");
+    let doc = harden_cached(t.path(), &["check", &src, "--rules", &rules(false), "--format", "json"]).json();
+    assert_eq!(doc["results"][0]["result"], "error", "check of the refusing rule: {doc:#}");
+
+    let out = t.path().join("forced");
+    harden_cached(t.path(), &["harden", &src, &oci_ref(&out, Some("x")), "--rules", &rules(true), "-q"]).ok();
+    let rootfs = umoci_unpack(&out, "x", t.path());
+    assert!(fs::symlink_metadata(rootfs.join("bin/sh")).is_err(), "bin/sh is still there");
+    assert!(rootfs.join("bin/busybox").is_file(), "busybox itself stays");
+    assert!(rootfs.join("usr/local/bin/start.sh").is_file(), "the script stays");
+    let cfg = skopeo_config(&oci_ref(&out, Some("x")));
+    assert_eq!(cfg["config"]["Entrypoint"], serde_json::json!(["/usr/local/bin/start.sh"]), "{cfg:#}");
+}

@@ -199,9 +199,13 @@ impl Evaluation {
 /// resolved inside it.
 pub fn evaluate(rules: &RuleSet, input: &CheckInput) -> Evaluation {
     let mut view = View { fs: input.fs, overlay: BTreeMap::new() };
+    // Config rules see the config with the edits earlier rules planned, as file rules see
+    // the planned files: an `env` unset after an `env` set composes.
+    let mut config = input.config.clone();
     let mut results = Vec::new();
     for rule in &rules.rules {
-        let mut cx = Cx { view: &view, input, rule, findings: Vec::new(), fixes: Vec::new(), skip: None };
+        let working = CheckInput { fs: input.fs, config: &config, media_type_is_docker: input.media_type_is_docker };
+        let mut cx = Cx { view: &view, input: &working, rule, findings: Vec::new(), fixes: Vec::new(), skip: None };
         let error = run(&mut cx).err();
         let Cx { findings, mut fixes, skip, .. } = cx;
         let outcome = match (error, skip) {
@@ -218,6 +222,9 @@ pub fn evaluate(rules: &RuleSet, input: &CheckInput) -> Evaluation {
         for fix in &fixes {
             view.plan(fix);
         }
+        let edits: Vec<ConfigEdit> =
+            fixes.iter().filter_map(|f| if let Fix::Config(e) = f { Some(e.clone()) } else { None }).collect();
+        crate::apply_edits(&mut config, &edits);
         results.push(RuleResult {
             rule_id: rule.id.clone(),
             kind: rule.kind.name(),
