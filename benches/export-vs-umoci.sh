@@ -6,6 +6,7 @@
 #   default image: target/bench/debian:multi (made by benches/prepare-debian.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benches/lib.sh
 IMG=${1:-target/bench/debian:multi}
 RUNS=${2:-5}
 [ -d "${IMG%:*}" ] || bash benches/prepare-debian.sh "${IMG%:*}"
@@ -14,15 +15,6 @@ BIN=$PWD/target/release/oci-harden
 W=$(mktemp -d "${TMPDIR:-/var/tmp}/oci-harden-bench.XXXXXX")
 trap 'rm -rf "$W"' EXIT
 
-# Runs a command; prints "<wall seconds> <peak RSS KiB>" of that command alone.
-measure() {
-  python3 - "$@" <<'PY'
-import resource, subprocess, sys, time
-t = time.perf_counter()
-subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-print(f"{time.perf_counter() - t:.3f} {resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}")
-PY
-}
 
 ours=() peer=()
 for _ in $(seq "$RUNS"); do

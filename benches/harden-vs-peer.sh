@@ -8,6 +8,7 @@
 # Usage: benches/harden-vs-peer.sh [LAYOUT:TAG] [RUNS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benches/lib.sh
 IMG=${1:-target/bench/debian:base}
 RUNS=${2:-3}
 [ -d "${IMG%:*}" ] || bash benches/prepare-debian.sh "${IMG%:*}"
@@ -15,29 +16,12 @@ cargo build --quiet --release -p oci-harden-cli
 BIN=$PWD/target/release/oci-harden
 PEER=$PWD/../shared/bench/peer-harden.sh
 W=$(mktemp -d "${TMPDIR:-/var/tmp}/oci-harden-harden-bench.XXXXXX")
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-cat > "$W/registry.yml" <<YML
-version: 0.1
-log: {level: error}
-storage: {filesystem: {rootdirectory: $W/registry}, delete: {enabled: true}}
-http: {addr: 127.0.0.1:$PORT}
-YML
-docker-registry serve "$W/registry.yml" >"$W/registry.log" 2>&1 &
-REG_PID=$!
+REG_PID=
 trap 'kill $REG_PID 2>/dev/null; rm -rf "$W"' EXIT
-for _ in $(seq 50); do python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$PORT/v2/')" 2>/dev/null && break; sleep 0.1; done
-R=127.0.0.1:$PORT
+start_registry "$W/registry"
 skopeo copy -q --dest-tls-verify=false "oci:$IMG" "docker://$R/library/debian:12"
 export DOCKER_CONFIG=$W/docker
 
-measure() {
-  python3 - "$@" <<'PY'
-import resource, subprocess, sys, time
-t = time.perf_counter()
-subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-print(f"{time.perf_counter() - t:.3f} {resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}")
-PY
-}
 
 ours=() peer=()
 for i in $(seq "$RUNS"); do

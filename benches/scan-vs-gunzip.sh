@@ -10,6 +10,7 @@
 # Usage: benches/scan-vs-gunzip.sh [TRACKER_JSON] [RUNS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benches/lib.sh
 LAYOUT=target/bench/debian
 [ -d "$LAYOUT" ] || bash benches/prepare-debian.sh "$LAYOUT"
 RUNS=${2:-5}
@@ -46,14 +47,6 @@ fi
 "$BIN" db update --db "$W/db" --from "$TRACKER" >/dev/null 2>&1
 "$BIN" db info --db "$W/db" | head -3
 
-measure() {
-  python3 - "$@" <<'PY'
-import resource, subprocess, sys, time
-t = time.perf_counter()
-subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, shell=len(sys.argv) == 2)
-print(f"{time.perf_counter() - t:.3f} {resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}")
-PY
-}
 LAYERS=$(python3 -c "import json,sys; m=json.load(open(sys.argv[1])); print(' '.join(sys.argv[2] + '/blobs/' + l['digest'].replace(':','/') for l in m['layers']))" \
   "$LAYOUT/blobs/sha256/$(python3 -c "import json; print([m for m in json.load(open('$LAYOUT/index.json'))['manifests'] if m.get('annotations',{}).get('org.opencontainers.image.ref.name')=='base'][0]['digest'].split(':')[1])")" "$LAYOUT")
 ours=() floor=()
