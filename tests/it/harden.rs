@@ -977,3 +977,88 @@ fn remove_shells_refuses_a_shell_script_entrypoint_unless_forced() {
     let cfg = skopeo_config(&oci_ref(&out, Some("x")));
     assert_eq!(cfg["config"]["Entrypoint"], serde_json::json!(["/usr/local/bin/start.sh"]), "{cfg:#}");
 }
+
+/// The Alpine example plus work for the rules the fixtures never give any (built with umoci
+/// in `dir/work`): a world-writable file and a world-writable non-sticky directory, an
+/// account `guest` with an empty password and a login shell, a private key in
+/// `/root/.ssh/id_rsa`, and `VOLUME /proc`. Returns `oci:DIR/work:work`.
+fn alpine_with_work(dir: &Path) -> String {
+    let layout = dir.join("work");
+    copy_layout(&example_layout(), &layout);
+    let bundle = dir.join("work-bundle");
+    let (l, b) = (layout.to_str().expect("UTF-8"), bundle.to_str().expect("UTF-8"));
+    tool("umoci", &["unpack", "--image", &format!("{l}:3.20"), b]).ok();
+    let root = bundle.join("rootfs");
+    let mode =
+        |p: &Path, m: u32| fs::set_permissions(p, std::os::unix::fs::PermissionsExt::from_mode(m)).expect("chmod");
+    mode(&root.join("etc/issue"), 0o666);
+    fs::create_dir_all(root.join("opt/pub")).expect("mkdir");
+    mode(&root.join("opt/pub"), 0o777);
+    let append = |rel: &str, line: &str| {
+        let mut text = fs::read_to_string(root.join(rel)).expect("read");
+        text.push_str(line);
+        fs::write(root.join(rel), text).expect("write");
+    };
+    append("etc/passwd", "guest:x:1100:1100::/home/guest:/bin/sh\n");
+    append("etc/group", "guest:x:1100:\n");
+    append("etc/shadow", "guest::19000:0:99999:7:::\n");
+    fs::create_dir_all(root.join("root/.ssh")).expect("mkdir");
+    fs::write(
+        root.join("root/.ssh/id_rsa"),
+        "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----\n",
+    )
+    .expect("key");
+    tool("umoci", &["repack", "--image", &format!("{l}:work"), b]).ok();
+    tool("umoci", &["config", "--image", &format!("{l}:work"), "--config.volume", "/proc"]).ok();
+    oci_ref(&layout, Some("work"))
+}
+
+/// The six kinds that find nothing to change on the fixture images, each given work and
+/// verified with independent tools after one `harden`: `world-writable` (file and
+/// non-sticky directory lose o+w; sticky /tmp keeps it), `lock-accounts` (the empty
+/// password becomes locked), `nologin-shells` (guest's shell), `secrets` (the key is
+/// whited out), `volumes` (/proc removed from the config), `remove-package-manager`
+/// with `force` (apk gone, its database kept); exactly one layer added.
+#[test]
+fn kinds_with_work_verified_by_umoci_and_skopeo() {
+    require_root();
+    let t = tempdir();
+    let src = alpine_with_work(t.path());
+    assert!(skopeo_config(&src)["config"]["Volumes"].get("/proc").is_some(), "the fixture must declare VOLUME /proc");
+    let rules = write_rules(
+        t.path(),
+        "work.toml",
+        "[ruleset]\nname = \"work\"\n\n[[rule]]\nid = \"ww\"\nkind = \"world-writable\"\n\n\
+         [[rule]]\nid = \"lock\"\nkind = \"lock-accounts\"\n\n[[rule]]\nid = \"nologin\"\nkind = \"nologin-shells\"\n\n\
+         [[rule]]\nid = \"secrets\"\nkind = \"secrets\"\n\n[[rule]]\nid = \"vol\"\nkind = \"volumes\"\n\n\
+         [[rule]]\nid = \"pm\"\nkind = \"remove-package-manager\"\nforce = true\n",
+    );
+    let out = t.path().join("out");
+    let dst = oci_ref(&out, Some("x"));
+    harden_cached(t.path(), &["harden", &src, &dst, "--rules", &rules, "-q"]).ok();
+
+    let root = umoci_unpack(&out, "x", t.path());
+    let perm = |rel: &str| {
+        std::os::unix::fs::PermissionsExt::mode(&fs::symlink_metadata(root.join(rel)).expect(rel).permissions())
+            & 0o7777
+    };
+    assert_eq!(perm("etc/issue") & 0o002, 0, "etc/issue still world-writable: {:o}", perm("etc/issue"));
+    assert_eq!(perm("opt/pub") & 0o002, 0, "opt/pub still world-writable: {:o}", perm("opt/pub"));
+    assert_eq!(perm("tmp"), 0o1777, "the sticky /tmp keeps its mode");
+    let shadow = fs::read_to_string(root.join("etc/shadow")).expect("shadow");
+    let guest = shadow.lines().find(|l| l.starts_with("guest:")).expect("guest in shadow");
+    assert!(guest.split(':').nth(1).is_some_and(|p| p.starts_with('!')), "guest not locked: {guest}");
+    let passwd = fs::read_to_string(root.join("etc/passwd")).expect("passwd");
+    let guest = passwd.lines().find(|l| l.starts_with("guest:")).expect("guest in passwd");
+    assert!(guest.ends_with("nologin"), "guest keeps a login shell: {guest}");
+    assert!(passwd.lines().next().is_some_and(|l| l.ends_with("/bin/sh")), "root keeps its shell");
+    assert!(fs::symlink_metadata(root.join("root/.ssh/id_rsa")).is_err(), "the private key is still there");
+    assert!(fs::symlink_metadata(root.join("sbin/apk")).is_err(), "apk is still there");
+    assert!(root.join("lib/apk/db/installed").is_file(), "the package database must stay for scanners");
+
+    let cfg = skopeo_config(&dst);
+    assert!(cfg["config"]["Volumes"].get("/proc").is_none(), "VOLUME /proc kept: {cfg:#}");
+    let (before, after) = (layer_digests(&skopeo_raw(&src)), layer_digests(&skopeo_raw(&dst)));
+    assert_eq!(after.len(), before.len() + 1, "exactly one layer added");
+    assert_eq!(after[..before.len()], before[..], "base layers unchanged");
+}
