@@ -88,12 +88,7 @@ fn load_rules(spec: &str) -> Result<RuleSet> {
 fn evaluate_image(image: &Image, rules: &RuleSet) -> Result<Evaluation> {
     let fs = MergedFs::build_capturing(image, rules.capture())
         .with_context(|| format!("reading the layers of image {}", image.digest()))?;
-    let input = hardener::CheckInput {
-        fs: &fs,
-        config: image.config(),
-        media_type_is_docker: image.raw_manifest().media_type().is_docker(),
-    };
-    Ok(hardener::evaluate(rules, &input))
+    Ok(hardener::evaluate(rules, &hardener::CheckInput::new(&fs, image)))
 }
 
 fn outcome_name(o: &Outcome) -> &'static str {
@@ -248,12 +243,7 @@ pub fn harden(args: HardenArgs) -> Result<ExitCode> {
     if args.dry_run {
         for image in &images {
             let fs = MergedFs::build_capturing(image, rules.capture())?;
-            let input = hardener::CheckInput {
-                fs: &fs,
-                config: image.config(),
-                media_type_is_docker: image.raw_manifest().media_type().is_docker(),
-            };
-            let evaluation = hardener::evaluate(&rules, &input);
+            let evaluation = hardener::evaluate(&rules, &hardener::CheckInput::new(&fs, image));
             let fixes = evaluation.fixes();
             let entries = hardener::plan_entries(&fs, &fixes)?;
             writeln!(

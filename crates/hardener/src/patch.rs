@@ -131,7 +131,7 @@ pub fn harden(image: &Image, rules: &RuleSet, layout: &OciLayout, base_name: Opt
     let digest = rules.digest().to_string();
     if labels.get(LABEL_RULES_DIGEST) == Some(&digest) {
         let fs = MergedFs::build_capturing(image, rules.capture())?;
-        let before = evaluate(rules, &input(&fs, image));
+        let before = evaluate(rules, &CheckInput::new(&fs, image));
         return Ok(Hardened { descriptor: image.descriptor().clone(), before, entries: Vec::new(), unchanged: true });
     }
     let base = match labels.get(LABEL_RESTORE) {
@@ -153,7 +153,7 @@ pub fn harden(image: &Image, rules: &RuleSet, layout: &OciLayout, base_name: Opt
     let fs = MergedFs::build_capturing_with(&base, move |path, meta| {
         by_path(path) || (strips_setuid && meta.mode & 0o6000 != 0 && meta.size <= 64 << 20)
     })?;
-    let before = evaluate(rules, &input(&fs, &base));
+    let before = evaluate(rules, &CheckInput::new(&fs, &base));
     if let Some((rule, message)) = before.results.iter().find_map(|r| match &r.outcome {
         crate::Outcome::Error { message } if r.action == crate::Action::Fix => {
             Some((r.rule_id.clone(), message.clone()))
@@ -205,10 +205,6 @@ pub fn harden(image: &Image, rules: &RuleSet, layout: &OciLayout, base_name: Opt
     };
     let descriptor = oci_core::append(&base, layout, spec)?;
     Ok(Hardened { descriptor, before, entries: planned.into_iter().map(|(e, _)| e).collect(), unchanged: false })
-}
-
-fn input<'a>(fs: &'a MergedFs, image: &'a Image) -> CheckInput<'a> {
-    CheckInput { fs, config: image.config(), media_type_is_docker: image.raw_manifest().media_type().is_docker() }
 }
 
 /// Applies the config edits the rules planned.

@@ -211,12 +211,7 @@ impl AdvisoryDb {
     fn load(dir: &Path, only: Option<&[Ecosystem]>) -> Result<Self> {
         let path = dir.join(DATA_FILE);
         let database_error = |reason: String| Error::Database { path: dir.to_owned(), reason };
-        let file = File::open(&path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => database_error(format!(
-                "no advisory database here ({DATA_FILE} is missing): run `oci-harden db update` first or pass --db DIR"
-            )),
-            _ => Error::io(format!("opening {}", path.display()), e),
-        })?;
+        let file = File::open(&path).map_err(|e| missing_or_io(dir, DATA_FILE, e))?;
         let mut reader = BufReader::with_capacity(1 << 16, file);
         let mut line = String::new();
         let mut line_number = 1;
@@ -417,12 +412,7 @@ impl AdvisoryDb {
     pub fn read_info(dir: &Path) -> Result<DbInfo> {
         let path = dir.join(METADATA_FILE);
         let database_error = |reason: String| Error::Database { path: dir.to_owned(), reason };
-        let text = fs::read_to_string(&path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => database_error(format!(
-                "no advisory database here ({METADATA_FILE} is missing): run `oci-harden db update` first or pass --db DIR"
-            )),
-            _ => Error::io(format!("reading {}", path.display()), e),
-        })?;
+        let text = fs::read_to_string(&path).map_err(|e| missing_or_io(dir, METADATA_FILE, e))?;
         let header: Header =
             serde_json::from_str(&text).map_err(|e| database_error(format!("{METADATA_FILE}: {e}")))?;
         header.check().map_err(database_error)?;
@@ -557,4 +547,18 @@ struct EntryLine<'a> {
     severity: Cow<'a, str>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     note: Option<Cow<'a, str>>,
+}
+
+/// The error for a database file that cannot be read: "no database here" when it is
+/// missing (with what to do), the I/O error otherwise.
+fn missing_or_io(dir: &Path, file: &str, e: std::io::Error) -> Error {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => Error::Database {
+            path: dir.to_owned(),
+            reason: format!(
+                "no advisory database here ({file} is missing): run `oci-harden db update` first or pass --db DIR"
+            ),
+        },
+        _ => Error::io(format!("reading {}", dir.join(file).display()), e),
+    }
 }

@@ -99,11 +99,13 @@ pub struct Inventory {
 /// Whether `path` is one of the files [`inventory`] and [`crate::detect_os`] read: pass
 /// it to [`MergedFs::build_capturing`] so they need no second pass over the layers.
 ///
-/// ```no_run
+/// ```
 /// # fn main() -> hardener::Result<()> {
-/// # let image: hardener::oci_core::Image = todo!();
+/// # let reference = format!("oci:{}/../../examples/alpine:3.20", env!("CARGO_MANIFEST_DIR")).parse()?;
+/// # let image = hardener::oci_core::ImageSource::open(&reference)?.image(None)?;
 /// let fs = hardener::oci_core::MergedFs::build_capturing(&image, hardener::inventory_paths)?;
 /// let inventory = hardener::inventory(&fs, &hardener::today_utc())?;
+/// assert_eq!(inventory.packages.len(), 14);
 /// # Ok(()) }
 /// ```
 pub fn inventory_paths(path: &str) -> bool {

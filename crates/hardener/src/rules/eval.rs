@@ -19,6 +19,13 @@ pub struct CheckInput<'a> {
     pub media_type_is_docker: bool,
 }
 
+impl<'a> CheckInput<'a> {
+    /// The input for `image`, whose merged filesystem is `fs`.
+    pub fn new(fs: &'a MergedFs, image: &'a oci_core::Image) -> CheckInput<'a> {
+        CheckInput { fs, config: image.config(), media_type_is_docker: image.raw_manifest().media_type().is_docker() }
+    }
+}
+
 /// The result of one rule.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "status", rename_all = "kebab-case")]
