@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 IMG=${1:-target/bench/debian:base}
 RUNS=${2:-3}
 [ -d "${IMG%:*}" ] || bash benches/prepare-debian.sh "${IMG%:*}"
-cargo build --quiet --release -p oci-harden-cli
+cargo build --quiet --release --bin oci-harden
 BIN=$PWD/target/release/oci-harden
 W=$(mktemp -d "${TMPDIR:-/var/tmp}/oci-harden-copy-bench.XXXXXX")
 REG_PID=

@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 IMG=${1:-target/bench/debian:multi}
 RUNS=${2:-5}
 [ -d "${IMG%:*}" ] || bash benches/prepare-debian.sh "${IMG%:*}"
-cargo build --quiet --release -p oci-harden-cli
+cargo build --quiet --release --bin oci-harden
 BIN=$PWD/target/release/oci-harden
 W=$(mktemp -d "${TMPDIR:-/var/tmp}/oci-harden-bench.XXXXXX")
 trap 'rm -rf "$W"' EXIT

@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 IMG=${1:-target/bench/debian:base}
 RUNS=${2:-3}
 [ -d "${IMG%:*}" ] || bash benches/prepare-debian.sh "${IMG%:*}"
-cargo build --quiet --release -p oci-harden-cli
+cargo build --quiet --release --bin oci-harden
 BIN=$PWD/target/release/oci-harden
 PEER=$PWD/../shared/bench/peer-harden.sh
 W=$(mktemp -d "${TMPDIR:-/var/tmp}/oci-harden-harden-bench.XXXXXX")

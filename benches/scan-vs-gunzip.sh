@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 LAYOUT=target/bench/debian
 [ -d "$LAYOUT" ] || bash benches/prepare-debian.sh "$LAYOUT"
 RUNS=${2:-5}
-cargo build --quiet --release -p oci-harden-cli
+cargo build --quiet --release --bin oci-harden
 BIN=$PWD/target/release/oci-harden
 W=$(mktemp -d "${TMPDIR:-/var/tmp}/oci-harden-scan-bench.XXXXXX")
 trap 'rm -rf "$W"' EXIT

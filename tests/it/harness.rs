@@ -74,28 +74,10 @@ pub fn tempdir() -> tempfile::TempDir {
 // ---------------------------------------------------------------------------------------
 // Running programs
 
-/// The `oci-harden` binary: `$OCI_HARDEN_BIN`, or `oci-harden` next to this test binary's
-/// `deps/` directory (`target/<profile>/deps/it-HASH` → `target/<profile>/oci-harden`).
+/// The `oci-harden` binary Cargo built for this test run from the sources under test (the
+/// root package owns it, so Cargo builds it before the tests and names it here).
 pub fn bin() -> PathBuf {
-    if let Some(p) = std::env::var_os("OCI_HARDEN_BIN") {
-        let p = PathBuf::from(p);
-        assert!(p.is_file(), "OCI_HARDEN_BIN={} does not exist", p.display());
-        return p;
-    }
-    let exe = std::env::current_exe().expect("the test binary's path");
-    let profile_dir = exe
-        .parent()
-        .filter(|d| d.ends_with("deps"))
-        .and_then(Path::parent)
-        .unwrap_or_else(|| panic!("unexpected test binary location {}", exe.display()));
-    let p = profile_dir.join("oci-harden");
-    assert!(
-        p.is_file(),
-        "{} does not exist: run `cargo test --workspace` (or `cargo build -p oci-harden-cli`) first, \
-         or point OCI_HARDEN_BIN at the binary",
-        p.display()
-    );
-    p
+    PathBuf::from(env!("CARGO_BIN_EXE_oci-harden"))
 }
 
 /// What a finished process left.

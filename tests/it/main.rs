@@ -2,8 +2,8 @@
 //! real images and compares what it does with independent peers (umoci, skopeo, the
 //! image-spec JSON schemas).
 //!
-//! Run with `cargo test --workspace` (which builds the `oci-harden` binary first), or
-//! `cargo build -p oci-harden-cli && cargo test -p oci-harden-workspace --test it`.
+//! Run with `cargo test --workspace` or `cargo test --test it`: Cargo builds the
+//! `oci-harden` binary of the root package from the same sources first.
 //! The tests need `umoci`, `skopeo`, `docker-registry` (the CNCF distribution registry,
 //! started on loopback by the registry tests), `htpasswd` (apache2-utils) and `openssl`
 //! (token-auth keys and JWT signatures) on `PATH`, and run as root (to build images whose
@@ -12,6 +12,7 @@
 
 mod append;
 mod bad_input;
+mod cli;
 mod export_agreement;
 mod fixtures;
 mod harden;

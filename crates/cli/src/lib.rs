@@ -1,7 +1,9 @@
-//! `oci-harden`: pull, inspect, scan, harden and push OCI images without a daemon.
+//! The `oci-harden` command line: pull, inspect, scan, harden and push OCI images without
+//! a daemon.
 //!
-//! This binary only parses arguments, calls the `oci-core` and `hardener` libraries and
-//! formats their results; the domain logic lives in those crates.
+//! This crate only parses arguments, calls the `oci-core` and `hardener` libraries, shows
+//! progress and formats their results; the domain logic lives in those crates. The binary
+//! itself is the workspace root's `src/main.rs`, which calls [`main`].
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
@@ -54,7 +56,9 @@ enum Command {
     Gc(commands::GcArgs),
 }
 
-fn main() -> ExitCode {
+/// Parses the command line, runs the command and returns its exit code: 0 success,
+/// 1 a gate tripped (`--fail-on`), 2 an error (printed with its causes).
+pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Inspect(a) => commands::inspect(a),
