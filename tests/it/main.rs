@@ -23,3 +23,4 @@ mod registry;
 mod rules_report;
 mod scan;
 mod schema;
+mod snapshots;
