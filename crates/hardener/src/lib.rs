@@ -28,8 +28,8 @@ pub use error::{Error, Result};
 pub use oci_core;
 pub use os::{Eol, OsFamily, OsInfo, detect_os, parse_os_release, today_utc};
 pub use packages::{
-    Inventory, Package, PackageFormat, inventory, inventory_paths, parse_apk_installed, parse_dpkg_status,
-    parse_dpkg_status_d,
+    Conffile, Inventory, Package, PackageFormat, StatusEntry, info_file_name, inventory, inventory_paths, list_file,
+    parse_apk_installed, parse_dpkg_status, parse_dpkg_status_d, rewrite_status,
 };
 pub use patch::{
     Hardened, LABEL_BASE_DIGEST, LABEL_BASE_NAME, LABEL_RESTORE, LABEL_RULES, LABEL_RULES_DIGEST, PatchEntry,
