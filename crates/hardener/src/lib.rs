@@ -18,6 +18,7 @@ mod patch;
 mod report;
 mod rules;
 mod scan;
+mod upgrade;
 mod version;
 
 pub use advisories::{
@@ -44,5 +45,9 @@ pub use rules::{
 };
 pub use scan::{
     Finding, FindingStatus, ScanReport, compare_versions, ecosystem_of, match_packages, scan, scan_with_db_dir,
+};
+pub use upgrade::{
+    ConffileAction, ConffileOutcome, FileAction, FileChange, Installed, PackageFiles, Spool, Spooled,
+    plan_package_files,
 };
 pub use version::{ApkVersion, DpkgVersion};

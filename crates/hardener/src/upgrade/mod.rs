@@ -1,0 +1,22 @@
+//! Upgrading packages inside an image without running anything from it: the pieces that
+//! turn a new package version into file changes and database entries, as dpkg would leave
+//! them.
+//!
+//! - [`plan_package_files`]: where each entry of the new version goes on the merged
+//!   filesystem (merged-/usr resolved, existing directories kept), dpkg's
+//!   `--force-confold` conffile policy, and whiteouts for files the new version dropped.
+//! - [`Spool`]: package contents copied once to a temporary file, read back in layer
+//!   order, so memory stays flat.
+//! - The database side is in [`crate::StatusEntry`] and [`crate::rewrite_status`].
+
+mod files;
+mod spool;
+
+pub use files::{ConffileAction, ConffileOutcome, FileAction, FileChange, Installed, PackageFiles, plan_package_files};
+pub use spool::{Spool, Spooled};
+
+/// The md5 (hex) of `bytes`, as dpkg records it.
+pub(crate) fn md5_hex(bytes: &[u8]) -> String {
+    use md5::Digest as _;
+    hex::encode(md5::Md5::digest(bytes))
+}
