@@ -53,8 +53,11 @@ impl FileMode {
     }
 }
 
-/// A file being written atomically; see the [module documentation](self).
+/// A file being written atomically.
 ///
+/// The content goes to a temporary file in the target's directory; [`AtomicFile::commit`]
+/// flushes and `fsync`s it, renames it over the target and `fsync`s the directory, so
+/// after a crash the target holds either the old content or the whole new content.
 /// Nothing is visible at the target until [`AtomicFile::commit`] succeeds; dropping the
 /// writer (or a failed commit) removes the temporary file.
 #[derive(Debug)]
@@ -123,7 +126,7 @@ impl Write for AtomicFile {
     }
 }
 
-/// Writes `bytes` to `path` atomically; see the [module documentation](self).
+/// Writes `bytes` to `path` atomically, as [`AtomicFile`] does.
 pub fn write_atomic(path: impl AsRef<Path>, bytes: &[u8], mode: FileMode) -> Result<()> {
     let path = path.as_ref();
     let mut file = AtomicFile::create(path, mode)?;

@@ -141,7 +141,7 @@ pub enum Error {
         what: String,
         /// The HTTP status, when there was one.
         status: Option<u16>,
-        /// What the registry or the connection said, and what to do about it.
+        /// What the registry or the connection said.
         message: String,
     },
     /// A registry wants credentials, or refused the ones it was given (HTTP 401, or a token
