@@ -67,6 +67,13 @@ mod tests {
     }
 
     #[test]
+    fn a_directory_without_a_layout_gets_the_copy_command() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = anyhow::Error::from(oci_core::OciLayout::open(dir.path()).unwrap_err());
+        assert_eq!(advice(&err).as_deref(), Some("create a layout with `oci-harden copy SOURCE oci:DIR:TAG`"));
+    }
+
+    #[test]
     fn other_errors_get_no_advice() {
         let err = wrapped(Error::NotFound { what: "tag \"x\"".into(), hint: String::new() });
         assert_eq!(advice(&err), None);

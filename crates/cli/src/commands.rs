@@ -409,18 +409,9 @@ pub fn pull(args: PullArgs) -> Result<ExitCode> {
     let Reference::Registry(name) = &args.reference else {
         bail!("pull takes a registry image (to copy local images, use `oci-harden copy`)");
     };
-    let remote = args.registry.connect()?;
-    let (source, stats) = remote
-        .runtime
-        .block_on(oci_core::pull(
-            &remote.registry,
-            name,
-            &remote.cache,
-            &args.platforms,
-            PullScope::Everything,
-            progress(args.quiet),
-        ))
-        .with_context(|| format!("pulling {name}"))?;
+    let session = args.registry.session(progress(args.quiet));
+    let (source, stats) =
+        session.pull(name, &args.platforms, PullScope::Everything).with_context(|| format!("pulling {name}"))?;
     if args.quiet {
         return Ok(ExitCode::SUCCESS);
     }
@@ -430,7 +421,7 @@ pub fn pull(args: PullArgs) -> Result<ExitCode> {
         blobs_skipped: stats.blobs_skipped,
         ..CopyReport::empty(source.top().digest.clone(), source.top().media_type.clone())
     };
-    let cache = remote.cache.root().display().to_string();
+    let cache = session.cache()?.root().display().to_string();
     print_report(&name.to_string(), &format!("oci:{cache}"), &report, args.format)?;
     Ok(ExitCode::SUCCESS)
 }
@@ -448,8 +439,8 @@ pub fn login(args: LoginArgs) -> Result<ExitCode> {
     }
     let host = oci_core::normalize_registry_host(&args.registry)?;
     if !args.no_verify {
-        let remote = args.remote.connect()?;
-        remote.runtime.block_on(remote.registry.verify_login(&host, &args.username, &password))?;
+        let session = args.remote.session(progress(true));
+        session.block_on(session.registry()?.verify_login(&host, &args.username, &password))??;
     }
     let path = args.config.unwrap_or_else(oci_core::default_docker_config_path);
     oci_core::login(&path, &host, &args.username, &password)?;

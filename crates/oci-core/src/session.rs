@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
 use crate::{
-    CopyOptions, CopyReport, Error, Image, ImageSource, OciLayout, Platform, Progress, PullScope, Reference, Registry,
-    RegistryOptions, Result, TransferStats,
+    CopyOptions, CopyReport, Error, Image, ImageName, ImageSource, OciLayout, Platform, Progress, PullScope, Reference,
+    Registry, RegistryOptions, Result, TransferStats,
 };
 
 /// What a [`Session`] is made of.
@@ -134,20 +134,29 @@ impl Session {
     /// with [`ImageSource::image`]).
     pub fn open(&self, reference: &Reference, platforms: &[Platform], scope: PullScope) -> Result<ImageSource> {
         match reference {
-            Reference::Registry(name) => {
-                let remote = self.remote()?;
-                let pulled = remote.runtime.block_on(crate::pull(
-                    &remote.registry,
-                    name,
-                    &remote.cache,
-                    platforms,
-                    scope,
-                    Arc::clone(&self.progress),
-                ))?;
-                Ok(pulled.0)
-            }
+            Reference::Registry(name) => Ok(self.pull(name, platforms, scope)?.0),
             local => ImageSource::open_with(local, self.options.registry.limits),
         }
+    }
+
+    /// Pulls `name` into the cache as [`crate::pull`] does (for `platforms`, all when
+    /// empty, as far as `scope` says) and returns the source reading it from there with
+    /// what the transfer cost.
+    pub fn pull(
+        &self,
+        name: &ImageName,
+        platforms: &[Platform],
+        scope: PullScope,
+    ) -> Result<(ImageSource, TransferStats)> {
+        let remote = self.remote()?;
+        remote.runtime.block_on(crate::pull(
+            &remote.registry,
+            name,
+            &remote.cache,
+            platforms,
+            scope,
+            Arc::clone(&self.progress),
+        ))
     }
 
     /// Makes sure the layers of `image`, opened from `reference` by [`Session::open`],
