@@ -9,7 +9,7 @@ use std::fs;
 use std::path::Path;
 
 use oci_core::{
-    Append, AppendedLayer, Compression, EntryMeta, ImageConfig, ImageSource, LayerWriter, OciLayout, Platform, Strip,
+    Append, AppendedLayer, Compression, ConfigChange, EntryMeta, ImageSource, LayerWriter, OciLayout, Platform, Strip,
     append, replace_in_index, source_date_epoch, source_date_rfc3339, strip,
 };
 use serde_json::Value;
@@ -41,7 +41,7 @@ fn spec(layer: Option<AppendedLayer>, created: String) -> Append {
         comment: Some("append test".into()),
         labels: vec![("org.example.hardened".into(), "true".into())],
         annotations: vec![("org.opencontainers.image.base.name".into(), "alpine:3.20".into())],
-        edit: Some(Box::new(|c: &mut ImageConfig| c.set_user("65534"))),
+        changes: vec![ConfigChange::User("65534".into())],
     }
 }
 

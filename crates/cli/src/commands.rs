@@ -7,7 +7,8 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use oci_core::{
-    CopyOptions, CopyReport, EntryKind, Image, ImageSource, Manifest, MergedFs, Node, Platform, PullScope, Reference,
+    AtomicFile, CopyOptions, CopyReport, EntryKind, FileMode, Image, Manifest, MergedFs, Node, Platform, PullScope,
+    Reference,
 };
 use serde_json::{Value, json};
 
@@ -148,10 +149,6 @@ pub struct LogoutArgs {
     /// The docker config file [default: $DOCKER_CONFIG/config.json or ~/.docker/config.json]
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
-}
-
-fn open(reference: &Reference) -> Result<ImageSource> {
-    ImageSource::open(reference).with_context(|| format!("opening {reference}"))
 }
 
 fn stdout() -> BufWriter<io::StdoutLock<'static>> {
@@ -346,44 +343,19 @@ pub fn export(args: ExportArgs) -> Result<ExitCode> {
         out.flush()?;
         return Ok(ExitCode::SUCCESS);
     }
-    let dir = match args.output.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let tmp = {
-        use std::os::unix::fs::PermissionsExt;
-        // Like a file the shell would create: 0666 less the umask.
-        tempfile::Builder::new().permissions(std::fs::Permissions::from_mode(0o666)).tempfile_in(&dir)
-    }
-    .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
-    let mut w = BufWriter::with_capacity(256 << 10, tmp);
+    let mut w = AtomicFile::create(&args.output, FileMode::Public)?;
     oci_core::export(&fs, &mut w)?;
-    let tmp = w.into_inner().map_err(|e| e.into_error()).context("flushing the export")?;
-    tmp.persist(&args.output).map_err(|e| e.error).with_context(|| format!("writing {}", args.output.display()))?;
+    w.commit()?;
     Ok(ExitCode::SUCCESS)
 }
 
 pub fn copy(args: CopyArgs) -> Result<ExitCode> {
     let options = CopyOptions { platforms: args.platforms };
-    let needs_registry =
-        matches!(args.source, Reference::Registry(_)) || matches!(args.destination, Reference::Registry(_));
-    let report = if needs_registry {
-        let remote = args.registry.connect()?;
-        remote
-            .runtime
-            .block_on(oci_core::copy_image(
-                &args.source,
-                &args.destination,
-                &options,
-                &remote.registry,
-                &remote.cache,
-                progress(args.quiet),
-            ))
-            .map_err(anyhow::Error::from)
-    } else {
-        open(&args.source).and_then(|source| Ok(oci_core::copy(&source, &args.destination, &options)?))
-    }
-    .with_context(|| format!("copying {} to {}", args.source, args.destination))?;
+    let report = args
+        .registry
+        .session(progress(args.quiet))
+        .copy(&args.source, &args.destination, &options)
+        .with_context(|| format!("copying {} to {}", args.source, args.destination))?;
     if !args.quiet {
         print_report(&args.source.to_string(), &args.destination.to_string(), &report, args.format)?;
     }
@@ -431,18 +403,9 @@ pub fn pull(args: PullArgs) -> Result<ExitCode> {
     let Reference::Registry(name) = &args.reference else {
         bail!("pull takes a registry image (to copy local images, use `oci-harden copy`)");
     };
-    let remote = args.registry.connect()?;
-    let (source, stats) = remote
-        .runtime
-        .block_on(oci_core::pull(
-            &remote.registry,
-            name,
-            &remote.cache,
-            &args.platforms,
-            PullScope::Everything,
-            progress(args.quiet),
-        ))
-        .with_context(|| format!("pulling {name}"))?;
+    let session = args.registry.session(progress(args.quiet));
+    let (source, stats) =
+        session.pull(name, &args.platforms, PullScope::Everything).with_context(|| format!("pulling {name}"))?;
     if args.quiet {
         return Ok(ExitCode::SUCCESS);
     }
@@ -452,7 +415,7 @@ pub fn pull(args: PullArgs) -> Result<ExitCode> {
         blobs_skipped: stats.blobs_skipped,
         ..CopyReport::empty(source.top().digest.clone(), source.top().media_type.clone())
     };
-    let cache = remote.cache.root().display().to_string();
+    let cache = session.cache()?.root().display().to_string();
     print_report(&name.to_string(), &format!("oci:{cache}"), &report, args.format)?;
     Ok(ExitCode::SUCCESS)
 }
@@ -468,10 +431,10 @@ pub fn login(args: LoginArgs) -> Result<ExitCode> {
     if password.is_empty() {
         bail!("no password on standard input");
     }
-    let host = normalise_host(&args.registry)?;
+    let host = oci_core::normalize_registry_host(&args.registry)?;
     if !args.no_verify {
-        let remote = args.remote.connect()?;
-        remote.runtime.block_on(remote.registry.verify_login(&host, &args.username, &password))?;
+        let session = args.remote.session(progress(true));
+        session.block_on(session.registry()?.verify_login(&host, &args.username, &password))??;
     }
     let path = args.config.unwrap_or_else(oci_core::default_docker_config_path);
     oci_core::login(&path, &host, &args.username, &password)?;
@@ -480,7 +443,7 @@ pub fn login(args: LoginArgs) -> Result<ExitCode> {
 }
 
 pub fn logout(args: LogoutArgs) -> Result<ExitCode> {
-    let host = normalise_host(&args.registry)?;
+    let host = oci_core::normalize_registry_host(&args.registry)?;
     let path = args.config.unwrap_or_else(oci_core::default_docker_config_path);
     if oci_core::logout(&path, &host)? {
         eprintln!("Removed the credentials for {host} from {}", path.display());
@@ -488,15 +451,6 @@ pub fn logout(args: LogoutArgs) -> Result<ExitCode> {
         eprintln!("No credentials for {host} in {}", path.display());
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// `https://index.docker.io/v1/`, `index.docker.io` → `docker.io`; `host:port` as is.
-fn normalise_host(registry: &str) -> Result<String> {
-    let bare = registry.trim_start_matches("https://").trim_start_matches("http://");
-    let bare = bare.split('/').next().unwrap_or(bare);
-    let probe: oci_core::ImageName =
-        format!("{bare}/x").parse().with_context(|| format!("invalid registry {registry:?}"))?;
-    Ok(probe.registry().to_owned())
 }
 
 pub fn gc(args: GcArgs) -> Result<ExitCode> {

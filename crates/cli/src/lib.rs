@@ -12,6 +12,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod advice;
 mod commands;
 mod harden_cmd;
 mod output;
@@ -85,6 +86,9 @@ pub fn main() -> ExitCode {
                 let _ = write!(stderr, "\n  caused by: {cause}");
             }
             let _ = writeln!(stderr);
+            if let Some(hint) = advice::advice(&err) {
+                let _ = writeln!(stderr, "hint: {hint}");
+            }
             ExitCode::from(2)
         }
     }

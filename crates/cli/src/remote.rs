@@ -10,8 +10,8 @@ use anyhow::{Context, Result};
 use clap::Args;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use oci_core::{
-    CredentialStore, Descriptor, ImageSource, OciLayout, Outcome, Platform, Progress, PullScope, Reference, Registry,
-    RegistryOptions, RetryPolicy,
+    CredentialStore, Descriptor, ImageSource, OciLayout, Platform, Progress, PullScope, Reference, Registry,
+    RegistryOptions, RetryPolicy, Session, SessionOptions, TransferOutcome,
 };
 
 use crate::output::human_bytes;
@@ -44,56 +44,63 @@ pub struct Remote {
 }
 
 impl RegistryArgs {
+    /// What a library [`Session`] needs: registry options and the cache directory.
+    pub fn session_options(&self) -> SessionOptions {
+        SessionOptions {
+            registry: RegistryOptions {
+                insecure_registries: self.insecure_registries.clone(),
+                ca_certs: self.ca_certs.clone(),
+                retry: RetryPolicy { attempts: self.retries, ..RetryPolicy::default() },
+                jobs: usize::from(self.jobs),
+                credentials: CredentialStore::from_env(),
+                ..RegistryOptions::default()
+            },
+            cache_dir: self.cache.clone().unwrap_or_else(oci_core::default_cache_dir),
+            ..SessionOptions::default()
+        }
+    }
+
+    /// A session reporting transfers to `progress` (it connects on first registry use).
+    pub fn session(&self, progress: Arc<dyn Progress>) -> Session {
+        Session::new(self.session_options()).with_progress(progress)
+    }
+
     /// Starts the runtime, opens the cache and sets up the registry session.
     pub fn connect(&self) -> Result<Remote> {
+        let options = self.session_options();
         let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
+            .worker_threads(options.worker_threads)
             .enable_all()
             .build()
             .context("starting the async runtime")?;
-        let dir = self.cache.clone().unwrap_or_else(oci_core::default_cache_dir);
+        let dir = options.cache_dir;
         let cache = oci_core::open_cache(&dir).with_context(|| format!("opening the blob cache {}", dir.display()))?;
-        let registry = Registry::new(RegistryOptions {
-            insecure_registries: self.insecure_registries.clone(),
-            ca_certs: self.ca_certs.clone(),
-            retry: RetryPolicy { attempts: self.retries, ..RetryPolicy::default() },
-            jobs: usize::from(self.jobs),
-            credentials: CredentialStore::from_env(),
-            ..RegistryOptions::default()
-        })?;
+        let registry = Registry::new(options.registry)?;
         Ok(Remote { runtime, registry, cache })
     }
 }
 
-/// Opens any reference for reading. A registry image is pulled into the cache: only its
-/// manifests and configs with [`PullScope::Metadata`]; layers follow on demand through
-/// [`fetch_layers`].
+/// Opens any reference for reading through a [`Session`]. A registry image is pulled into
+/// the cache (only as far as `scope` says; layers follow through [`fetch_layers`]) and
+/// the session is returned with it.
 pub fn open_source(
     reference: &Reference,
     args: &RegistryArgs,
     platforms: &[Platform],
     scope: PullScope,
-) -> Result<(ImageSource, Option<Remote>)> {
-    match reference {
-        Reference::Registry(name) => {
-            let remote = args.connect()?;
-            let (source, _) = remote
-                .runtime
-                .block_on(oci_core::pull(&remote.registry, name, &remote.cache, platforms, scope, progress(true)))
-                .with_context(|| format!("pulling {name}"))?;
-            Ok((source, Some(remote)))
-        }
-        local => Ok((ImageSource::open(local).with_context(|| format!("opening {local}"))?, None)),
-    }
+) -> Result<(ImageSource, Option<Session>)> {
+    let session = args.session(progress(true));
+    let source = session.open(reference, platforms, scope).with_context(|| match reference {
+        Reference::Registry(name) => format!("pulling {name}"),
+        local => format!("opening {local}"),
+    })?;
+    Ok((source, matches!(reference, Reference::Registry(_)).then_some(session)))
 }
 
 /// Makes sure the layers of `image` are local (a no-op for local references).
-pub fn fetch_layers(remote: Option<&Remote>, reference: &Reference, image: &oci_core::Image) -> Result<()> {
-    if let (Some(remote), Reference::Registry(name)) = (remote, reference) {
-        remote
-            .runtime
-            .block_on(oci_core::fetch_image_layers(&remote.registry, name, image, &remote.cache, progress(true)))
-            .with_context(|| format!("pulling the layers of {name}"))?;
+pub fn fetch_layers(session: Option<&Session>, reference: &Reference, image: &oci_core::Image) -> Result<()> {
+    if let (Some(session), Reference::Registry(name)) = (session, reference) {
+        session.ensure_layers(reference, image).with_context(|| format!("pulling the layers of {name}"))?;
     }
     Ok(())
 }
@@ -119,13 +126,13 @@ fn short(desc: &Descriptor) -> String {
 struct Lines;
 
 impl Progress for Lines {
-    fn finished(&self, desc: &Descriptor, outcome: &Outcome) {
+    fn finished(&self, desc: &Descriptor, outcome: &TransferOutcome) {
         let what = match outcome {
-            Outcome::Downloaded(n) => format!("pulled   {} ({})", short(desc), human_bytes(*n)),
-            Outcome::Uploaded(n) => format!("pushed   {} ({})", short(desc), human_bytes(*n)),
-            Outcome::Cached => format!("cached   {}", short(desc)),
-            Outcome::Exists => format!("exists   {}", short(desc)),
-            Outcome::Mounted => format!("mounted  {}", short(desc)),
+            TransferOutcome::Downloaded(n) => format!("pulled   {} ({})", short(desc), human_bytes(*n)),
+            TransferOutcome::Uploaded(n) => format!("pushed   {} ({})", short(desc), human_bytes(*n)),
+            TransferOutcome::Cached => format!("cached   {}", short(desc)),
+            TransferOutcome::Exists => format!("exists   {}", short(desc)),
+            TransferOutcome::Mounted => format!("mounted  {}", short(desc)),
             _ => format!("done     {}", short(desc)),
         };
         eprintln!("{what}");
@@ -163,12 +170,12 @@ impl Progress for Bars {
         }
     }
 
-    fn finished(&self, desc: &Descriptor, outcome: &Outcome) {
+    fn finished(&self, desc: &Descriptor, outcome: &TransferOutcome) {
         let bar = self.bars.lock().expect("not poisoned").remove(&desc.digest.to_string());
         let text = match outcome {
-            Outcome::Cached => "cached",
-            Outcome::Exists => "exists",
-            Outcome::Mounted => "mounted",
+            TransferOutcome::Cached => "cached",
+            TransferOutcome::Exists => "exists",
+            TransferOutcome::Mounted => "mounted",
             _ => "done",
         };
         match bar {

@@ -33,15 +33,15 @@ pub use packages::{
     parse_apk_installed, parse_dpkg_status, parse_dpkg_status_d, rewrite_status,
 };
 pub use patch::{
-    Hardened, LABEL_BASE_DIGEST, LABEL_BASE_NAME, LABEL_RESTORE, LABEL_RULES, LABEL_RULES_DIGEST, PatchEntry,
-    apply_edits, harden, hardened_source, plan_entries,
+    Hardened, LABEL_BASE_DIGEST, LABEL_BASE_NAME, LABEL_RESTORE, LABEL_RULES, LABEL_RULES_DIGEST, PatchEntry, harden,
+    hardened_source, plan_entries,
 };
 pub use report::{
     evaluation_to_sarif, from_trivy_json, parse_severity, purl, to_cyclonedx, to_sarif, to_table, to_trivy_json,
 };
 pub use rules::{
-    Action, CheckInput, ConfigEdit, Evaluation, FileType, Fix, Outcome, Rule, RuleFinding, RuleKind, RuleResult,
-    RuleSet, RuleSeverity, evaluate,
+    Action, CheckInput, Evaluation, FileType, Fix, Outcome, Rule, RuleFinding, RuleKind, RuleResult, RuleSet,
+    RuleSeverity, evaluate,
 };
 pub use scan::{
     Finding, FindingStatus, ScanReport, compare_versions, ecosystem_of, match_packages, scan, scan_with_db_dir,

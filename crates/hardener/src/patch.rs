@@ -4,12 +4,12 @@
 use std::collections::BTreeMap;
 
 use oci_core::{
-    Append, AppendedLayer, Compression, Descriptor, EntryKind, EntryMeta, Image, ImageSource, LayerWriter, MergedFs,
-    OciLayout, Reference, Strip,
+    Append, AppendedLayer, Compression, ConfigChange, Descriptor, EntryKind, EntryMeta, Image, ImageSource,
+    LayerWriter, MergedFs, OciLayout, Reference, Strip,
 };
 use serde_json::{Value, json};
 
-use crate::{CheckInput, ConfigEdit, Error, Evaluation, Fix, Result, RuleSet, evaluate};
+use crate::{CheckInput, Error, Evaluation, Fix, Result, RuleSet, evaluate};
 
 /// Label: the manifest digest of the image that was hardened.
 pub const LABEL_BASE_DIGEST: &str = "org.opencontainers.image.base.digest";
@@ -176,7 +176,7 @@ pub fn harden(image: &Image, rules: &RuleSet, layout: &OciLayout, base_name: Opt
         blob.finish()?;
         Some(AppendedLayer::from_written(&written))
     };
-    let config_edits: Vec<ConfigEdit> =
+    let config_edits: Vec<ConfigChange> =
         fixes.iter().filter_map(|f| if let Fix::Config(e) = f { Some(e.clone()) } else { None }).collect();
     let mut annotations: Vec<(String, String)> = fixes
         .iter()
@@ -193,7 +193,6 @@ pub fn harden(image: &Image, rules: &RuleSet, layout: &OciLayout, base_name: Opt
     annotations.extend(our_labels.iter().filter(|(k, _)| k.starts_with("org.opencontainers")).cloned());
     let restore = restore_record(&base, layer.is_some(), &config_edits, &our_labels, &annotations);
     our_labels.push((LABEL_RESTORE.to_owned(), restore));
-    let edits = config_edits.clone();
     let spec = Append {
         layer,
         created: oci_core::source_date_rfc3339(&base),
@@ -201,46 +200,10 @@ pub fn harden(image: &Image, rules: &RuleSet, layout: &OciLayout, base_name: Opt
         comment: Some(format!("hardened with rule set {}", rules.name)),
         labels: our_labels,
         annotations,
-        edit: Some(Box::new(move |config: &mut oci_core::ImageConfig| apply_edits(config, &edits))),
+        changes: config_edits.clone(),
     };
     let descriptor = oci_core::append(&base, layout, spec)?;
     Ok(Hardened { descriptor, before, entries: planned.into_iter().map(|(e, _)| e).collect(), unchanged: false })
-}
-
-/// Applies the config edits the rules planned.
-pub fn apply_edits(config: &mut oci_core::ImageConfig, edits: &[ConfigEdit]) {
-    for edit in edits {
-        match edit {
-            ConfigEdit::User(u) => config.set_user(u),
-            ConfigEdit::SetLabel(k, v) => config.set_label(k, v),
-            ConfigEdit::SetEnv(k, v) => {
-                let mut env: Vec<String> = config
-                    .env()
-                    .into_iter()
-                    .filter(|e| e.split('=').next() != Some(k.as_str()))
-                    .map(str::to_owned)
-                    .collect();
-                env.push(format!("{k}={v}"));
-                config.set_runtime("Env", json!(env));
-            }
-            ConfigEdit::UnsetEnv(k) => {
-                let env: Vec<String> = config
-                    .env()
-                    .into_iter()
-                    .filter(|e| e.split('=').next() != Some(k.as_str()))
-                    .map(str::to_owned)
-                    .collect();
-                config.set_runtime("Env", json!(env));
-            }
-            ConfigEdit::Healthcheck(v) => config.set_runtime("Healthcheck", v.clone()),
-            ConfigEdit::RemoveVolume(path) => {
-                if let Some(Value::Object(mut volumes)) = config.runtime().and_then(|r| r.get("Volumes")).cloned() {
-                    volumes.remove(path);
-                    config.set_runtime("Volumes", Value::Object(volumes));
-                }
-            }
-        }
-    }
 }
 
 fn pointer_escape(key: &str) -> String {
@@ -252,7 +215,7 @@ fn pointer_escape(key: &str) -> String {
 fn restore_record(
     base: &Image,
     layer: bool,
-    edits: &[ConfigEdit],
+    edits: &[ConfigChange],
     labels: &[(String, String)],
     annotations: &[(String, String)],
 ) -> String {
@@ -268,11 +231,11 @@ fn restore_record(
         let mut keys: Vec<String> = Vec::new();
         for e in edits {
             keys.push(match e {
-                ConfigEdit::User(_) => "User".into(),
-                ConfigEdit::SetEnv(..) | ConfigEdit::UnsetEnv(_) => "Env".into(),
-                ConfigEdit::Healthcheck(_) => "Healthcheck".into(),
-                ConfigEdit::RemoveVolume(_) => "Volumes".into(),
-                ConfigEdit::SetLabel(..) => "Labels".into(),
+                ConfigChange::User(_) => "User".into(),
+                ConfigChange::SetEnv(..) | ConfigChange::UnsetEnv(_) => "Env".into(),
+                ConfigChange::Healthcheck(_) => "Healthcheck".into(),
+                ConfigChange::RemoveVolume(_) => "Volumes".into(),
+                ConfigChange::SetLabel(..) => "Labels".into(),
             });
         }
         keys.push("Labels".into());
@@ -286,7 +249,7 @@ fn restore_record(
                 names.extend(
                     edits
                         .iter()
-                        .filter_map(|e| if let ConfigEdit::SetLabel(k, _) = e { Some(k.as_str()) } else { None }),
+                        .filter_map(|e| if let ConfigChange::SetLabel(k, _) = e { Some(k.as_str()) } else { None }),
                 );
                 names.sort();
                 names.dedup();
@@ -346,37 +309,13 @@ fn strip_spec(record: &str) -> Result<Strip> {
 /// image onwards), falling back to `original` for blobs `layout` does not hold: manifests
 /// of platforms left unchanged, attestations, an image that needed no change.
 pub fn hardened_source(layout: &OciLayout, descriptor: Descriptor, original: Option<&ImageSource>) -> ImageSource {
-    let blobs: std::sync::Arc<dyn oci_core::BlobSource> = match original {
-        Some(o) => {
-            std::sync::Arc::new(Fallback { primary: layout.clone(), secondary: std::sync::Arc::clone(o.blobs()) })
-        }
-        None => std::sync::Arc::new(layout.clone()),
-    };
-    ImageSource::from_parts(
-        Reference::Layout { dir: layout.root().to_path_buf(), tag: None },
-        blobs,
-        descriptor,
-        oci_core::Limits::default(),
-    )
-}
-
-/// Blobs from a layout, else from another source.
-#[derive(Debug)]
-struct Fallback {
-    primary: OciLayout,
-    secondary: std::sync::Arc<dyn oci_core::BlobSource>,
-}
-
-impl oci_core::BlobSource for Fallback {
-    fn open_blob(&self, descriptor: &Descriptor) -> oci_core::Result<Box<dyn std::io::Read + Send>> {
-        if self.primary.has_blob(&descriptor.digest) {
-            self.primary.open_blob(descriptor)
-        } else {
-            self.secondary.open_blob(descriptor)
-        }
-    }
-
-    fn name(&self) -> String {
-        format!("{} (and {})", self.primary.name(), self.secondary.name())
+    match original {
+        Some(o) => ImageSource::derived(layout, descriptor, o),
+        None => ImageSource::from_parts(
+            Reference::Layout { dir: layout.root().to_path_buf(), tag: None },
+            std::sync::Arc::new(layout.clone()),
+            descriptor,
+            *layout.limits(),
+        ),
     }
 }

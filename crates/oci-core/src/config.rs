@@ -1,8 +1,31 @@
 //! Image configuration, edited as order-preserving JSON so unknown keys survive.
 
+use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::{Digest, Error, Platform, Result};
+
+/// One change of an image config's runtime section, as data (planned by a rule, shown in
+/// a report, applied by [`ImageConfig::apply`] or [`crate::Append::changes`]).
+///
+/// Serialised in kebab case: `{"set-env": ["LANG", "C.UTF-8"]}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ConfigChange {
+    /// Set `config.User`.
+    User(String),
+    /// Set an environment variable in `config.Env` (replacing every earlier `KEY=`
+    /// entry; the new one goes last).
+    SetEnv(String, String),
+    /// Remove an environment variable from `config.Env`.
+    UnsetEnv(String),
+    /// Set a label in `config.Labels`.
+    SetLabel(String, String),
+    /// Set Docker's `config.Healthcheck` object.
+    Healthcheck(Value),
+    /// Remove a volume from `config.Volumes` (nothing happens when there is none).
+    RemoveVolume(String),
+}
 
 /// An image configuration (OCI or Docker), kept as an ordered JSON object.
 ///
@@ -183,6 +206,43 @@ impl ImageConfig {
         self.runtime_mut().insert(key.into(), value);
     }
 
+    /// Applies `changes` in order.
+    ///
+    /// ```
+    /// use oci_core::{ConfigChange, ImageConfig};
+    /// let mut c = ImageConfig::parse(br#"{"config":{"Env":["A=1","B=2"]}}"#, "config").unwrap();
+    /// c.apply(&[ConfigChange::SetEnv("A".into(), "3".into()), ConfigChange::UnsetEnv("B".into())]);
+    /// assert_eq!(c.env(), ["A=3"]);
+    /// ```
+    pub fn apply(&mut self, changes: &[ConfigChange]) {
+        for change in changes {
+            match change {
+                ConfigChange::User(u) => self.set_user(u),
+                ConfigChange::SetLabel(k, v) => self.set_label(k, v),
+                ConfigChange::SetEnv(k, v) => {
+                    let mut env = self.env_without(k);
+                    env.push(format!("{k}={v}"));
+                    self.set_runtime("Env", Value::from(env));
+                }
+                ConfigChange::UnsetEnv(k) => {
+                    let env = self.env_without(k);
+                    self.set_runtime("Env", Value::from(env));
+                }
+                ConfigChange::Healthcheck(v) => self.set_runtime("Healthcheck", v.clone()),
+                ConfigChange::RemoveVolume(path) => {
+                    if let Some(Value::Object(mut volumes)) = self.runtime().and_then(|r| r.get("Volumes")).cloned() {
+                        volumes.remove(path);
+                        self.set_runtime("Volumes", Value::Object(volumes));
+                    }
+                }
+            }
+        }
+    }
+
+    fn env_without(&self, key: &str) -> Vec<String> {
+        self.env().into_iter().filter(|e| e.split('=').next() != Some(key)).map(str::to_owned).collect()
+    }
+
     /// Appends a layer: its diff_id to `rootfs.diff_ids` and an entry to `history`.
     pub fn push_layer(&mut self, diff_id: &Digest, history: Value) {
         let rootfs = self.root.entry("rootfs").or_insert_with(|| serde_json::json!({"type": "layers", "diff_ids": []}));
@@ -215,5 +275,29 @@ mod tests {
         assert!(matches!(ImageConfig::parse(b"{", "c"), Err(Error::Json { .. })));
         let bad = br#"{"rootfs":{"type":"layers","diff_ids":["sha256:xyz"]}}"#;
         assert!(ImageConfig::parse(bad, "c").is_err());
+    }
+
+    #[test]
+    fn changes_apply_in_order_and_keep_other_keys() {
+        let src = br#"{"os":"linux","config":{"Env":["A=1","B=2","A=0"],"Volumes":{"/data":{},"/dev":{}},"ArgsEscaped":true}}"#;
+        let mut c = ImageConfig::parse(src, "c").unwrap();
+        c.apply(&[
+            ConfigChange::SetEnv("A".into(), "3".into()),
+            ConfigChange::UnsetEnv("B".into()),
+            ConfigChange::User("10001:10001".into()),
+            ConfigChange::SetLabel("k".into(), "v".into()),
+            ConfigChange::RemoveVolume("/dev".into()),
+            ConfigChange::RemoveVolume("/absent".into()),
+            ConfigChange::Healthcheck(serde_json::json!({"Test": ["NONE"]})),
+        ]);
+        assert_eq!(
+            String::from_utf8(c.to_bytes()).unwrap(),
+            r#"{"os":"linux","config":{"Env":["A=3"],"Volumes":{"/data":{}},"ArgsEscaped":true,"User":"10001:10001","Labels":{"k":"v"},"Healthcheck":{"Test":["NONE"]}}}"#
+        );
+        let mut bare = ImageConfig::parse(br#"{"os":"linux"}"#, "c").unwrap();
+        bare.apply(&[ConfigChange::RemoveVolume("/dev".into())]);
+        assert_eq!(bare.to_bytes(), br#"{"os":"linux"}"#.to_vec(), "removing a volume creates no config section");
+        let json = serde_json::to_string(&ConfigChange::SetEnv("LANG".into(), "C".into())).unwrap();
+        assert_eq!(json, r#"{"set-env":["LANG","C"]}"#);
     }
 }

@@ -55,6 +55,7 @@ impl CopyReport {
     }
 }
 
+#[cfg(feature = "registry")]
 /// Copies between any two transports: registries, `oci:` layouts, `docker-archive:` files.
 ///
 /// A registry source is pulled into `cache` first (blobs already cached cost no

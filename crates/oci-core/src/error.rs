@@ -3,7 +3,7 @@
 use std::io;
 use std::path::PathBuf;
 
-use crate::Digest;
+use crate::{Digest, Platform};
 
 /// A `Result` whose error is [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -141,8 +141,35 @@ pub enum Error {
         what: String,
         /// The HTTP status, when there was one.
         status: Option<u16>,
-        /// What the registry or the connection said, and what to do about it.
+        /// What the registry or the connection said.
         message: String,
+    },
+    /// A registry wants credentials, or refused the ones it was given (HTTP 401, or a token
+    /// service refusing an identity token).
+    #[error("registry {registry}, repository {repository}: {what}: authentication failed ({detail})")]
+    AuthenticationRequired {
+        /// The registry host (`docker.io`, `localhost:5000`).
+        registry: String,
+        /// The repository.
+        repository: String,
+        /// What was being done.
+        what: String,
+        /// What the registry or its token service said.
+        detail: String,
+    },
+    /// An index holds no image for the platform wanted.
+    #[error(
+        "{} not found in index {index}; it lists: {}",
+        wanted.as_ref().map_or_else(|| format!("an image for this host ({})", Platform::host()), |p| format!("platform {p}")),
+        list_platforms(available)
+    )]
+    PlatformNotFound {
+        /// The index searched.
+        index: Digest,
+        /// The platform asked for; `None` when none was, and this host's was looked for.
+        wanted: Option<Box<Platform>>,
+        /// The platforms the index lists (entries without one are left out).
+        available: Vec<Platform>,
     },
     /// A directory is not an OCI image layout.
     #[error("{} is not a valid OCI image layout: {reason}", path.display())]
@@ -181,4 +208,11 @@ impl<T> IoContext<T> for io::Result<T> {
     fn context(self, context: impl FnOnce() -> String) -> Result<T> {
         self.map_err(|e| Error::io(context(), e))
     }
+}
+
+fn list_platforms(platforms: &[Platform]) -> String {
+    if platforms.is_empty() {
+        return "no platforms".into();
+    }
+    platforms.iter().map(Platform::to_string).collect::<Vec<_>>().join(", ")
 }

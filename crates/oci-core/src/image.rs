@@ -51,7 +51,9 @@ impl ImageSource {
             Reference::Registry(name) => {
                 return Err(Error::Invalid {
                     what: format!("reference {name}"),
-                    reason: "this command reads local images only (oci:DIR[:TAG] or docker-archive:FILE)".into(),
+                    reason: "ImageSource::open reads local images only (oci:DIR[:TAG] or docker-archive:FILE); \
+                             a registry image is opened through its blob cache"
+                        .into(),
                 });
             }
         };
@@ -66,6 +68,19 @@ impl ImageSource {
         limits: Limits,
     ) -> ImageSource {
         ImageSource { reference, blobs, top, limits }
+    }
+
+    /// An image written to `layout` on top of `base` (hardened, patched, rebuilt): blobs
+    /// come from `layout` when it holds them, else from `base` (unchanged layers and
+    /// manifests, attestations). `base`'s limits apply; the reference names the layout.
+    pub fn derived(layout: &OciLayout, top: Descriptor, base: &ImageSource) -> ImageSource {
+        let blobs = FallbackBlobs { primary: layout.clone(), secondary: Arc::clone(base.blobs()) };
+        ImageSource::from_parts(
+            Reference::Layout { dir: layout.root().to_path_buf(), tag: None },
+            Arc::new(blobs),
+            top,
+            base.limits,
+        )
     }
 
     /// The reference this source was opened from.
@@ -179,13 +194,6 @@ impl ImageSource {
         depth: usize,
     ) -> Result<Descriptor> {
         let candidates: Vec<&Descriptor> = runnable(index).collect();
-        let platforms = || {
-            candidates
-                .iter()
-                .map(|d| d.platform.as_ref().map_or_else(|| "unknown".to_owned(), Platform::to_string))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
         let chosen = match platform {
             Some(want) => candidates
                 .iter()
@@ -198,12 +206,10 @@ impl ImageSource {
             }
         };
         let Some(chosen) = chosen else {
-            return Err(Error::NotFound {
-                what: match platform {
-                    Some(p) => format!("platform {p} in index {}", raw.digest()),
-                    None => format!("an image for this host ({}) in index {}", Platform::host(), raw.digest()),
-                },
-                hint: format!("; it lists: {} (choose with --platform)", platforms()),
+            return Err(Error::PlatformNotFound {
+                index: raw.digest().clone(),
+                wanted: platform.cloned().map(Box::new),
+                available: candidates.iter().filter_map(|d| d.platform.clone()).collect(),
             });
         };
         if chosen.media_type.is_index() {
@@ -245,6 +251,27 @@ impl ImageSource {
             config,
             diff_ids,
         })
+    }
+}
+
+/// Blobs from a layout, else from another source (see [`ImageSource::derived`]).
+#[derive(Debug)]
+struct FallbackBlobs {
+    primary: OciLayout,
+    secondary: Arc<dyn BlobSource>,
+}
+
+impl BlobSource for FallbackBlobs {
+    fn open_blob(&self, descriptor: &Descriptor) -> Result<Box<dyn Read + Send>> {
+        if self.primary.has_blob(&descriptor.digest) {
+            self.primary.open_blob(descriptor)
+        } else {
+            self.secondary.open_blob(descriptor)
+        }
+    }
+
+    fn name(&self) -> String {
+        format!("{} (and {})", self.primary.name(), self.secondary.name())
     }
 }
 
@@ -377,4 +404,67 @@ pub struct Layer {
     pub descriptor: Descriptor,
     /// The digest of the uncompressed tar.
     pub diff_id: Digest,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::write_image;
+
+    fn index_of(layout: &OciLayout, image: &Descriptor, platforms: &[&str]) -> Descriptor {
+        let mut index = ImageIndex::new();
+        for p in platforms {
+            let mut d = image.clone();
+            d.annotations = None;
+            d.platform = Some(p.parse().unwrap());
+            index.manifests.push(d);
+        }
+        let bytes = serde_json::to_vec(&index).unwrap();
+        let desc = Descriptor::new(MediaType::OciIndex, layout.write_blob(&bytes).unwrap(), bytes.len() as u64);
+        layout.set_tag(Some("index"), &desc).unwrap();
+        desc
+    }
+
+    #[test]
+    fn a_missing_platform_is_platform_not_found_listing_the_others() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = OciLayout::create(dir.path()).unwrap();
+        let image = write_image(&layout, "one", &[&[("f", b"x")]]).unwrap();
+        let index = index_of(&layout, &image, &["linux/amd64", "linux/arm/v7"]);
+        let source = ImageSource::open(&format!("oci:{}:index", dir.path().display()).parse().unwrap()).unwrap();
+        let err = source.image(Some(&"linux/s390x".parse().unwrap())).unwrap_err();
+        let shown = err.to_string();
+        let Error::PlatformNotFound { index: found, wanted, available } = err else { panic!("{shown}") };
+        assert_eq!(found, index.digest);
+        assert_eq!(wanted.map(|p| p.to_string()).as_deref(), Some("linux/s390x"));
+        assert_eq!(available.iter().map(ToString::to_string).collect::<Vec<_>>(), ["linux/amd64", "linux/arm/v7"]);
+        assert!(
+            shown.contains("platform linux/s390x not found") && shown.contains("linux/amd64, linux/arm/v7"),
+            "{shown}"
+        );
+        assert!(!shown.contains("--"), "{shown}");
+        let arm = source.image(Some(&"linux/arm/v7".parse().unwrap())).unwrap();
+        assert_eq!(arm.digest(), &image.digest);
+    }
+
+    #[test]
+    fn a_derived_source_keeps_the_base_limits() {
+        let dir = tempfile::tempdir().unwrap();
+        let base_layout = OciLayout::create(dir.path().join("base")).unwrap();
+        let image = write_image(&base_layout, "v1", &[&[("f", b"x")]]).unwrap();
+        let out = OciLayout::create(dir.path().join("out")).unwrap();
+        let reference: Reference = format!("oci:{}:v1", dir.path().join("base").display()).parse().unwrap();
+
+        let roomy = ImageSource::open(&reference).unwrap();
+        let derived = ImageSource::derived(&out, image.clone(), &roomy);
+        assert_eq!(derived.image(None).unwrap().digest(), &image.digest, "blobs come from the base");
+        assert!(derived.blobs().name().contains("(and oci:"), "{}", derived.blobs().name());
+
+        let small = Limits { max_json_bytes: 16, ..Limits::default() };
+        let tight = ImageSource::from_parts(reference, Arc::clone(roomy.blobs()), image.clone(), small);
+        let derived = ImageSource::derived(&out, image.clone(), &tight);
+        assert_eq!(derived.limits().max_json_bytes, 16);
+        let err = derived.image(None).unwrap_err();
+        assert!(matches!(err, Error::TooLarge { limit: 16, .. }), "{err}");
+    }
 }

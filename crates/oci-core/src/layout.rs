@@ -11,18 +11,16 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use serde_json::Value;
-use tempfile::NamedTempFile;
-
+use crate::atomic::{AtomicFile, FileMode, TMP_PREFIX, write_atomic};
 use crate::error::IoContext;
 use crate::{
     ANNOTATION_REF_NAME, BlobSource, Descriptor, Digest, DigestWriter, Error, ImageIndex, Limits, Manifest,
     RawManifest, Result, VerifyingReader,
 };
+use serde_json::Value;
 
 const LAYOUT_FILE: &str = "oci-layout";
 const INDEX_FILE: &str = "index.json";
-const TMP_PREFIX: &str = ".oci-harden-tmp-";
 
 /// An OCI image layout on disk.
 ///
@@ -48,7 +46,7 @@ impl OciLayout {
         let marker = match fs::read(root.join(LAYOUT_FILE)) {
             Ok(b) => b,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return Err(invalid(format!("no {LAYOUT_FILE} file (create it with `copy … oci:DIR:TAG`)")));
+                return Err(invalid(format!("no {LAYOUT_FILE} file")));
             }
             Err(e) => return Err(Error::io(format!("reading {}", root.join(LAYOUT_FILE).display()), e)),
         };
@@ -87,6 +85,11 @@ impl OciLayout {
         self
     }
 
+    /// The limits applied to what this layout reads.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
     /// The layout directory.
     pub fn root(&self) -> &Path {
         &self.root
@@ -115,10 +118,8 @@ impl OciLayout {
 
     /// Starts writing a blob; see [`BlobWriter`].
     pub fn blob_writer(&self) -> Result<BlobWriter> {
-        let tmp = temp_builder()
-            .tempfile_in(&self.root)
-            .context(|| format!("creating a temporary file in {}", self.root.display()))?;
-        Ok(BlobWriter { layout: self.clone(), out: DigestWriter::new(io::BufWriter::with_capacity(256 << 10, tmp)) })
+        let tmp = AtomicFile::in_dir(&self.root, self.root.join("blobs"), FileMode::Public)?;
+        Ok(BlobWriter { layout: self.clone(), out: DigestWriter::new(tmp) })
     }
 
     /// Writes a small blob from memory and returns its digest.
@@ -153,10 +154,8 @@ impl OciLayout {
         if self.has_blob(&desc.digest) {
             return Ok(());
         }
-        let tmp = temp_builder()
-            .tempfile_in(&self.root)
-            .context(|| format!("creating a temporary file in {}", self.root.display()))?;
-        let copied = fs::copy(file, tmp.path())
+        let tmp = AtomicFile::in_dir(&self.root, self.blob_path(&desc.digest), FileMode::Public)?;
+        let copied = fs::copy(file, tmp.temp_path())
             .context(|| format!("copying {} into {}", file.display(), self.root.display()))?;
         if copied != desc.size {
             return Err(Error::SizeMismatch {
@@ -348,23 +347,8 @@ impl OciLayout {
     }
 
     fn atomic_write(&self, name: &str, bytes: &[u8]) -> Result<()> {
-        let target = self.root.join(name);
-        let mut tmp = temp_builder()
-            .tempfile_in(&self.root)
-            .context(|| format!("creating a temporary file in {}", self.root.display()))?;
-        tmp.write_all(bytes).context(|| format!("writing {}", target.display()))?;
-        tmp.persist(&target).map_err(|e| Error::io(format!("replacing {}", target.display()), e.error))?;
-        Ok(())
+        write_atomic(self.root.join(name), bytes, FileMode::Public)
     }
-}
-
-/// Temporary files become blobs and `index.json`: readable by all, like files a
-/// shell would create (the umask still applies).
-fn temp_builder() -> tempfile::Builder<'static, 'static> {
-    use std::os::unix::fs::PermissionsExt;
-    let mut b = tempfile::Builder::new();
-    b.prefix(TMP_PREFIX).permissions(fs::Permissions::from_mode(0o644));
-    b
 }
 
 fn list_or_none(tags: &[&str]) -> String {
@@ -460,7 +444,7 @@ pub struct GcStats {
 #[derive(Debug)]
 pub struct BlobWriter {
     layout: OciLayout,
-    out: DigestWriter<io::BufWriter<NamedTempFile>>,
+    out: DigestWriter<AtomicFile>,
 }
 
 impl BlobWriter {
@@ -471,15 +455,14 @@ impl BlobWriter {
 
     /// Commits the blob under the digest of what was written.
     pub fn finish(self) -> Result<(Digest, u64)> {
-        let (buf, digest, size) = self.out.finish();
-        let tmp = buf.into_inner().map_err(|e| Error::io("flushing blob", e.into_error()))?;
+        let (tmp, digest, size) = self.out.finish();
         commit(&self.layout, tmp, &digest)?;
         Ok((digest, size))
     }
 
     /// Commits the blob only if it matches `expected`'s digest and size.
     pub fn finish_expected(self, expected: &Descriptor) -> Result<()> {
-        let (buf, digest, size) = self.out.finish();
+        let (tmp, digest, size) = self.out.finish();
         let what = || format!("blob {} written to {}", expected.digest, self.layout.root.display());
         if size != expected.size {
             return Err(Error::SizeMismatch { what: what(), expected: expected.size, found: size });
@@ -487,7 +470,6 @@ impl BlobWriter {
         if digest != expected.digest {
             return Err(Error::DigestMismatch { what: what(), expected: expected.digest.clone(), found: digest });
         }
-        let tmp = buf.into_inner().map_err(|e| Error::io("flushing blob", e.into_error()))?;
         commit(&self.layout, tmp, &digest)
     }
 }
@@ -502,12 +484,13 @@ impl Write for BlobWriter {
     }
 }
 
-fn commit(layout: &OciLayout, tmp: NamedTempFile, digest: &Digest) -> Result<()> {
+/// Moves a finished blob into place with the policy of [`AtomicFile`] (fsync of the file,
+/// rename, fsync of the directory).
+fn commit(layout: &OciLayout, tmp: AtomicFile, digest: &Digest) -> Result<()> {
     let target = layout.blob_path(digest);
     let dir = target.parent().expect("blob paths have a parent");
     fs::create_dir_all(dir).context(|| format!("creating {}", dir.display()))?;
-    tmp.persist(&target).map_err(|e| Error::io(format!("moving blob into {}", target.display()), e.error))?;
-    Ok(())
+    tmp.commit_as(&target)
 }
 
 #[cfg(test)]

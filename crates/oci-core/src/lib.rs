@@ -11,23 +11,25 @@
 //!   layers, each opened as a verified, decompressed stream ([`Image::open_layer`]).
 //! - Filesystems: [`MergedFs`] indexes the final filesystem (whiteouts, opaque
 //!   directories, links) from tar headers alone; [`export`] writes it as one tar.
+//! - Files: [`AtomicFile`] and [`write_atomic`] write every file this crate writes
+//!   (temporary file, fsync, rename, fsync of the directory).
 //! - Writing: [`LayerWriter`] produces reproducible layers; [`copy`] copies images
 //!   between local transports keeping digests.
+//! - Transports (feature `registry`, on by default): [`Registry`], [`pull`], [`push`],
+//!   [`copy_image`]; [`Session`] opens and writes any reference from synchronous code.
 //!
 //! ```
 //! # fn main() -> oci_core::Result<()> {
-//! use oci_core::{Compression, EntryMeta, ImageSource, LayerWriter, MergedFs, OciLayout};
-//! # let dir = tempfile::tempdir().unwrap();
-//! # let layout = OciLayout::create(dir.path())?;
-//! # oci_core::testing::write_image(&layout, "v1", &[&[("etc/motd", b"hello\n")]])?;
-//! let source = ImageSource::open(&format!("oci:{}:v1", dir.path().display()).parse()?)?;
+//! use oci_core::{ImageSource, MergedFs};
+//! let source = ImageSource::open(&"oci:../../examples/alpine:3.20".parse()?)?;
 //! let image = source.image(None)?;
 //! let fs = MergedFs::build(&image)?;
-//! assert_eq!(fs.read("etc/motd")?, b"hello\n");
+//! assert_eq!(fs.read("etc/alpine-release")?, b"3.20.3\n");
 //! # Ok(()) }
 //! ```
 
 mod archive;
+mod atomic;
 mod auth;
 mod compression;
 mod config;
@@ -50,14 +52,23 @@ mod platform;
 mod prop_tests;
 mod reference;
 mod registry;
+#[cfg(feature = "registry")]
+mod session;
+#[cfg(any(test, feature = "test-support"))]
+#[doc(hidden)]
 pub mod testing;
 pub mod time;
 
 pub use archive::{DockerArchive, write_docker_archive};
-pub use auth::{Credential, CredentialStore, DockerConfig, default_docker_config_path, login, logout};
+pub use atomic::{AtomicFile, FileMode, write_atomic};
+pub use auth::{
+    Credential, CredentialStore, DockerConfig, default_docker_config_path, login, logout, normalize_registry_host,
+};
 pub use compression::{Compression, decompress};
-pub use config::ImageConfig;
-pub use copy::{CopyOptions, CopyReport, copy, copy_image};
+pub use config::{ConfigChange, ImageConfig};
+#[cfg(feature = "registry")]
+pub use copy::copy_image;
+pub use copy::{CopyOptions, CopyReport, copy};
 pub use descriptor::{ANNOTATION_REF_NAME, Descriptor};
 pub use digest::{Algorithm, Digest, DigestReader, DigestWriter, Hasher, VerifyingReader};
 pub use entry::{EntryKind, EntryMeta, OPAQUE_MARKER, TarEntry, WHITEOUT_PREFIX, normalize_path, read_entries};
@@ -71,11 +82,15 @@ pub use manifest::{ImageIndex, ImageManifest, Manifest, RawManifest};
 pub use media_type::MediaType;
 pub use merged_fs::{MergedFs, Node, Warning};
 pub use mutate::{
-    Append, AppendedLayer, ConfigEdit, Strip, append, replace_in_index, source_date_epoch, source_date_rfc3339, strip,
+    Append, AppendedLayer, Strip, append, replace_in_index, source_date_epoch, source_date_rfc3339, strip,
 };
 pub use platform::Platform;
 pub use reference::{DOCKER_HUB, ImageName, Reference};
+#[cfg(feature = "registry")]
 pub use registry::{
-    Outcome, Progress, PullScope, Registry, RegistryOptions, RetryPolicy, TransferStats, default_cache_dir,
-    fetch_image_layers, is_loopback, open_cache, pull, push,
+    Progress, PullScope, Registry, RegistryOptions, RetryPolicy, TransferOutcome, TransferStats, fetch_image_layers,
+    pull, push,
 };
+pub use registry::{default_cache_dir, is_loopback, open_cache};
+#[cfg(feature = "registry")]
+pub use session::{Session, SessionOptions};

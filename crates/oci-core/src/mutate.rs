@@ -11,12 +11,12 @@ use std::time::{Duration, UNIX_EPOCH};
 use serde_json::{Map, Value};
 
 use crate::time::{format_rfc3339, parse_rfc3339};
-use crate::{Compression, Descriptor, Digest, Error, Image, ImageConfig, MediaType, OciLayout, RawManifest, Result};
-
-/// A config edit for [`Append::edit`].
-pub type ConfigEdit = Box<dyn FnOnce(&mut ImageConfig) + Send>;
+use crate::{
+    Compression, ConfigChange, Descriptor, Digest, Error, Image, ImageConfig, MediaType, OciLayout, RawManifest, Result,
+};
 
 /// What [`append`] adds on top of a base image.
+#[derive(Debug, Clone)]
 pub struct Append {
     /// The layer to add, or `None` for a change of the config alone (an image where
     /// nothing needs fixing gets no layer).
@@ -32,22 +32,8 @@ pub struct Append {
     pub labels: Vec<(String, String)>,
     /// Annotations to set on the manifest, in this order.
     pub annotations: Vec<(String, String)>,
-    /// Any other config edit (`User`, `Env`…), applied last.
-    pub edit: Option<ConfigEdit>,
-}
-
-impl std::fmt::Debug for Append {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Append")
-            .field("layer", &self.layer)
-            .field("created", &self.created)
-            .field("created_by", &self.created_by)
-            .field("comment", &self.comment)
-            .field("labels", &self.labels)
-            .field("annotations", &self.annotations)
-            .field("edit", &self.edit.as_ref().map(|_| "FnOnce(&mut ImageConfig)"))
-            .finish()
-    }
+    /// Other config changes (`User`, `Env`…), applied in order after the labels.
+    pub changes: Vec<ConfigChange>,
 }
 
 /// A layer already written into the destination layout (e.g. by a [`crate::LayerWriter`]
@@ -93,7 +79,7 @@ impl AppendedLayer {
 ///   `application/vnd.oci.image.layer.v1.tar+gzip` (or `+zstd`, or plain tar).
 /// - The config keeps every key it had (in order); `created` is set, the diff_id and a
 ///   history entry (`created`, `created_by`, `comment`; `"empty_layer": true` when no
-///   layer is added) appended, the labels set, then `spec.edit` applied. A base whose
+///   layer is added) appended, the labels set, then `spec.changes` applied. A base whose
 ///   history lists fewer layers than it has is left as it is, not repaired.
 /// - Everything is serialised as compact JSON: the same inputs give the same digest.
 ///
@@ -103,12 +89,11 @@ impl AppendedLayer {
 /// on a Docker manifest (Docker schema 2 has no zstd layer type); and errors reading or
 /// verifying the base's blobs.
 pub fn append(base: &Image, layout: &OciLayout, spec: Append) -> Result<Descriptor> {
-    let Append { layer, created, created_by, comment, labels, annotations, edit } = spec;
+    let Append { layer, created, created_by, comment, labels, annotations, changes } = spec;
     if parse_rfc3339(&created).is_none() {
         return Err(Error::Invalid {
             what: format!("creation time {created:?}"),
-            reason: "expected an RFC 3339 UTC time such as 1970-01-01T00:00:00Z (see mutate::source_date_rfc3339)"
-                .into(),
+            reason: "expected an RFC 3339 UTC time such as 1970-01-01T00:00:00Z (see source_date_rfc3339)".into(),
         });
     }
     let manifest_type = base.raw_manifest().media_type().clone();
@@ -161,9 +146,7 @@ pub fn append(base: &Image, layout: &OciLayout, spec: Append) -> Result<Descript
     for (k, v) in &labels {
         config.set_label(k, v);
     }
-    if let Some(edit) = edit {
-        edit(&mut config);
-    }
+    config.apply(&changes);
     let config_bytes = config.to_bytes();
     let config_digest = layout.write_blob(&config_bytes)?;
 
@@ -488,7 +471,7 @@ mod tests {
             comment: Some("hardened".into()),
             labels: vec![("org.example.hardened".into(), "yes".into()), ("keep".into(), "2".into())],
             annotations: vec![("org.opencontainers.image.base.name".into(), "base".into())],
-            edit: Some(Box::new(|c: &mut ImageConfig| c.set_user("10001"))),
+            changes: vec![ConfigChange::User("10001".into())],
         }
     }
 

@@ -1,10 +1,10 @@
 //! Account rules: `user`, `lock-accounts`, `nologin-shells` (edits of `/etc/passwd`,
 //! `/etc/group`, `/etc/shadow`, `/etc/gshadow` through the working view).
 
-use oci_core::{EntryKind, EntryMeta};
+use oci_core::{ConfigChange, EntryKind, EntryMeta};
 
 use super::RuleKind;
-use super::eval::{ConfigEdit, Cx, Fix, abs, file_meta};
+use super::eval::{Cx, Fix, abs, file_meta};
 
 /// Shells a login could use (basenames); `/etc/shells` adds to these.
 const SHELLS: &[&str] = &["sh", "bash", "ash", "dash", "zsh", "ksh", "mksh", "csh", "tcsh", "fish", "rbash"];
@@ -178,7 +178,7 @@ pub(super) fn user(cx: &mut Cx) -> Result<(), String> {
         let want = format!("{uid}:{gid}");
         if cx.input.config.user() != Some(want.as_str()) {
             cx.find(None, format!("config User {:?} set to {want:?}", cx.input.config.user().unwrap_or("")));
-            fixes.push(Fix::Config(ConfigEdit::User(want)));
+            fixes.push(Fix::Config(ConfigChange::User(want)));
         }
     }
     cx.fixes.extend(fixes);

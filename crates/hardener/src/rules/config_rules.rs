@@ -3,7 +3,9 @@
 use serde_json::{Value, json};
 
 use super::RuleKind;
-use super::eval::{ConfigEdit, Cx, Fix};
+use oci_core::ConfigChange;
+
+use super::eval::{Cx, Fix};
 use super::parse::parse_duration_ns;
 
 pub(super) fn run(cx: &mut Cx) -> Result<(), String> {
@@ -15,7 +17,7 @@ pub(super) fn run(cx: &mut Cx) -> Result<(), String> {
                 let current = labels.iter().find(|(lk, _)| lk == k).map(|(_, lv)| *lv);
                 if current != Some(v.as_str()) {
                     cx.find(None, format!("label {k} is {current:?}; set to {v:?}"));
-                    cx.fixes.push(Fix::Config(ConfigEdit::SetLabel(k.clone(), v.clone())));
+                    cx.fixes.push(Fix::Config(ConfigChange::SetLabel(k.clone(), v.clone())));
                 }
             }
         }
@@ -36,13 +38,13 @@ pub(super) fn run(cx: &mut Cx) -> Result<(), String> {
                 let current = get(k);
                 if current != Some(v.as_str()) {
                     cx.find(None, format!("environment {k} is {current:?}; set to {v:?}"));
-                    cx.fixes.push(Fix::Config(ConfigEdit::SetEnv(k.clone(), v.clone())));
+                    cx.fixes.push(Fix::Config(ConfigChange::SetEnv(k.clone(), v.clone())));
                 }
             }
             for k in unset {
                 if get(k).is_some() {
                     cx.find(None, format!("environment {k} is set; removed"));
-                    cx.fixes.push(Fix::Config(ConfigEdit::UnsetEnv(k.clone())));
+                    cx.fixes.push(Fix::Config(ConfigChange::UnsetEnv(k.clone())));
                 }
             }
         }
@@ -69,7 +71,7 @@ pub(super) fn run(cx: &mut Cx) -> Result<(), String> {
             if current != Some(&want) {
                 let what = if current.is_some() { "differs" } else { "is missing" };
                 cx.find(None, format!("Healthcheck {what}; set to {want}"));
-                cx.fixes.push(Fix::Config(ConfigEdit::Healthcheck(want)));
+                cx.fixes.push(Fix::Config(ConfigChange::Healthcheck(want)));
             }
         }
         RuleKind::Volumes { deny } => {
@@ -87,7 +89,7 @@ pub(super) fn run(cx: &mut Cx) -> Result<(), String> {
                     && !cx.rule.allow.contains(&v)
                 {
                     cx.find(Some(&norm), format!("volume {v} exposes the host's {d}; removed from the config"));
-                    cx.fixes.push(Fix::Config(ConfigEdit::RemoveVolume(v)));
+                    cx.fixes.push(Fix::Config(ConfigChange::RemoveVolume(v)));
                 }
             }
         }

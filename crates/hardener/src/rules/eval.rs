@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use oci_core::{EntryKind, EntryMeta, ImageConfig, MergedFs};
+use oci_core::{ConfigChange, EntryKind, EntryMeta, ImageConfig, MergedFs};
 use serde::Serialize;
 
 use super::{Action, Rule, RuleKind, RuleSet, RuleSeverity};
@@ -55,24 +55,6 @@ pub struct RuleFinding {
     pub message: String,
 }
 
-/// An edit of the image config.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ConfigEdit {
-    /// Set `User`.
-    User(String),
-    /// Set an environment variable.
-    SetEnv(String, String),
-    /// Remove an environment variable.
-    UnsetEnv(String),
-    /// Set a label.
-    SetLabel(String, String),
-    /// Set Docker's `Healthcheck` object.
-    Healthcheck(serde_json::Value),
-    /// Remove a volume.
-    RemoveVolume(String),
-}
-
 /// A planned change. Paths are absolute and normalised.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fix {
@@ -114,7 +96,7 @@ pub enum Fix {
         path: String,
     },
     /// A config change.
-    Config(ConfigEdit),
+    Config(ConfigChange),
     /// A manifest annotation.
     Annotation {
         /// Key.
@@ -229,9 +211,9 @@ pub fn evaluate(rules: &RuleSet, input: &CheckInput) -> Evaluation {
         for fix in &fixes {
             view.plan(fix);
         }
-        let edits: Vec<ConfigEdit> =
+        let edits: Vec<ConfigChange> =
             fixes.iter().filter_map(|f| if let Fix::Config(e) = f { Some(e.clone()) } else { None }).collect();
-        crate::apply_edits(&mut config, &edits);
+        config.apply(&edits);
         results.push(RuleResult {
             rule_id: rule.id.clone(),
             kind: rule.kind.name(),

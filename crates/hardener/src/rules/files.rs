@@ -3,9 +3,9 @@
 
 use std::collections::BTreeSet;
 
-use oci_core::{EntryKind, EntryMeta};
+use oci_core::{ConfigChange, EntryKind, EntryMeta};
 
-use super::eval::{ConfigEdit, Cx, Fix, abs, file_meta, glob, reowned};
+use super::eval::{Cx, Fix, abs, file_meta, glob, reowned};
 use super::{Action, FileType, RuleKind};
 
 /// Shells removed by `remove-shells` (in each of [`BIN_DIRS`]).
@@ -368,7 +368,7 @@ pub(super) fn secrets(cx: &mut Cx) -> Result<(), String> {
                 None,
                 format!("environment variable {k} looks like a secret; removed, but the config history may still show it: rotate it"),
             );
-            cx.fixes.push(Fix::Config(ConfigEdit::UnsetEnv(k.to_owned())));
+            cx.fixes.push(Fix::Config(ConfigChange::UnsetEnv(k.to_owned())));
         }
     }
     Ok(())

@@ -18,7 +18,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
-pub use eval::{CheckInput, ConfigEdit, Evaluation, Fix, Outcome, RuleFinding, RuleResult, evaluate};
+pub use eval::{CheckInput, Evaluation, Fix, Outcome, RuleFinding, RuleResult, evaluate};
 
 use crate::{Error, Result};
 

@@ -3,7 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use oci_core::{EntryKind, EntryMeta, ImageConfig, ImageSource, MergedFs, OciLayout, testing::write_layers};
+use oci_core::{
+    ConfigChange, EntryKind, EntryMeta, ImageConfig, ImageSource, MergedFs, OciLayout, testing::write_layers,
+};
 use serde_json::{Value, json};
 
 use super::*;
@@ -374,22 +376,22 @@ fn apply_config(cfg: &mut ImageConfig, fixes: &[Fix]) {
     }
 }
 
-fn edit_config(cfg: &mut ImageConfig, edit: &ConfigEdit) {
+fn edit_config(cfg: &mut ImageConfig, edit: &ConfigChange) {
     let mut env: Vec<String> = cfg.env().into_iter().map(str::to_owned).collect();
     match edit {
-        ConfigEdit::User(u) => cfg.set_user(u),
-        ConfigEdit::SetLabel(k, v) => cfg.set_label(k, v),
-        ConfigEdit::SetEnv(k, v) => {
+        ConfigChange::User(u) => cfg.set_user(u),
+        ConfigChange::SetLabel(k, v) => cfg.set_label(k, v),
+        ConfigChange::SetEnv(k, v) => {
             env.retain(|e| !e.starts_with(&format!("{k}=")));
             env.push(format!("{k}={v}"));
             cfg.set_runtime("Env", json!(env));
         }
-        ConfigEdit::UnsetEnv(k) => {
+        ConfigChange::UnsetEnv(k) => {
             env.retain(|e| !e.starts_with(&format!("{k}=")));
             cfg.set_runtime("Env", json!(env));
         }
-        ConfigEdit::Healthcheck(h) => cfg.set_runtime("Healthcheck", h.clone()),
-        ConfigEdit::RemoveVolume(v) => {
+        ConfigChange::Healthcheck(h) => cfg.set_runtime("Healthcheck", h.clone()),
+        ConfigChange::RemoveVolume(v) => {
             let mut vols = cfg.runtime().and_then(|r| r.get("Volumes")).cloned().unwrap_or(json!({}));
             vols.as_object_mut().unwrap().remove(v);
             cfg.set_runtime("Volumes", vols);
@@ -513,7 +515,7 @@ fn user_is_added_with_group_locked_shadow_home_and_run_as() {
     let (first, fixed) = fixed_then_idempotent(&img, &rules(APP_USER));
     let r = only(&first);
     assert_eq!(paths(&r.fixes), ["/etc/group", "/etc/passwd", "/etc/shadow", "/home/app"]);
-    assert_eq!(r.fixes.last(), Some(&Fix::Config(ConfigEdit::User("10001:10001".into()))));
+    assert_eq!(r.fixes.last(), Some(&Fix::Config(ConfigChange::User("10001:10001".into()))));
     assert!(text(&fixed, "etc/passwd").ends_with(
         "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\napp:x:10001:10001::/home/app:/usr/sbin/nologin\n"
     ));
@@ -773,7 +775,7 @@ fn secrets_in_files_and_env() {
             "/srv/tls/server.key"
         ]
     );
-    assert!(r.fixes.contains(&Fix::Config(ConfigEdit::UnsetEnv("AWS_SECRET_ACCESS_KEY".into()))));
+    assert!(r.fixes.contains(&Fix::Config(ConfigChange::UnsetEnv("AWS_SECRET_ACCESS_KEY".into()))));
     assert_eq!(r.fixes.iter().filter(|f| f.path().is_none()).count(), 1);
     assert!(r.findings[0].message.contains("lower layers"), "{}", r.findings[0].message);
     let allowed = eval(
@@ -802,19 +804,19 @@ fn config_rules_labels_env_volumes_healthcheck_annotations() {
         "[[rule]]\nid = \"a\"\nkind = \"annotations\"\nset = { \"org.opencontainers.image.base.name\" = \"x\" }\n",
     ));
     let e = eval(&img, &set);
-    assert_eq!(e.results[0].fixes, [Fix::Config(ConfigEdit::SetLabel("b".into(), "2".into()))]);
+    assert_eq!(e.results[0].fixes, [Fix::Config(ConfigChange::SetLabel("b".into(), "2".into()))]);
     assert_eq!(
         e.results[1].fixes,
         [
-            Fix::Config(ConfigEdit::SetEnv("LANG".into(), "C.UTF-8".into())),
-            Fix::Config(ConfigEdit::UnsetEnv("DEBUG".into()))
+            Fix::Config(ConfigChange::SetEnv("LANG".into(), "C.UTF-8".into())),
+            Fix::Config(ConfigChange::UnsetEnv("DEBUG".into()))
         ]
     );
     assert_eq!(
         e.results[2].fixes,
         [
-            Fix::Config(ConfigEdit::RemoveVolume("/dev".into())),
-            Fix::Config(ConfigEdit::RemoveVolume("/proc/sys".into()))
+            Fix::Config(ConfigChange::RemoveVolume("/dev".into())),
+            Fix::Config(ConfigChange::RemoveVolume("/proc/sys".into()))
         ]
     );
     match &e.results[3].outcome {
@@ -829,7 +831,7 @@ fn config_rules_labels_env_volumes_healthcheck_annotations() {
     let docker = evaluate(&set, &CheckInput { fs: &img.fs, config: &img.config, media_type_is_docker: true });
     assert_eq!(
         docker.results[3].fixes,
-        [Fix::Config(ConfigEdit::Healthcheck(
+        [Fix::Config(ConfigChange::Healthcheck(
             json!({"Test": ["CMD", "/healthz"], "Interval": 30_000_000_000u64, "Retries": 3})
         ))]
     );
@@ -895,7 +897,7 @@ fn builtin_profiles_on_alpine() {
         ["/etc/group", "/etc/passwd", "/etc/shadow", "/home/app"],
         "strict on Alpine changes only the account files and the home"
     );
-    assert!(fixes.contains(&Fix::Config(ConfigEdit::User("10001:10001".into()))));
+    assert!(fixes.contains(&Fix::Config(ConfigChange::User("10001:10001".into()))));
 }
 
 /// Strict (with the shells and package manager fixed, forced) on Alpine, applied as a layer

@@ -38,7 +38,6 @@ const ANNOTATION_IMAGE_NAME: &str = "io.containerd.image.name";
 /// Symlinks and hardlinks followed to reach an entry's data.
 const MAX_LINK_HOPS: usize = 16;
 const BUF: usize = 128 << 10;
-const TMP_PREFIX: &str = ".oci-harden-tmp-";
 
 /// A `docker save` tarball opened for reading: an index of its entries and the images
 /// it holds.

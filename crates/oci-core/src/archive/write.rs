@@ -1,11 +1,12 @@
 //! Writing `docker save` archives in the Docker 25+ form, so digests survive.
 
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::path::Path;
 
 use serde_json::{Value, json};
 
 use super::*;
+use crate::atomic::{AtomicFile, FileMode};
 
 /// Writes `image` to `path` as a `docker save` archive in the Docker 25+ form, tagged
 /// with `repo_tags` (normalised: `test` → `docker.io/library/test:latest`).
@@ -29,19 +30,8 @@ pub fn write_docker_archive(path: &Path, image: &Image, repo_tags: &[String]) ->
     let shown = path.display();
     let werr = |e: io::Error| Error::io(format!("writing docker archive {shown}"), e);
 
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let mut builder = tempfile::Builder::new();
-    builder.prefix(TMP_PREFIX);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        builder.permissions(std::fs::Permissions::from_mode(0o666)); // less the umask
-    }
-    let tmp = builder.tempfile_in(dir).context(|| format!("creating a temporary file in {}", dir.display()))?;
-    let mut tar = tar::Builder::new(BufWriter::with_capacity(BUF, tmp));
+    let tmp = AtomicFile::create(path, FileMode::Public)?;
+    let mut tar = tar::Builder::new(tmp);
 
     append_bytes(&mut tar, OCI_LAYOUT, br#"{"imageLayoutVersion":"1.0.0"}"#).map_err(werr)?;
     append_dir(&mut tar, "blobs/").map_err(werr)?;
@@ -115,11 +105,8 @@ pub fn write_docker_archive(path: &Path, image: &Image, repo_tags: &[String]) ->
     let legacy = serde_json::to_vec(&legacy).expect("JSON values always serialise");
     append_bytes(&mut tar, MANIFEST_JSON, &legacy).map_err(werr)?;
 
-    let out = tar.into_inner().map_err(werr)?;
-    let tmp = out.into_inner().map_err(|e| werr(e.into_error()))?;
-    tmp.as_file().sync_all().map_err(werr)?;
-    tmp.persist(path).map_err(|e| Error::io(format!("moving the archive into {shown}"), e.error))?;
-    Ok(())
+    let tmp = tar.into_inner().map_err(werr)?;
+    tmp.commit()
 }
 
 /// A tag for `RepoTags`, normalised; a digest is refused (tags only).

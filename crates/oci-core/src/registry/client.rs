@@ -13,7 +13,8 @@ use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, RegistryOperation};
 
 use super::retry::RetryPolicy;
-use super::transfer::{Outcome, Progress};
+use super::token::parse_bearer_challenge;
+use super::transfer::{Progress, TransferOutcome};
 use crate::{
     Credential, CredentialStore, Descriptor, Digest, Error, ImageName, Limits, OciLayout, RawManifest, Result,
 };
@@ -286,11 +287,7 @@ impl Registry {
             .and_then(|v| v.to_str().ok())
             .and_then(parse_bearer_challenge);
         let refused = |status: u16| {
-            self.fail(
-                &ctx,
-                Some(status),
-                format!("authentication failed: the registry refused the credentials of {username:?}"),
-            )
+            self.auth_failed(&ctx, format!("the registry refused the credentials of {username:?} (HTTP {status})"))
         };
         match (status.as_u16(), challenge) {
             (401, Some((realm, service))) => {
@@ -306,7 +303,7 @@ impl Registry {
         }
     }
 
-    fn http(&self, ctx: &Ctx<'_>) -> Result<reqwest::Client> {
+    pub(super) fn http(&self, ctx: &Ctx<'_>) -> Result<reqwest::Client> {
         if let Some(c) = self.http.get() {
             return Ok(c.clone());
         }
@@ -324,72 +321,16 @@ impl Registry {
         Ok(self.http.get_or_init(|| client).clone())
     }
 
-    /// Trades an identity token (an OAuth2 refresh token, as `docker login` stores for
-    /// some registries) for an access token scoped to the repository.
-    async fn exchange_identity_token(&self, ctx: &Ctx<'_>, refresh_token: &str, push: bool) -> Result<String> {
-        let host = ctx.name.registry();
-        let scheme = if self.is_plain_http(host) { "http" } else { "https" };
-        let http = self.http(ctx)?;
-        let probe = http
-            .get(format!("{scheme}://{host}/v2/"))
-            .send()
-            .await
-            .map_err(|e| self.fail(ctx, e.status().map(|s| s.as_u16()), e.to_string()))?;
-        let challenge = probe
-            .headers()
-            .get(reqwest::header::WWW_AUTHENTICATE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(parse_bearer_challenge)
-            .ok_or_else(|| {
-                self.fail(
-                    ctx,
-                    Some(probe.status().as_u16()),
-                    "the registry offers no bearer token service for the identity token".into(),
-                )
-            })?;
-        let scope = format!("repository:{}:{}", ctx.name.repository(), if push { "pull,push" } else { "pull" });
-        let mut params = vec![
-            ("grant_type", "refresh_token"),
-            ("refresh_token", refresh_token),
-            ("client_id", "oci-harden"),
-            ("scope", scope.as_str()),
-        ];
-        if let Some(service) = &challenge.1 {
-            params.push(("service", service.as_str()));
+    pub(super) fn auth_failed(&self, ctx: &Ctx<'_>, detail: String) -> Error {
+        Error::AuthenticationRequired {
+            registry: ctx.name.registry().to_owned(),
+            repository: ctx.name.repository().to_owned(),
+            what: ctx.what.clone(),
+            detail,
         }
-        let body = reqwest::Url::parse_with_params("http://form.invalid/", &params)
-            .map_err(|e| self.fail(ctx, None, e.to_string()))?
-            .query()
-            .unwrap_or_default()
-            .to_owned();
-        let response = http
-            .post(&challenge.0)
-            .header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| self.fail(ctx, None, format!("token service {}: {e}", challenge.0)))?;
-        let status = response.status();
-        if !status.is_success() {
-            return Err(self.fail(
-                ctx,
-                Some(status.as_u16()),
-                format!(
-                    "the token service {} refused the identity token; log in again with `oci-harden login {host}`",
-                    challenge.0
-                ),
-            ));
-        }
-        let json: serde_json::Value =
-            response.json().await.map_err(|e| self.fail(ctx, None, format!("token service answered garbage: {e}")))?;
-        json.get("access_token")
-            .or_else(|| json.get("token"))
-            .and_then(serde_json::Value::as_str)
-            .map(str::to_owned)
-            .ok_or_else(|| self.fail(ctx, None, "token service answered without an access token".into()))
     }
 
-    fn fail(&self, ctx: &Ctx<'_>, status: Option<u16>, message: String) -> Error {
+    pub(super) fn fail(&self, ctx: &Ctx<'_>, status: Option<u16>, message: String) -> Error {
         Error::Registry {
             registry: ctx.name.registry().to_owned(),
             repository: ctx.name.repository().to_owned(),
@@ -442,9 +383,7 @@ impl Registry {
             other => other.to_string(),
         };
         let message = match class.status {
-            Some(401) => format!(
-                "authentication failed ({detail}); check the credentials for {host} (`oci-harden login {host}`)"
-            ),
+            Some(401) => return self.auth_failed(ctx, detail),
             Some(403) => format!("access denied ({detail}); the credentials for {host} lack permission"),
             Some(404) => format!("not found ({detail})"),
             _ if class.retryable => format!("{detail}; gave up after {attempts} attempts"),
@@ -515,11 +454,11 @@ impl Registry {
         desc: &Descriptor,
         layout: &OciLayout,
         progress: &dyn Progress,
-    ) -> Result<Outcome> {
+    ) -> Result<TransferOutcome> {
         use futures_util::StreamExt;
         if layout.has_blob(&desc.digest) {
-            progress.finished(desc, &Outcome::Cached);
-            return Ok(Outcome::Cached);
+            progress.finished(desc, &TransferOutcome::Cached);
+            return Ok(TransferOutcome::Cached);
         }
         self.authenticate(name, false).await?;
         let ctx = Ctx::new(name, format!("fetching blob {}", desc.digest)).on(format!("blobs/{}", desc.digest), false);
@@ -625,9 +564,7 @@ impl Registry {
                 continue;
             }
             let hint = match status {
-                Some(401) => format!(
-                    "authentication failed ({message}); check the credentials for {host} (`oci-harden login {host}`)"
-                ),
+                Some(401) => return Err(self.auth_failed(&ctx, message)),
                 Some(404) => "not found (blob unknown to the registry)".to_owned(),
                 _ if transient => format!("{message}; gave up after {attempt} attempts"),
                 _ => message,
@@ -643,7 +580,7 @@ impl Registry {
             },
             other => other,
         })?;
-        let outcome = Outcome::Downloaded(size);
+        let outcome = TransferOutcome::Downloaded(size);
         progress.finished(desc, &outcome);
         Ok(outcome)
     }
@@ -701,52 +638,15 @@ impl Registry {
         Ok(response.is_ok_and(|r| r.status() == reqwest::StatusCode::CREATED))
     }
 
-    /// A bearer token for pushing to `name` and pulling from `from`, from the registry's
-    /// token service, with the session's credentials. `None` when it cannot be had.
-    async fn two_scope_token(
-        &self,
-        http: &reqwest::Client,
-        scheme: &str,
-        name: &ImageName,
-        from: &ImageName,
-        auth: &RegistryAuth,
-    ) -> Option<String> {
-        let probe = http.get(format!("{scheme}://{}/v2/", name.registry())).send().await.ok()?;
-        let (realm, service) = probe
-            .headers()
-            .get(reqwest::header::WWW_AUTHENTICATE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(parse_bearer_challenge)?;
-        let mut query = vec![
-            ("scope", format!("repository:{}:pull,push", name.repository())),
-            ("scope", format!("repository:{}:pull", from.repository())),
-        ];
-        if let Some(s) = service {
-            query.push(("service", s));
-        }
-        let mut request = http.get(&realm).query(&query);
-        match auth {
-            RegistryAuth::Basic(u, p) => request = request.basic_auth(u, Some(p)),
-            RegistryAuth::Bearer(t) => request = request.bearer_auth(t),
-            _ => {}
-        }
-        let response = request.send().await.ok()?;
-        if !response.status().is_success() {
-            return None;
-        }
-        let json: serde_json::Value = response.json().await.ok()?;
-        json.get("token").or_else(|| json.get("access_token")).and_then(serde_json::Value::as_str).map(str::to_owned)
-    }
-
     /// Streams a blob to the registry in one request, from `open` (called again for each
-    /// retry), and returns [`Outcome::Uploaded`]. Does not check whether it exists first.
+    /// retry), and returns [`TransferOutcome::Uploaded`]. Does not check whether it exists first.
     pub async fn upload_blob(
         &self,
         name: &ImageName,
         desc: &Descriptor,
         open: &(dyn Fn() -> Result<Box<dyn Read + Send>> + Sync),
         progress: &Arc<dyn Progress>,
-    ) -> Result<Outcome> {
+    ) -> Result<TransferOutcome> {
         let (client, _) = self.authenticate(name, true).await?;
         let oref = oci_ref(name, &name.reference());
         let digest = desc.digest.to_string();
@@ -764,7 +664,7 @@ impl Registry {
             }
         })
         .await?;
-        let outcome = Outcome::Uploaded(size);
+        let outcome = TransferOutcome::Uploaded(size);
         progress.finished(desc, &outcome);
         Ok(outcome)
     }
@@ -877,41 +777,6 @@ fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
     v.trim().parse::<u64>().ok().map(Duration::from_secs)
 }
 
-/// `Bearer realm="…",service="…"` → (realm, service).
-fn parse_bearer_challenge(header: &str) -> Option<(String, Option<String>)> {
-    let rest = header.trim().strip_prefix("Bearer ").or_else(|| header.trim().strip_prefix("bearer "))?;
-    let mut realm = None;
-    let mut service = None;
-    for part in split_params(rest) {
-        let (k, v) = part.split_once('=')?;
-        let v = v.trim().trim_matches('"').to_owned();
-        match k.trim() {
-            "realm" => realm = Some(v),
-            "service" => service = Some(v),
-            _ => {}
-        }
-    }
-    Some((realm?, service))
-}
-
-/// Splits `a="x,y",b=z` at commas outside quotes.
-fn split_params(s: &str) -> Vec<&str> {
-    let mut out = Vec::new();
-    let (mut start, mut quoted) = (0, false);
-    for (i, c) in s.char_indices() {
-        match c {
-            '"' => quoted = !quoted,
-            ',' if !quoted => {
-                out.push(&s[start..i]);
-                start = i + 1;
-            }
-            _ => {}
-        }
-    }
-    out.push(&s[start..]);
-    out
-}
-
 pub(crate) fn oci_ref(name: &ImageName, reference: &str) -> oci_client::Reference {
     if reference.contains(':') && reference.parse::<Digest>().is_ok() {
         oci_client::Reference::with_digest(
@@ -929,17 +794,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn bearer_challenges() {
-        let (realm, service) = parse_bearer_challenge(
-            r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:a,b:pull""#,
-        )
-        .unwrap();
-        assert_eq!(realm, "https://auth.docker.io/token");
-        assert_eq!(service.as_deref(), Some("registry.docker.io"));
-        assert!(parse_bearer_challenge(r#"Basic realm="x""#).is_none());
-    }
-
-    #[test]
     fn transient_statuses_are_retried() {
         for code in [408, 429, 500, 502, 503, 504] {
             let c = classify(&OciDistributionError::ServerError { code, url: String::new(), message: String::new() });
@@ -948,5 +802,25 @@ mod tests {
         let c = classify(&OciDistributionError::ServerError { code: 400, url: String::new(), message: String::new() });
         assert!(!c.retryable);
         assert_eq!(classify(&OciDistributionError::UnauthorizedError { url: String::new() }).status, Some(401));
+    }
+
+    #[test]
+    fn a_401_is_authentication_required_without_command_line_words() {
+        let registry = Registry::new(RegistryOptions::default()).unwrap();
+        let name: ImageName = "r.example:5000/team/app:1".parse().unwrap();
+        let ctx = Ctx::new(&name, "pulling manifest 1".into());
+        let e = OciDistributionError::UnauthorizedError { url: "https://r.example:5000/v2/".into() };
+        let class = classify(&e);
+        let err = registry.map_error(&ctx, e, class, 1);
+        let Error::AuthenticationRequired { registry: host, repository, what, .. } = &err else {
+            panic!("not AuthenticationRequired: {err:?}");
+        };
+        assert_eq!(
+            (host.as_str(), repository.as_str(), what.as_str()),
+            ("r.example:5000", "team/app", "pulling manifest 1")
+        );
+        let shown = err.to_string();
+        assert!(shown.contains("authentication failed") && shown.contains("r.example:5000"), "{shown}");
+        assert!(!shown.contains("oci-harden") && !shown.contains("login"), "{shown}");
     }
 }

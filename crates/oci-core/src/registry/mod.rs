@@ -6,16 +6,29 @@
 //! while they flow, and resume with HTTP ranges after a dropped connection. Uploads stream
 //! from any [`crate::BlobSource`] in one request each; blobs the registry has are skipped,
 //! and blobs in another repository of the same registry are mounted.
+//!
+//! The transport needs the `registry` feature (on by default); the cache location and
+//! [`is_loopback`] do not.
 
+#[cfg(feature = "registry")]
 mod client;
+#[cfg(feature = "registry")]
 mod locations;
+#[cfg(feature = "registry")]
 mod retry;
+#[cfg(feature = "registry")]
+mod token;
+#[cfg(feature = "registry")]
 mod transfer;
 
+#[cfg(feature = "registry")]
 pub use client::{Registry, RegistryOptions};
+#[cfg(feature = "registry")]
 pub use retry::RetryPolicy;
+#[cfg(feature = "registry")]
 pub(crate) use transfer::pull_tracking;
-pub use transfer::{Outcome, Progress, PullScope, TransferStats, fetch_image_layers, pull, push};
+#[cfg(feature = "registry")]
+pub use transfer::{Progress, PullScope, TransferOutcome, TransferStats, fetch_image_layers, pull, push};
 
 use crate::OciLayout;
 

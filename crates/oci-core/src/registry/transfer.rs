@@ -17,7 +17,7 @@ use crate::{
 /// What happened to one blob.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum Outcome {
+pub enum TransferOutcome {
     /// Downloaded this many bytes.
     Downloaded(u64),
     /// Already in the local cache: no network.
@@ -38,7 +38,7 @@ pub trait Progress: Send + Sync {
     /// `bytes` more bytes of the blob moved.
     fn advanced(&self, _desc: &Descriptor, _bytes: u64) {}
     /// The blob is done.
-    fn finished(&self, _desc: &Descriptor, _outcome: &Outcome) {}
+    fn finished(&self, _desc: &Descriptor, _outcome: &TransferOutcome) {}
     /// A transient failure; the transfer resumes after `delay`.
     fn retrying(&self, _desc: &Descriptor, _attempt: u32, _delay: Duration, _error: &str) {}
 }
@@ -65,21 +65,21 @@ pub struct TransferStats {
 }
 
 impl TransferStats {
-    fn record(&mut self, desc: &Descriptor, outcome: &Outcome) {
+    fn record(&mut self, desc: &Descriptor, outcome: &TransferOutcome) {
         match outcome {
-            Outcome::Downloaded(n) => {
+            TransferOutcome::Downloaded(n) => {
                 self.blobs_downloaded += 1;
                 self.bytes_downloaded += n;
             }
-            Outcome::Uploaded(n) => {
+            TransferOutcome::Uploaded(n) => {
                 self.blobs_uploaded += 1;
                 self.bytes_uploaded += n;
             }
-            Outcome::Cached | Outcome::Exists => {
+            TransferOutcome::Cached | TransferOutcome::Exists => {
                 self.blobs_skipped += 1;
                 self.bytes_skipped += desc.size;
             }
-            Outcome::Mounted => {
+            TransferOutcome::Mounted => {
                 self.blobs_mounted += 1;
                 self.bytes_skipped += desc.size;
             }
@@ -220,7 +220,7 @@ async fn fetch_all(
     progress: &Arc<dyn Progress>,
 ) -> Result<(TransferStats, HashSet<Digest>)> {
     let jobs = registry.options().jobs.max(1);
-    let results: Vec<(Descriptor, Outcome)> = futures_util::stream::iter(blobs)
+    let results: Vec<(Descriptor, TransferOutcome)> = futures_util::stream::iter(blobs)
         .map(|d| async move {
             let outcome = registry.fetch_blob(name, &d, cache, &**progress).await?;
             Ok::<_, Error>((d, outcome))
@@ -232,7 +232,7 @@ async fn fetch_all(
     let mut fresh = HashSet::new();
     for (d, o) in &results {
         stats.record(d, o);
-        if matches!(o, Outcome::Downloaded(_)) {
+        if matches!(o, TransferOutcome::Downloaded(_)) {
             fresh.insert(d.digest.clone());
         }
     }
@@ -278,7 +278,7 @@ pub async fn push(
     };
     let locations = BlobLocations::load(cache);
     let jobs = registry.options().jobs.max(1);
-    let results: Vec<(Descriptor, Outcome, u64)> = futures_util::stream::iter(blobs)
+    let results: Vec<(Descriptor, TransferOutcome, u64)> = futures_util::stream::iter(blobs)
         .map(|d| {
             let progress = Arc::clone(&progress);
             let (remote_source, locations) = (remote_source.as_ref(), &locations);
@@ -329,23 +329,23 @@ async fn push_one(
     cache: &OciLayout,
     locations: &BlobLocations,
     progress: &Arc<dyn Progress>,
-) -> Result<(Outcome, u64)> {
+) -> Result<(TransferOutcome, u64)> {
     if registry.has_blob(dst, &d.digest).await? {
-        progress.finished(d, &Outcome::Exists);
-        return Ok((Outcome::Exists, 0));
+        progress.finished(d, &TransferOutcome::Exists);
+        return Ok((TransferOutcome::Exists, 0));
     }
     let mut candidates: Vec<ImageName> = remote_source.into_iter().cloned().collect();
     candidates.extend(locations.candidates(&d.digest, dst));
     for from in candidates.iter().take(3) {
         if registry.mount_blob(dst, d, from).await? {
-            progress.finished(d, &Outcome::Mounted);
-            return Ok((Outcome::Mounted, 0));
+            progress.finished(d, &TransferOutcome::Mounted);
+            return Ok((TransferOutcome::Mounted, 0));
         }
     }
     let mut fetched = 0;
     if let Some(src) = remote_source
         && !cache.has_blob(&d.digest)
-        && let Outcome::Downloaded(n) = registry.fetch_blob(src, d, cache, &**progress).await?
+        && let TransferOutcome::Downloaded(n) = registry.fetch_blob(src, d, cache, &**progress).await?
     {
         fetched = n;
     }

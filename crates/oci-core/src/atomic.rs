@@ -1,0 +1,226 @@
+//! Atomic file writes, with one policy for every file this crate writes.
+//!
+//! The content goes to a temporary file in the target's directory; on commit the file is
+//! flushed and `fsync`ed, renamed over the target, and the directory is `fsync`ed, so
+//! after a crash the target holds either the old content or the whole new content,
+//! never a part. A writer dropped without commit removes its temporary file.
+//!
+//! ```
+//! # fn main() -> oci_core::Result<()> {
+//! use std::io::Write;
+//! use oci_core::{AtomicFile, FileMode, write_atomic};
+//! let dir = tempfile::tempdir().unwrap();
+//! write_atomic(&dir.path().join("small.json"), b"{}", FileMode::Public)?;
+//! let mut big = AtomicFile::create(dir.path().join("big.txt"), FileMode::Public)?;
+//! for i in 0..1000 {
+//!     writeln!(big, "line {i}").unwrap();
+//! }
+//! big.commit()?;
+//! assert_eq!(std::fs::read(dir.path().join("small.json")).unwrap(), b"{}");
+//! # Ok(()) }
+//! ```
+
+use std::fs::{self, File};
+use std::io::{self, BufWriter, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use tempfile::NamedTempFile;
+
+use crate::error::IoContext;
+use crate::{Error, Result};
+
+/// The prefix of every temporary file (an [`crate::OciLayout::gc`] removes stale ones).
+pub(crate) const TMP_PREFIX: &str = ".oci-harden-tmp-";
+
+/// Who may read a file written by [`AtomicFile`] or [`write_atomic`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileMode {
+    /// Like a file a shell creates: mode 0666 less the process umask (images, archives,
+    /// layouts, reports, databases).
+    Public,
+    /// Readable and writable by the owner only: mode 0600, whatever the umask
+    /// (credentials).
+    Private,
+}
+
+impl FileMode {
+    fn bits(self) -> u32 {
+        match self {
+            FileMode::Public => 0o666,
+            FileMode::Private => 0o600,
+        }
+    }
+}
+
+/// A file being written atomically.
+///
+/// The content goes to a temporary file in the target's directory; [`AtomicFile::commit`]
+/// flushes and `fsync`s it, renames it over the target and `fsync`s the directory, so
+/// after a crash the target holds either the old content or the whole new content.
+/// Nothing is visible at the target until [`AtomicFile::commit`] succeeds; dropping the
+/// writer (or a failed commit) removes the temporary file.
+#[derive(Debug)]
+pub struct AtomicFile {
+    target: PathBuf,
+    out: BufWriter<NamedTempFile>,
+}
+
+impl AtomicFile {
+    /// Starts writing `path` (which need not exist; its directory must).
+    pub fn create(path: impl AsRef<Path>, mode: FileMode) -> Result<AtomicFile> {
+        let target = path.as_ref().to_path_buf();
+        let dir = parent_dir(&target).to_path_buf();
+        AtomicFile::in_dir(&dir, target, mode)
+    }
+
+    /// Starts writing a file in `dir` whose final name is given later, to
+    /// [`AtomicFile::commit_as`] (a blob is named by the digest of what was written).
+    pub(crate) fn in_dir(dir: &Path, target: PathBuf, mode: FileMode) -> Result<AtomicFile> {
+        let tmp = tempfile::Builder::new()
+            .prefix(TMP_PREFIX)
+            .permissions(fs::Permissions::from_mode(mode.bits()))
+            .tempfile_in(dir)
+            .context(|| format!("creating a temporary file in {}", dir.display()))?;
+        Ok(AtomicFile { target, out: BufWriter::with_capacity(256 << 10, tmp) })
+    }
+
+    /// The file the content will be committed to.
+    pub fn target(&self) -> &Path {
+        &self.target
+    }
+
+    /// The temporary file, for a caller that fills it by path (`fs::copy`).
+    pub(crate) fn temp_path(&self) -> &Path {
+        self.out.get_ref().path()
+    }
+
+    /// Flushes, `fsync`s and renames the file over its target, then `fsync`s the
+    /// directory.
+    pub fn commit(self) -> Result<()> {
+        let target = self.target.clone();
+        self.commit_as(&target)
+    }
+
+    /// Like [`AtomicFile::commit`], to `target` instead (on the same filesystem).
+    pub(crate) fn commit_as(self, target: &Path) -> Result<()> {
+        let shown = target.display();
+        let tmp = self.out.into_inner().map_err(|e| Error::io(format!("writing {shown}"), e.into_error()))?;
+        tmp.as_file().sync_all().context(|| format!("writing {shown}"))?;
+        tmp.persist(target).map_err(|e| Error::io(format!("replacing {shown}"), e.error))?;
+        sync_dir(parent_dir(target))
+    }
+}
+
+impl Write for AtomicFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.out.write(buf)
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.out.write_all(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
+
+/// Writes `bytes` to `path` atomically, as [`AtomicFile`] does.
+pub fn write_atomic(path: impl AsRef<Path>, bytes: &[u8], mode: FileMode) -> Result<()> {
+    let path = path.as_ref();
+    let mut file = AtomicFile::create(path, mode)?;
+    file.write_all(bytes).context(|| format!("writing {}", path.display()))?;
+    file.commit()
+}
+
+/// The directory holding `path` (`.` for a bare file name).
+pub(crate) fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    }
+}
+
+/// Makes a rename or creation in `dir` durable.
+fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir).and_then(|d| d.sync_all()).context(|| format!("syncing directory {}", dir.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::MetadataExt;
+
+    use super::*;
+
+    fn umask() -> u32 {
+        let status = fs::read_to_string("/proc/self/status").unwrap();
+        let line = status.lines().find_map(|l| l.strip_prefix("Umask:")).expect("Umask: line");
+        u32::from_str_radix(line.trim(), 8).unwrap()
+    }
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> =
+            fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn writes_content_and_replaces_the_target() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        write_atomic(&path, b"one", FileMode::Public).unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"one");
+        let mut w = AtomicFile::create(&path, FileMode::Public).unwrap();
+        w.write_all(b"two, ").unwrap();
+        w.write_all(&vec![b'x'; 1 << 20]).unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"one", "nothing visible before commit");
+        w.commit().unwrap();
+        let got = fs::read(&path).unwrap();
+        assert_eq!(got.len(), 5 + (1 << 20));
+        assert!(got.starts_with(b"two, x"));
+        assert_eq!(names(dir.path()), ["f"]);
+    }
+
+    #[test]
+    fn public_is_0666_less_umask_and_private_is_0600() {
+        let dir = tempfile::tempdir().unwrap();
+        let public = dir.path().join("public");
+        let private = dir.path().join("private");
+        write_atomic(&public, b"p", FileMode::Public).unwrap();
+        write_atomic(&private, b"s", FileMode::Private).unwrap();
+        let mode = |p: &Path| fs::metadata(p).unwrap().mode() & 0o777;
+        assert_eq!(mode(&public), 0o666 & !umask(), "umask {:o}", umask());
+        assert_eq!(mode(&private), 0o600);
+        // Replacing a file gives the new file the policy's mode, not the old file's.
+        fs::set_permissions(&private, fs::Permissions::from_mode(0o644)).unwrap();
+        write_atomic(&private, b"s2", FileMode::Private).unwrap();
+        assert_eq!(mode(&private), 0o600);
+    }
+
+    #[test]
+    fn drop_without_commit_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = AtomicFile::create(dir.path().join("f"), FileMode::Public).unwrap();
+        w.write_all(b"partial").unwrap();
+        w.flush().unwrap();
+        assert_eq!(names(dir.path()).len(), 1, "the temporary file exists while writing");
+        drop(w);
+        assert!(names(dir.path()).is_empty());
+    }
+
+    #[test]
+    fn failed_commit_leaves_the_target_and_no_temporary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("taken");
+        fs::create_dir(&target).unwrap();
+        fs::write(target.join("inside"), b"keep").unwrap();
+        let err = write_atomic(&target, b"new", FileMode::Public).unwrap_err();
+        assert!(err.to_string().contains("replacing") && err.to_string().contains("taken"), "{err}");
+        assert_eq!(names(dir.path()), ["taken"]);
+        assert_eq!(fs::read(target.join("inside")).unwrap(), b"keep");
+        let err = write_atomic(dir.path().join("missing/f"), b"x", FileMode::Public).unwrap_err();
+        assert!(matches!(err, Error::Io { .. }), "{err}");
+    }
+}

@@ -1,0 +1,260 @@
+//! One call per job from synchronous code: open any reference, make its layers local,
+//! write an image to any destination.
+
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+
+use crate::{
+    CopyOptions, CopyReport, Error, Image, ImageName, ImageSource, OciLayout, Platform, Progress, PullScope, Reference,
+    Registry, RegistryOptions, Result, TransferStats,
+};
+
+/// What a [`Session`] is made of.
+#[derive(Debug, Clone)]
+pub struct SessionOptions {
+    /// How registries are reached (credentials, retries, TLS, limits). Its
+    /// [`limits`](RegistryOptions::limits) apply to local references too.
+    pub registry: RegistryOptions,
+    /// The blob cache registry images are pulled through (an OCI layout, created on
+    /// first use); by default [`crate::default_cache_dir`].
+    pub cache_dir: PathBuf,
+    /// Threads of the session's async runtime.
+    pub worker_threads: usize,
+}
+
+impl Default for SessionOptions {
+    fn default() -> Self {
+        SessionOptions {
+            registry: RegistryOptions::default(),
+            cache_dir: crate::default_cache_dir(),
+            worker_threads: 2,
+        }
+    }
+}
+
+/// A registry session, its blob cache and an async runtime, behind synchronous calls
+/// that take any [`Reference`]: a registry image, an `oci:` layout or a
+/// `docker-archive:` file.
+///
+/// Nothing is set up until a registry reference needs it: a session that only ever
+/// sees local references starts no runtime and creates no cache. The calls block the
+/// current thread; from async code, use [`crate::pull`], [`crate::push`] and
+/// [`crate::copy_image`] instead (a session's calls must not run inside a runtime).
+///
+/// ```
+/// # fn main() -> oci_core::Result<()> {
+/// use oci_core::{CopyOptions, MergedFs, PullScope, Session, SessionOptions};
+/// let out = tempfile::tempdir().unwrap();
+/// let session = Session::new(SessionOptions::default());
+/// let source = "oci:../../examples/alpine:3.20".parse()?;
+/// let opened = session.open(&source, &[], PullScope::Metadata)?;
+/// let image = opened.image(None)?;
+/// session.ensure_layers(&source, &image)?; // pulls the layers of a registry image
+/// assert!(MergedFs::build(&image)?.read("etc/alpine-release")?.starts_with(b"3.20"));
+/// let copy = format!("oci:{}:copy", out.path().display()).parse()?;
+/// let report = session.write(&opened, &copy, &CopyOptions::default())?;
+/// assert_eq!(&report.digest, image.digest());
+/// # Ok(()) }
+/// ```
+pub struct Session {
+    options: SessionOptions,
+    progress: Arc<dyn Progress>,
+    remote: OnceLock<Remote>,
+}
+
+struct Remote {
+    runtime: tokio::runtime::Runtime,
+    registry: Registry,
+    cache: OciLayout,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("options", &self.options)
+            .field("connected", &self.remote.get().is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Session {
+    /// A session that reports no progress.
+    pub fn new(options: SessionOptions) -> Session {
+        Session { options, progress: Arc::new(()), remote: OnceLock::new() }
+    }
+
+    /// Reports blob transfers to `progress`.
+    pub fn with_progress(mut self, progress: Arc<dyn Progress>) -> Session {
+        self.progress = progress;
+        self
+    }
+
+    /// The options the session was made with.
+    pub fn options(&self) -> &SessionOptions {
+        &self.options
+    }
+
+    fn remote(&self) -> Result<&Remote> {
+        if let Some(remote) = self.remote.get() {
+            return Ok(remote);
+        }
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(self.options.worker_threads.max(1))
+            .enable_all()
+            .build()
+            .map_err(|e| Error::io("starting the async runtime", e))?;
+        let cache = crate::open_cache(&self.options.cache_dir)?;
+        let registry = Registry::new(self.options.registry.clone())?;
+        // Another thread may have connected meanwhile: keep the first.
+        Ok(self.remote.get_or_init(|| Remote { runtime, registry, cache }))
+    }
+
+    /// The registry session (connecting on first use).
+    pub fn registry(&self) -> Result<&Registry> {
+        Ok(&self.remote()?.registry)
+    }
+
+    /// The blob cache (created on first use).
+    pub fn cache(&self) -> Result<&OciLayout> {
+        Ok(&self.remote()?.cache)
+    }
+
+    /// Runs `future` on the session's runtime, for registry calls this type does not
+    /// wrap ([`Registry::verify_login`], [`crate::push`] of a source of your own…).
+    pub fn block_on<F: std::future::Future>(&self, future: F) -> Result<F::Output> {
+        Ok(self.remote()?.runtime.block_on(future))
+    }
+
+    /// Opens `reference` for reading.
+    ///
+    /// A registry image is pulled into the cache first, as far as `scope` says (layers
+    /// can follow with [`Session::ensure_layers`]), following an index for `platforms`
+    /// (all when empty); the source then reads from the cache. A local reference is
+    /// opened in place; `platforms` and `scope` do not apply to it (choose the image
+    /// with [`ImageSource::image`]).
+    pub fn open(&self, reference: &Reference, platforms: &[Platform], scope: PullScope) -> Result<ImageSource> {
+        match reference {
+            Reference::Registry(name) => Ok(self.pull(name, platforms, scope)?.0),
+            local => ImageSource::open_with(local, self.options.registry.limits),
+        }
+    }
+
+    /// Pulls `name` into the cache as [`crate::pull`] does (for `platforms`, all when
+    /// empty, as far as `scope` says) and returns the source reading it from there with
+    /// what the transfer cost.
+    pub fn pull(
+        &self,
+        name: &ImageName,
+        platforms: &[Platform],
+        scope: PullScope,
+    ) -> Result<(ImageSource, TransferStats)> {
+        let remote = self.remote()?;
+        remote.runtime.block_on(crate::pull(
+            &remote.registry,
+            name,
+            &remote.cache,
+            platforms,
+            scope,
+            Arc::clone(&self.progress),
+        ))
+    }
+
+    /// Makes sure the layers of `image`, opened from `reference` by [`Session::open`],
+    /// are local: for a registry image, fetches those the cache lacks; for a local
+    /// reference, nothing to do.
+    pub fn ensure_layers(&self, reference: &Reference, image: &Image) -> Result<TransferStats> {
+        let Reference::Registry(name) = reference else { return Ok(TransferStats::default()) };
+        let remote = self.remote()?;
+        remote.runtime.block_on(crate::fetch_image_layers(
+            &remote.registry,
+            name,
+            image,
+            &remote.cache,
+            Arc::clone(&self.progress),
+        ))
+    }
+
+    /// Writes `source` (all of it, or the platforms `options` names) to `destination`:
+    /// pushed to a registry (blobs the registry has are skipped, blobs in another of its
+    /// repositories mounted), or copied to a layout or archive as [`crate::copy`] does.
+    pub fn write(&self, source: &ImageSource, destination: &Reference, options: &CopyOptions) -> Result<CopyReport> {
+        match destination {
+            Reference::Registry(name) => {
+                let remote = self.remote()?;
+                let (digest, media_type, stats) = remote.runtime.block_on(crate::push(
+                    &remote.registry,
+                    source,
+                    name,
+                    &options.platforms,
+                    &remote.cache,
+                    Arc::clone(&self.progress),
+                ))?;
+                Ok(CopyReport {
+                    blobs_written: stats.blobs_uploaded,
+                    blobs_skipped: stats.blobs_skipped,
+                    blobs_mounted: stats.blobs_mounted,
+                    bytes_written: stats.bytes_uploaded,
+                    bytes_skipped: stats.bytes_skipped,
+                    bytes_downloaded: stats.bytes_downloaded,
+                    ..CopyReport::empty(digest, media_type)
+                })
+            }
+            local => crate::copy(source, local, options),
+        }
+    }
+
+    /// Copies `source` to `destination`, any transports: [`crate::copy_image`] when a
+    /// registry is involved (a registry source is pulled through the cache, only as far
+    /// as the destination needs), else [`crate::copy`].
+    pub fn copy(&self, source: &Reference, destination: &Reference, options: &CopyOptions) -> Result<CopyReport> {
+        if !matches!(source, Reference::Registry(_)) && !matches!(destination, Reference::Registry(_)) {
+            let opened = ImageSource::open_with(source, self.options.registry.limits)?;
+            return crate::copy(&opened, destination, options);
+        }
+        let remote = self.remote()?;
+        remote.runtime.block_on(crate::copy_image(
+            source,
+            destination,
+            options,
+            &remote.registry,
+            &remote.cache,
+            Arc::clone(&self.progress),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::write_image;
+
+    #[test]
+    fn local_references_need_no_runtime_and_no_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = OciLayout::create(dir.path().join("src")).unwrap();
+        let desc = write_image(&layout, "v1", &[&[("etc/motd", b"hi\n")]]).unwrap();
+        let cache_dir = dir.path().join("cache");
+        let small = crate::Limits { max_json_bytes: 1 << 20, ..crate::Limits::default() };
+        let options = SessionOptions {
+            registry: RegistryOptions { limits: small, ..RegistryOptions::default() },
+            cache_dir: cache_dir.clone(),
+            worker_threads: 1,
+        };
+        let session = Session::new(options);
+        let src: Reference = format!("oci:{}:v1", dir.path().join("src").display()).parse().unwrap();
+        let source = session.open(&src, &[], PullScope::Metadata).unwrap();
+        assert_eq!(source.limits().max_json_bytes, 1 << 20, "the session's limits apply");
+        let image = source.image(None).unwrap();
+        assert_eq!(session.ensure_layers(&src, &image).unwrap(), TransferStats::default());
+        let archive = dir.path().join("out.tar");
+        let dst: Reference = format!("docker-archive:{}", archive.display()).parse().unwrap();
+        let report = session.write(&source, &dst, &CopyOptions::default()).unwrap();
+        assert_eq!(report.digest, desc.digest);
+        let back = ImageSource::open(&dst).unwrap().image(None).unwrap();
+        assert_eq!(back.digest(), &desc.digest);
+        let again: Reference = format!("oci:{}:again", dir.path().join("again").display()).parse().unwrap();
+        assert_eq!(session.copy(&src, &again, &CopyOptions::default()).unwrap().digest, desc.digest);
+        assert!(!cache_dir.exists(), "no cache was created for local work");
+        assert!(session.remote.get().is_none(), "no runtime was started");
+    }
+}
