@@ -6,9 +6,10 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
-use hardener::{Evaluation, Outcome, RuleSet, RuleSeverity};
+use hardener::{
+    CheckReport, Evaluation, HardenReport, HardenedImageReport, RuleSet, RuleSetId, RuleSeverity, RuleStatus, SarifLog,
+};
 use oci_core::{CopyOptions, Descriptor, Image, Manifest, MergedFs, Platform, PullScope, Reference};
-use serde_json::{Value, json};
 
 use crate::remote::{RegistryArgs, fetch_layers, open_source, progress};
 
@@ -91,39 +92,6 @@ fn evaluate_image(image: &Image, rules: &RuleSet) -> Result<Evaluation> {
     Ok(hardener::evaluate(rules, &hardener::CheckInput::new(&fs, image)))
 }
 
-fn outcome_name(o: &Outcome) -> &'static str {
-    match o {
-        Outcome::Pass => "pass",
-        Outcome::Fail => "fail",
-        Outcome::Skip { .. } => "skip",
-        Outcome::Error { .. } => "error",
-    }
-}
-
-fn evaluation_json(e: &Evaluation) -> Value {
-    Value::Array(
-        e.results
-            .iter()
-            .map(|r| {
-                json!({
-                    "id": r.rule_id,
-                    "kind": r.kind,
-                    "severity": r.severity.to_string(),
-                    "action": format!("{:?}", r.action).to_lowercase(),
-                    "result": outcome_name(&r.outcome),
-                    "detail": match &r.outcome {
-                        Outcome::Skip { reason } => Some(reason.clone()),
-                        Outcome::Error { message } => Some(message.clone()),
-                        _ => None,
-                    },
-                    "findings": r.findings.iter().map(|f| json!({"path": f.path, "message": f.message})).collect::<Vec<_>>(),
-                    "fixes": r.fixes.len(),
-                })
-            })
-            .collect(),
-    )
-}
-
 fn evaluation_table(out: &mut impl Write, title: &str, e: &Evaluation) -> std::io::Result<()> {
     writeln!(out, "{title}")?;
     writeln!(out, "  {:<22} {:<24} {:<9} {:<6} {:<6} FINDINGS", "RULE", "KIND", "SEVERITY", "ACTION", "RESULT")?;
@@ -134,13 +102,13 @@ fn evaluation_table(out: &mut impl Write, title: &str, e: &Evaluation) -> std::i
             r.rule_id,
             r.kind,
             r.severity.to_string(),
-            format!("{:?}", r.action).to_lowercase(),
-            outcome_name(&r.outcome),
+            r.action.as_str(),
+            r.outcome.status().as_str(),
             r.findings.len()
         )?;
-        match &r.outcome {
-            Outcome::Skip { reason } => writeln!(out, "      skipped: {reason}")?,
-            Outcome::Error { message } => writeln!(out, "      error: {message}")?,
+        match (r.outcome.status(), r.outcome.detail()) {
+            (RuleStatus::Skip, Some(reason)) => writeln!(out, "      skipped: {reason}")?,
+            (RuleStatus::Error, Some(message)) => writeln!(out, "      error: {message}")?,
             _ => {}
         }
         for f in r.findings.iter().take(10) {
@@ -153,10 +121,6 @@ fn evaluation_table(out: &mut impl Write, title: &str, e: &Evaluation) -> std::i
     Ok(())
 }
 
-fn failing(e: &Evaluation, threshold: RuleSeverity) -> bool {
-    e.results.iter().any(|r| matches!(r.outcome, Outcome::Fail | Outcome::Error { .. }) && r.severity >= threshold)
-}
-
 pub fn check(args: CheckArgs) -> Result<ExitCode> {
     let rules = load_rules(&args.rules)?;
     let platforms: Vec<Platform> = args.platform.iter().cloned().collect();
@@ -167,15 +131,8 @@ pub fn check(args: CheckArgs) -> Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     match args.format {
         RulesFormat::Json => {
-            serde_json::to_writer_pretty(
-                &mut out,
-                &json!({
-                    "image": args.reference.to_string(),
-                    "digest": image.digest(),
-                    "rules": {"name": rules.name, "digest": rules.digest()},
-                    "results": evaluation_json(&evaluation),
-                }),
-            )?;
+            let report = CheckReport::new(args.reference.to_string(), image.digest().clone(), &rules, &evaluation);
+            serde_json::to_writer_pretty(&mut out, &report)?;
             writeln!(out)?;
         }
         RulesFormat::Sarif => {
@@ -191,7 +148,7 @@ pub fn check(args: CheckArgs) -> Result<ExitCode> {
     }
     out.flush()?;
     Ok(match args.fail_on {
-        Some(t) if failing(&evaluation, t) => ExitCode::from(1),
+        Some(t) if evaluation.fails(t) => ExitCode::from(1),
         _ => ExitCode::SUCCESS,
     })
 }
@@ -292,17 +249,16 @@ pub fn harden(args: HardenArgs) -> Result<ExitCode> {
                 }
             )?;
         }
-        reports.push(json!({
-            "platform": image.platform().map(|p| p.to_string()),
-            "base": image.digest(),
-            "digest": hardened.descriptor.digest,
-            "unchanged": hardened.unchanged,
-            "layerEntries": hardened.entries.iter().map(|e| e.path.clone()).collect::<Vec<_>>(),
-            "before": evaluation_json(&hardened.before),
-            "after": after.as_ref().map(evaluation_json),
-        }));
-        let sarif = hardener::evaluation_to_sarif(&args.source.to_string(), &rules, &hardened.before);
-        sarif_runs.extend(sarif["runs"].as_array().cloned().unwrap_or_default());
+        reports.push(HardenedImageReport {
+            platform: image.platform().map(|p| p.to_string()),
+            base: image.digest().clone(),
+            digest: hardened.descriptor.digest.clone(),
+            unchanged: hardened.unchanged,
+            layer_entries: hardened.entries.iter().map(|e| e.path.clone()).collect(),
+            before: hardened.before.report(),
+            after: after.as_ref().map(Evaluation::report),
+        });
+        sarif_runs.push(hardener::evaluation_sarif_run(&args.source.to_string(), &rules, &hardened.before));
         let mut desc = hardened.descriptor.clone();
         desc.platform = image.descriptor().platform.clone();
         replaced.insert(image.digest().clone(), desc);
@@ -326,22 +282,17 @@ pub fn harden(args: HardenArgs) -> Result<ExitCode> {
     out.flush()?;
     if let Some(path) = &args.report {
         let doc = if args.format == ReportFormat::Sarif {
-            json!({
-                "version": "2.1.0",
-                "$schema": "https://raw.githubusercontent.com/oasis-tcs/sarif-spec/main/sarif-2.1/schema/sarif-schema-2.1.0.json",
-                "runs": sarif_runs,
-            })
+            serde_json::to_vec_pretty(&SarifLog::new(sarif_runs))?
         } else {
-            json!({
-            "source": args.source.to_string(),
-            "destination": destination.to_string(),
-            "digest": report,
-            "rules": {"name": rules.name, "digest": rules.digest()},
-            "images": reports,
-            })
+            serde_json::to_vec_pretty(&HardenReport {
+                source: args.source.to_string(),
+                destination: destination.to_string(),
+                digest: report,
+                rules: RuleSetId::from(&rules),
+                images: reports,
+            })?
         };
-        std::fs::write(path, serde_json::to_vec_pretty(&doc)?)
-            .with_context(|| format!("writing {}", path.display()))?;
+        std::fs::write(path, doc).with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -135,21 +135,15 @@ pub fn scan(args: ScanArgs) -> Result<ExitCode> {
     }
     let text = match args.format {
         ScanFormat::Table => to_table(&report),
-        ScanFormat::Json => pretty(&to_trivy_json(&report)),
-        ScanFormat::Sarif => pretty(&to_sarif(&report)),
-        ScanFormat::Cyclonedx => pretty(&to_cyclonedx(&report)),
+        ScanFormat::Json => serde_json::to_string_pretty(&to_trivy_json(&report))? + "\n",
+        ScanFormat::Sarif => serde_json::to_string_pretty(&to_sarif(&report))? + "\n",
+        ScanFormat::Cyclonedx => serde_json::to_string_pretty(&to_cyclonedx(&report))? + "\n",
     };
     write_output(args.output.as_deref(), text.as_bytes())?;
     Ok(match fail_on {
         Some(threshold) if report.fails(threshold) => ExitCode::from(1),
         _ => ExitCode::SUCCESS,
     })
-}
-
-fn pretty(v: &serde_json::Value) -> String {
-    let mut s = serde_json::to_string_pretty(v).expect("a JSON value serialises");
-    s.push('\n');
-    s
 }
 
 fn write_output(path: Option<&Path>, bytes: &[u8]) -> Result<()> {

@@ -7,16 +7,20 @@
 //! - Advisories: OSV, Alpine secdb and Debian security tracker data ([`AdvisoryDb`]),
 //!   matched on source packages and source versions ([`scan`], [`match_packages`]).
 //! - Reports: a table, Trivy-compatible JSON, SARIF 2.1.0 and CycloneDX 1.5
-//!   ([`to_table`], [`to_trivy_json`], [`to_sarif`], [`to_cyclonedx`]); Trivy reports read
-//!   back with [`from_trivy_json`].
+//!   ([`to_table`], [`to_trivy_json`], [`to_sarif`], [`to_cyclonedx`]), typed values that
+//!   serialise to those formats; Trivy reports read back with [`from_trivy_json`].
+//! - Rules: [`RuleSet`], [`evaluate`], and the typed [`CheckReport`], [`HardenReport`] and
+//!   SARIF ([`evaluation_to_sarif`], built with the one SARIF builder, [`sarif`]).
 
 mod advisories;
 mod error;
+mod harden;
 mod os;
 mod packages;
 mod patch;
 mod report;
 mod rules;
+pub mod sarif;
 mod scan;
 mod version;
 
@@ -25,6 +29,7 @@ pub use advisories::{
     default_db_dir,
 };
 pub use error::{Error, Result};
+pub use harden::{HardenReport, HardenedImageReport};
 pub use oci_core;
 pub use os::{Eol, OsFamily, OsInfo, detect_os, parse_os_release, today_utc};
 pub use packages::{
@@ -36,12 +41,16 @@ pub use patch::{
     apply_edits, harden, hardened_source, plan_entries,
 };
 pub use report::{
-    evaluation_to_sarif, from_trivy_json, parse_severity, purl, to_cyclonedx, to_sarif, to_table, to_trivy_json,
+    BomAffects, BomAnalysis, BomComponent, BomMetadata, BomProperty, BomRating, BomSource, BomTools, BomVulnerability,
+    CycloneDxBom, TrivyImageConfig, TrivyLayer, TrivyMetadata, TrivyOs, TrivyPkgIdentifier, TrivyReport, TrivyResult,
+    TrivyVulnerability, from_trivy_json, parse_severity, purl, to_cyclonedx, to_sarif, to_table, to_trivy_json,
 };
 pub use rules::{
-    Action, CheckInput, ConfigEdit, Evaluation, FileType, Fix, Outcome, Rule, RuleFinding, RuleKind, RuleResult,
-    RuleSet, RuleSeverity, evaluate,
+    Action, CheckInput, CheckReport, ConfigEdit, Evaluation, FileType, Fix, Outcome, Rule, RuleFinding, RuleKind,
+    RuleReport, RuleResult, RuleSet, RuleSetId, RuleSeverity, RuleStatus, evaluate, evaluation_sarif_run,
+    evaluation_to_sarif,
 };
+pub use sarif::{SarifLog, SarifSeverity};
 pub use scan::{
     Finding, FindingStatus, ScanReport, compare_versions, ecosystem_of, match_packages, scan, scan_with_db_dir,
 };
