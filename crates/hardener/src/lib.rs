@@ -46,7 +46,7 @@ pub use report::{
     TrivyVulnerability, from_trivy_json, parse_severity, purl, to_cyclonedx, to_sarif, to_table, to_trivy_json,
 };
 pub use rules::{
-    Action, CheckInput, CheckReport, ConfigEdit, Evaluation, FileType, Fix, Outcome, Rule, RuleFinding, RuleKind,
+    Action, CheckInput, CheckReport, ConfigEdit, Evaluation, FileType, Fix, Rule, RuleFinding, RuleKind, RuleOutcome,
     RuleReport, RuleResult, RuleSet, RuleSetId, RuleSeverity, RuleStatus, evaluate, evaluation_sarif_run,
     evaluation_to_sarif,
 };

@@ -155,7 +155,7 @@ pub fn harden(image: &Image, rules: &RuleSet, layout: &OciLayout, base_name: Opt
     })?;
     let before = evaluate(rules, &CheckInput::new(&fs, &base));
     if let Some((rule, message)) = before.results.iter().find_map(|r| match &r.outcome {
-        crate::Outcome::Error { message } if r.action == crate::Action::Fix => {
+        crate::RuleOutcome::Error { message } if r.action == crate::Action::Fix => {
             Some((r.rule_id.clone(), message.clone()))
         }
         _ => None,

@@ -20,7 +20,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
-pub use eval::{CheckInput, ConfigEdit, Evaluation, Fix, Outcome, RuleFinding, RuleResult, evaluate};
+pub use eval::{CheckInput, ConfigEdit, Evaluation, Fix, RuleFinding, RuleOutcome, RuleResult, evaluate};
 pub use report::{CheckReport, RuleReport, RuleSetId, RuleStatus};
 pub use sarif::{evaluation_sarif_run, evaluation_to_sarif};
 

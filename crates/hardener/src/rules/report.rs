@@ -4,7 +4,7 @@
 use oci_core::Digest;
 use serde::Serialize;
 
-use super::{Action, Evaluation, Outcome, RuleFinding, RuleResult, RuleSet, RuleSeverity};
+use super::{Action, Evaluation, RuleFinding, RuleOutcome, RuleResult, RuleSet, RuleSeverity};
 
 /// A rule's result as reports name it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -38,23 +38,23 @@ impl std::fmt::Display for RuleStatus {
     }
 }
 
-impl Outcome {
+impl RuleOutcome {
     /// The status reports print.
     pub fn status(&self) -> RuleStatus {
         match self {
-            Outcome::Pass => RuleStatus::Pass,
-            Outcome::Fail => RuleStatus::Fail,
-            Outcome::Skip { .. } => RuleStatus::Skip,
-            Outcome::Error { .. } => RuleStatus::Error,
+            RuleOutcome::Pass => RuleStatus::Pass,
+            RuleOutcome::Fail => RuleStatus::Fail,
+            RuleOutcome::Skip { .. } => RuleStatus::Skip,
+            RuleOutcome::Error { .. } => RuleStatus::Error,
         }
     }
 
     /// Why the rule was skipped or refused.
     pub fn detail(&self) -> Option<&str> {
         match self {
-            Outcome::Skip { reason } => Some(reason),
-            Outcome::Error { message } => Some(message),
-            Outcome::Pass | Outcome::Fail => None,
+            RuleOutcome::Skip { reason } => Some(reason),
+            RuleOutcome::Error { message } => Some(message),
+            RuleOutcome::Pass | RuleOutcome::Fail => None,
         }
     }
 }
@@ -106,7 +106,7 @@ impl Evaluation {
     pub fn fails(&self, threshold: RuleSeverity) -> bool {
         self.results
             .iter()
-            .any(|r| matches!(r.outcome, Outcome::Fail | Outcome::Error { .. }) && r.severity >= threshold)
+            .any(|r| matches!(r.outcome, RuleOutcome::Fail | RuleOutcome::Error { .. }) && r.severity >= threshold)
     }
 }
 
@@ -150,7 +150,7 @@ impl CheckReport {
 mod tests {
     use super::*;
 
-    fn result(outcome: Outcome, findings: Vec<RuleFinding>) -> RuleResult {
+    fn result(outcome: RuleOutcome, findings: Vec<RuleFinding>) -> RuleResult {
         RuleResult {
             rule_id: "app-user".into(),
             kind: "user",
@@ -167,8 +167,14 @@ mod tests {
         let rules = RuleSet { name: "strict".into(), rules: Vec::new() };
         let evaluation = Evaluation {
             results: vec![
-                result(Outcome::Fail, vec![RuleFinding { path: Some("/etc/passwd".into()), message: "no app".into() }]),
-                result(Outcome::Skip { reason: "why".into() }, vec![RuleFinding { path: None, message: "m".into() }]),
+                result(
+                    RuleOutcome::Fail,
+                    vec![RuleFinding { path: Some("/etc/passwd".into()), message: "no app".into() }],
+                ),
+                result(
+                    RuleOutcome::Skip { reason: "why".into() },
+                    vec![RuleFinding { path: None, message: "m".into() }],
+                ),
             ],
         };
         let digest = oci_core::Digest::sha256(b"image");

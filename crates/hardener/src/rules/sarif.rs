@@ -1,6 +1,6 @@
 //! SARIF 2.1.0 of a rule evaluation, through the one SARIF builder ([`crate::sarif`]).
 
-use super::{Evaluation, Outcome, RuleSet};
+use super::{Evaluation, RuleOutcome, RuleSet};
 use crate::sarif::{
     PhysicalLocation, RuleProperties, RunProperties, SarifLocation, SarifLog, SarifResult, SarifRule, SarifRun,
     SarifSeverity, Text,
@@ -29,12 +29,12 @@ pub fn evaluation_sarif_run(target: &str, rules: &RuleSet, evaluation: &Evaluati
         .collect();
     let mut results = Vec::new();
     for (index, r) in evaluation.results.iter().enumerate() {
-        if !matches!(r.outcome, Outcome::Fail | Outcome::Error { .. }) {
+        if !matches!(r.outcome, RuleOutcome::Fail | RuleOutcome::Error { .. }) {
             continue;
         }
         let mut findings: Vec<(Option<&str>, String)> =
             r.findings.iter().map(|f| (f.path.as_deref(), f.message.clone())).collect();
-        if let Outcome::Error { message } = &r.outcome {
+        if let RuleOutcome::Error { message } = &r.outcome {
             findings.push((None, format!("refused: {message}")));
         }
         for (path, message) in findings {
