@@ -109,14 +109,13 @@ pub fn scan(args: ScanArgs) -> Result<ExitCode> {
         }
         (Some(reference), None) => {
             let dir = db_dir(args.db.clone());
-            let info = AdvisoryDb::read_info(&dir).with_context(|| {
-                format!("opening the advisory database {} (run `oci-harden db update` first)", dir.display())
-            })?;
+            let info = AdvisoryDb::read_info(&dir).map_err(|e| advised(e, false))?;
             let platforms: Vec<Platform> = args.platform.iter().cloned().collect();
             let (source, remote) = open_source(reference, &args.registry, &platforms, PullScope::Metadata)?;
             let image = source.image(args.platform.as_ref())?;
             fetch_layers(remote.as_ref(), reference, &image)?;
-            let mut report = hardener::scan_with_db_dir(&reference.to_string(), &image, &dir, &today())?;
+            let mut report = hardener::scan_with_db_dir(&reference.to_string(), &image, &dir, &today())
+                .map_err(|e| advised(e, false))?;
             if let Some(age) = info.oldest_ingest().and_then(|t| t.elapsed().ok()).map(|d| d.as_secs() / 86_400)
                 && age > args.max_db_age_days
             {
@@ -169,10 +168,8 @@ pub fn db(args: DbArgs) -> Result<ExitCode> {
             let dir = db_dir(db);
             let mut database = match AdvisoryDb::open(&dir) {
                 Ok(db) => db,
-                Err(_) if !dir.join("advisories.jsonl").exists() => AdvisoryDb::new(),
-                Err(e) => {
-                    return Err(e).with_context(|| format!("opening {} (delete it to start afresh)", dir.display()));
-                }
+                Err(hardener::Error::MissingDatabase { .. }) => AdvisoryDb::new(),
+                Err(e) => return Err(advised(e, true)),
             };
             let sources: Vec<String> = if from.is_empty() {
                 hardener::DEFAULT_SOURCES.iter().map(|(_, url)| (*url).to_owned()).collect()
@@ -198,13 +195,35 @@ pub fn db(args: DbArgs) -> Result<ExitCode> {
         }
         DbCommand::Info { db } => {
             let dir = db_dir(db);
-            let info = AdvisoryDb::read_info(&dir).with_context(|| {
-                format!("opening the advisory database {} (run `oci-harden db update`)", dir.display())
-            })?;
+            let info = AdvisoryDb::read_info(&dir).map_err(|e| advised(e, false))?;
             print_info(&info, &dir);
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The command line's advice for a library error about the advisory database (the library's
+/// messages carry none): what to run. `updating` when the error came from `db update`
+/// itself. One place, so the integrator can hook it into the one error printer.
+pub fn db_advice(err: &hardener::Error, updating: bool) -> Option<String> {
+    match err {
+        hardener::Error::MissingDatabase { .. } => {
+            Some("run `oci-harden db update` first, or pass --db DIR to name another directory".to_owned())
+        }
+        hardener::Error::Database { path, .. } if updating => {
+            Some(format!("delete {} to start afresh", path.display()))
+        }
+        hardener::Error::Database { .. } => Some("run `oci-harden db update` to rebuild it".to_owned()),
+        _ => None,
+    }
+}
+
+/// `err` with [`db_advice`] appended to its message.
+fn advised(err: hardener::Error, updating: bool) -> anyhow::Error {
+    match db_advice(&err, updating) {
+        Some(advice) => anyhow::anyhow!("{err}: {advice}"),
+        None => err.into(),
+    }
 }
 
 fn print_info(info: &hardener::DbInfo, dir: &Path) {

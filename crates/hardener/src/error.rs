@@ -70,12 +70,20 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    /// The advisory database directory is unusable.
+    /// There is no advisory database in this directory (it was never updated, or another
+    /// directory was meant).
+    #[error("no advisory database in {}", path.display())]
+    MissingDatabase {
+        /// The directory.
+        path: PathBuf,
+    },
+    /// The advisory database directory holds a database that cannot be used (truncated,
+    /// modified, or of another format version): updating it again rebuilds it.
     #[error("advisory database {}: {reason}", path.display())]
     Database {
         /// The directory.
         path: PathBuf,
-        /// What is wrong and what to do.
+        /// What is wrong.
         reason: String,
     },
 }

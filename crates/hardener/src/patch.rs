@@ -22,7 +22,7 @@ pub const LABEL_RULES_DIGEST: &str = "io.oci-harden.rules.digest";
 /// Label: what to undo to get the base back (layers, config values, annotations).
 pub const LABEL_RESTORE: &str = "io.oci-harden.restore";
 
-/// One entry of a patch layer, for `--dry-run` listings and snapshots.
+/// One entry of a patch layer, for dry-run listings and snapshots.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PatchEntry {
     /// The path in the layer (relative, as in the tar).

@@ -50,7 +50,7 @@ pub const DEFAULT_SOURCES: &[(&str, &str)] = &[
     ("alpine-secdb-v3.22-community", "https://secdb.alpinelinux.org/v3.22/community.json"),
 ];
 
-/// Where the database lives unless `--db DIR` says otherwise:
+/// Where the database lives unless the caller names another directory:
 /// `$XDG_CACHE_HOME/oci-harden/advisories` (when set to an absolute path), else
 /// `$HOME/.cache/oci-harden/advisories`, else `.cache/oci-harden/advisories` in the current
 /// directory (never a shared temporary directory, where another user could plant one).

@@ -257,7 +257,7 @@ impl AdvisoryDb {
         }
         if entries != header.records {
             return Err(database_error(format!(
-                "{DATA_FILE} holds {entries} advisories but its header says {}: the file is truncated or was modified; run `oci-harden db update`",
+                "{DATA_FILE} holds {entries} advisories but its header says {}: the file is truncated or was modified",
                 header.records
             )));
         }
@@ -479,7 +479,7 @@ impl Header {
         }
         if self.version != FORMAT_VERSION {
             return Err(format!(
-                "database format version {} is not the supported version {FORMAT_VERSION}: run `oci-harden db update` to rebuild it",
+                "database format version {} is not the supported version {FORMAT_VERSION}: it must be rebuilt",
                 self.version
             ));
         }
@@ -549,16 +549,11 @@ struct EntryLine<'a> {
     note: Option<Cow<'a, str>>,
 }
 
-/// The error for a database file that cannot be read: "no database here" when it is
-/// missing (with what to do), the I/O error otherwise.
+/// The error for a database file that cannot be read: [`Error::MissingDatabase`] when it
+/// is missing, the I/O error otherwise.
 fn missing_or_io(dir: &Path, file: &str, e: std::io::Error) -> Error {
     match e.kind() {
-        std::io::ErrorKind::NotFound => Error::Database {
-            path: dir.to_owned(),
-            reason: format!(
-                "no advisory database here ({file} is missing): run `oci-harden db update` first or pass --db DIR"
-            ),
-        },
+        std::io::ErrorKind::NotFound => Error::MissingDatabase { path: dir.to_owned() },
         _ => Error::io(format!("reading {}", dir.join(file).display()), e),
     }
 }

@@ -674,3 +674,24 @@ fn a_large_tracker_document_is_streamed_with_bounded_memory() {
         "open: peak RSS grew by {growth_kib} KiB for {file_bytes} bytes, {records} records"
     );
 }
+
+#[test]
+fn a_missing_database_is_its_own_error_without_command_line_words() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("none");
+    for err in [AdvisoryDb::open(&missing).unwrap_err(), AdvisoryDb::read_info(&missing).unwrap_err()] {
+        match &err {
+            Error::MissingDatabase { path } => assert_eq!(path, &missing),
+            other => panic!("expected MissingDatabase, got {other:?}"),
+        }
+        assert_eq!(err.to_string(), format!("no advisory database in {}", missing.display()));
+    }
+    // A damaged database is another error, and says what is wrong without advice.
+    AdvisoryDb::new().save(dir.path()).unwrap();
+    let data = dir.path().join("advisories.jsonl");
+    let text = std::fs::read_to_string(&data).unwrap().replace("\"version\":", "\"version\":9");
+    std::fs::write(&data, text).unwrap();
+    let err = AdvisoryDb::open(dir.path()).unwrap_err();
+    assert!(matches!(err, Error::Database { .. }), "{err:?}");
+    assert!(!err.to_string().contains("oci-harden db") && !err.to_string().contains("--"), "{err}");
+}
