@@ -418,10 +418,10 @@ fn open_for_loads_one_release_and_cannot_be_saved() {
 }
 
 #[test]
-fn opening_a_missing_or_damaged_database_says_what_to_do() {
+fn opening_a_missing_or_damaged_database_says_what_is_wrong() {
     let dir = tempfile::tempdir().unwrap();
-    let message = AdvisoryDb::open(dir.path()).unwrap_err().to_string();
-    assert!(message.contains("db update"), "{message}");
+    let err = AdvisoryDb::open(dir.path()).unwrap_err();
+    assert!(matches!(&err, Error::MissingDatabase { path } if path == dir.path()), "{err:?}");
     let (db, _) = ingest("osv/DSA-3029-1.json");
     db.save(dir.path()).unwrap();
     let data = dir.path().join("advisories.jsonl");
@@ -430,9 +430,11 @@ fn opening_a_missing_or_damaged_database_says_what_to_do() {
     std::fs::write(&data, header_only).unwrap();
     let message = AdvisoryDb::open(dir.path()).unwrap_err().to_string();
     assert!(message.contains("truncated or was modified"), "{message}");
+    assert!(!message.contains("oci-harden"), "no command-line advice in library messages: {message}");
     std::fs::write(&data, text.replace("\"version\":1", "\"version\":99")).unwrap();
-    let message = AdvisoryDb::open(dir.path()).unwrap_err().to_string();
-    assert!(message.contains("format version 99"), "{message}");
+    let err = AdvisoryDb::open(dir.path()).unwrap_err();
+    assert!(matches!(err, Error::Database { .. }), "{err:?}");
+    assert!(err.to_string().contains("format version 99"), "{err}");
 }
 
 #[test]
@@ -686,12 +688,4 @@ fn a_missing_database_is_its_own_error_without_command_line_words() {
         }
         assert_eq!(err.to_string(), format!("no advisory database in {}", missing.display()));
     }
-    // A damaged database is another error, and says what is wrong without advice.
-    AdvisoryDb::new().save(dir.path()).unwrap();
-    let data = dir.path().join("advisories.jsonl");
-    let text = std::fs::read_to_string(&data).unwrap().replace("\"version\":", "\"version\":9");
-    std::fs::write(&data, text).unwrap();
-    let err = AdvisoryDb::open(dir.path()).unwrap_err();
-    assert!(matches!(err, Error::Database { .. }), "{err:?}");
-    assert!(!err.to_string().contains("oci-harden db") && !err.to_string().contains("--"), "{err}");
 }
