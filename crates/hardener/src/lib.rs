@@ -19,6 +19,7 @@ mod os;
 mod packages;
 mod patch;
 mod report;
+mod restore;
 mod rules;
 pub mod sarif;
 mod scan;
@@ -40,6 +41,7 @@ pub use patch::{
     Hardened, LABEL_BASE_DIGEST, LABEL_BASE_NAME, LABEL_RESTORE, LABEL_RULES, LABEL_RULES_DIGEST, PatchEntry,
     apply_edits, harden, hardened_source, plan_entries,
 };
+pub use restore::RestoreRecord;
 pub use report::{
     BomAffects, BomAnalysis, BomComponent, BomMetadata, BomProperty, BomRating, BomSource, BomTools, BomVulnerability,
     CycloneDxBom, TrivyImageConfig, TrivyLayer, TrivyMetadata, TrivyOs, TrivyPkgIdentifier, TrivyReport, TrivyResult,

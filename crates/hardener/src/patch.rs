@@ -5,11 +5,11 @@ use std::collections::BTreeMap;
 
 use oci_core::{
     Append, AppendedLayer, Compression, Descriptor, EntryKind, EntryMeta, Image, ImageSource, LayerWriter, MergedFs,
-    OciLayout, Reference, Strip,
+    OciLayout, Reference,
 };
 use serde_json::{Value, json};
 
-use crate::{CheckInput, ConfigEdit, Error, Evaluation, Fix, Result, RuleSet, evaluate};
+use crate::{CheckInput, ConfigEdit, Error, Evaluation, Fix, RestoreRecord, Result, RuleSet, evaluate};
 
 /// Label: the manifest digest of the image that was hardened.
 pub const LABEL_BASE_DIGEST: &str = "org.opencontainers.image.base.digest";
@@ -136,7 +136,7 @@ pub fn harden(image: &Image, rules: &RuleSet, layout: &OciLayout, base_name: Opt
     }
     let base = match labels.get(LABEL_RESTORE) {
         Some(restore) => {
-            let desc = oci_core::strip(image, layout, strip_spec(restore)?)?;
+            let desc = oci_core::strip(image, layout, RestoreRecord::parse(restore)?.strip())?;
             let source = ImageSource::from_parts(
                 image.source().reference().clone(),
                 std::sync::Arc::new(layout.clone()),
@@ -301,45 +301,13 @@ fn restore_record(
         }
     }
     let base_annotations = base.manifest().annotations.clone().unwrap_or_default();
-    let ann: Vec<Value> = annotations.iter().map(|(k, _)| json!([k, base_annotations.get(k)])).collect();
-    json!({
-        "layers": usize::from(layer),
-        "history": 1,
-        "config": values.into_iter().map(|(p, v)| json!([p, v])).collect::<Vec<_>>(),
-        "annotations": ann,
-    })
-    .to_string()
-}
-
-fn strip_spec(record: &str) -> Result<Strip> {
-    let bad = |reason: &str| {
-        Error::Image(oci_core::Error::Invalid { what: format!("label {LABEL_RESTORE}"), reason: reason.to_owned() })
-    };
-    let v: Value = serde_json::from_str(record).map_err(|_| bad("not JSON"))?;
-    let pairs = |key: &str| v.get(key).and_then(Value::as_array).cloned().unwrap_or_default();
-    let config = pairs("config")
-        .into_iter()
-        .map(|p| {
-            let p = p.as_array().ok_or_else(|| bad("config entries must be pairs"))?.clone();
-            let pointer = p.first().and_then(Value::as_str).ok_or_else(|| bad("a pointer is not a string"))?.to_owned();
-            let value = p.get(1).cloned().filter(|v| !v.is_null());
-            Ok((pointer, value))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let annotations = pairs("annotations")
-        .into_iter()
-        .map(|p| {
-            let key =
-                p.get(0).and_then(Value::as_str).ok_or_else(|| bad("an annotation key is not a string"))?.to_owned();
-            Ok((key, p.get(1).and_then(Value::as_str).map(str::to_owned)))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    Ok(Strip {
-        layers: v.get("layers").and_then(Value::as_u64).unwrap_or(0) as usize,
-        history: v.get("history").and_then(Value::as_u64).unwrap_or(1) as usize,
-        config,
-        annotations,
-    })
+    RestoreRecord {
+        layers: usize::from(layer),
+        history: 1,
+        config: values,
+        annotations: annotations.iter().map(|(k, _)| (k.clone(), base_annotations.get(k).cloned())).collect(),
+    }
+    .to_label()
 }
 
 /// Builds an `ImageSource` reading `descriptor` from `layout` (for copying a hardened
