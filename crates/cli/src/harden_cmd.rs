@@ -6,10 +6,8 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
-use hardener::{
-    CheckReport, Evaluation, HardenReport, HardenedImageReport, RuleSet, RuleSetId, RuleSeverity, RuleStatus, SarifLog,
-};
-use oci_core::{CopyOptions, Descriptor, Image, Manifest, MergedFs, Platform, PullScope, Reference};
+use hardener::{CheckReport, Evaluation, HardenOptions, RuleSet, RuleSeverity, RuleStatus};
+use oci_core::{CopyOptions, Image, Platform, PullScope, Reference};
 
 use crate::remote::{RegistryArgs, fetch_layers, open_source, progress};
 
@@ -87,9 +85,7 @@ fn load_rules(spec: &str) -> Result<RuleSet> {
 }
 
 fn evaluate_image(image: &Image, rules: &RuleSet) -> Result<Evaluation> {
-    let fs = MergedFs::build_capturing(image, rules.capture())
-        .with_context(|| format!("reading the layers of image {}", image.digest()))?;
-    Ok(hardener::evaluate(rules, &hardener::CheckInput::new(&fs, image)))
+    hardener::evaluate_image(image, rules).with_context(|| format!("reading the layers of image {}", image.digest()))
 }
 
 fn evaluation_table(out: &mut impl Write, title: &str, e: &Evaluation) -> std::io::Result<()> {
@@ -177,120 +173,73 @@ pub fn harden(args: HardenArgs) -> Result<ExitCode> {
         }
         local => oci_core::ImageSource::open(local).with_context(|| format!("opening {local}"))?,
     };
-    let base_name = match &args.source {
-        Reference::Registry(name) => Some(name.to_string()),
-        _ => None,
+    let options = HardenOptions {
+        platforms: args.platforms.clone(),
+        base_name: match &args.source {
+            Reference::Registry(name) => Some(name.to_string()),
+            _ => None,
+        },
+        // The rules again on each result (a full read of the image): shown, and reported.
+        evaluate_after: !args.quiet || args.report.is_some(),
     };
-    let top = source.top_manifest()?;
     let mut out = std::io::stdout().lock();
-    // One image, or every (selected) image of an index; the others are kept unchanged.
-    let images: Vec<Image> = match top.parse()? {
-        Manifest::Image(_) => vec![source.image_at(source.top())?],
-        Manifest::Index(_) => source
-            .images()?
-            .into_iter()
-            .filter(|i| {
-                args.platforms.is_empty() || i.platform().is_some_and(|p| args.platforms.iter().any(|w| p.satisfies(w)))
-            })
-            .collect(),
-    };
-    if images.is_empty() {
-        bail!("no image of {} matches the platforms asked for", args.source);
-    }
     if args.dry_run {
-        for image in &images {
-            let fs = MergedFs::build_capturing(image, rules.capture())?;
-            let evaluation = hardener::evaluate(&rules, &hardener::CheckInput::new(&fs, image));
-            let fixes = evaluation.fixes();
-            let entries = hardener::plan_entries(&fs, &fixes)?;
+        for planned in hardener::plan(&source, &rules, &options)? {
             writeln!(
                 out,
                 "{} ({}): {} patch layer entries",
-                image.digest(),
-                image.platform().map(|p| p.to_string()).unwrap_or_default(),
-                entries.len()
+                planned.digest,
+                planned.platform.map(|p| p.to_string()).unwrap_or_default(),
+                planned.entries.len()
             )?;
-            for (e, _) in &entries {
+            for e in &planned.entries {
                 writeln!(out, "  {} {}/{} {}", e.meta.mode_string(), e.meta.uid, e.meta.gid, e.path)?;
             }
-            for f in &fixes {
-                if let hardener::Fix::Config(edit) = f {
-                    writeln!(out, "  config: {edit:?}")?;
-                }
+            for edit in &planned.config {
+                writeln!(out, "  config: {edit:?}")?;
             }
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let mut replaced = std::collections::BTreeMap::new();
-    let mut reports = Vec::new();
-    let mut sarif_runs = Vec::new();
-    for image in &images {
-        let hardened = hardener::harden(image, &rules, &layout, base_name.as_deref())
-            .with_context(|| format!("hardening {} ({})", args.source, image.digest()))?;
-        // The rules again on the result (a full read of the image): shown, and reported.
-        let after = if args.quiet && args.report.is_none() {
-            None
-        } else {
-            let new_source = hardener::hardened_source(&layout, hardened.descriptor.clone(), Some(&source));
-            Some(evaluate_image(&new_source.image_at(&hardened.descriptor)?, &rules)?)
-        };
-        if let Some(after) = after.as_ref().filter(|_| !args.quiet) {
-            evaluation_table(&mut out, &format!("before: {} ({})", args.source, image.digest()), &hardened.before)?;
-            evaluation_table(&mut out, &format!("after: {}", hardened.descriptor.digest), after)?;
+    let hardened = hardener::harden_source(&source, &rules, &layout, &options)
+        .with_context(|| format!("hardening {}", args.source))?;
+    if !args.quiet {
+        for image in &hardened.images {
+            let Some(after) = &image.after else { continue };
+            let h = &image.hardened;
+            evaluation_table(&mut out, &format!("before: {} ({})", args.source, image.base), &h.before)?;
+            evaluation_table(&mut out, &format!("after: {}", h.descriptor.digest), after)?;
             writeln!(
                 out,
                 "{} → {} ({})",
-                image.digest(),
-                hardened.descriptor.digest,
-                if hardened.unchanged {
+                image.base,
+                h.descriptor.digest,
+                if h.unchanged {
                     "already hardened with these rules".to_owned()
                 } else {
-                    format!("{} patch layer entries", hardened.entries.len())
+                    format!("{} patch layer entries", h.entries.len())
                 }
             )?;
         }
-        reports.push(HardenedImageReport {
-            platform: image.platform().map(|p| p.to_string()),
-            base: image.digest().clone(),
-            digest: hardened.descriptor.digest.clone(),
-            unchanged: hardened.unchanged,
-            layer_entries: hardened.entries.iter().map(|e| e.path.clone()).collect(),
-            before: hardened.before.report(),
-            after: after.as_ref().map(Evaluation::report),
-        });
-        sarif_runs.push(hardener::evaluation_sarif_run(&args.source.to_string(), &rules, &hardened.before));
-        let mut desc = hardened.descriptor.clone();
-        desc.platform = image.descriptor().platform.clone();
-        replaced.insert(image.digest().clone(), desc);
     }
-    let top_desc: Descriptor = if top.media_type().is_index() {
-        oci_core::replace_in_index(&top, &replaced, &layout)?
-    } else {
-        replaced.into_values().next().expect("one image")
-    };
-    let result = hardener::hardened_source(&layout, top_desc.clone(), Some(&source));
     let destination = args.destination.as_ref().expect("checked above");
-    let report = match destination {
+    let digest = match destination {
         Reference::Registry(name) => remote
             .runtime
-            .block_on(oci_core::push(&remote.registry, &result, name, &[], &layout, progress(true)))
+            .block_on(oci_core::push(&remote.registry, &hardened.result, name, &[], &layout, progress(true)))
             .map(|(d, _, _)| d),
-        local => oci_core::copy(&result, local, &CopyOptions::default()).map(|r| r.digest),
+        local => oci_core::copy(&hardened.result, local, &CopyOptions::default()).map(|r| r.digest),
     }
     .with_context(|| format!("writing the hardened image to {destination}"))?;
-    writeln!(out, "{destination} {report}")?;
+    writeln!(out, "{destination} {digest}")?;
     out.flush()?;
     if let Some(path) = &args.report {
-        let doc = if args.format == ReportFormat::Sarif {
-            serde_json::to_vec_pretty(&SarifLog::new(sarif_runs))?
-        } else {
-            serde_json::to_vec_pretty(&HardenReport {
-                source: args.source.to_string(),
-                destination: destination.to_string(),
-                digest: report,
-                rules: RuleSetId::from(&rules),
-                images: reports,
-            })?
+        let source = args.source.to_string();
+        let doc = match args.format {
+            ReportFormat::Sarif => serde_json::to_vec_pretty(&hardened.sarif(&source, &rules))?,
+            ReportFormat::Json => {
+                serde_json::to_vec_pretty(&hardened.report(&source, &destination.to_string(), digest, &rules))?
+            }
         };
         std::fs::write(path, doc).with_context(|| format!("writing {}", path.display()))?;
     }

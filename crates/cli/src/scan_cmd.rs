@@ -7,7 +7,8 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use hardener::{
-    AdvisoryDb, Severity, from_trivy_json, parse_severity, to_cyclonedx, to_sarif, to_table, to_trivy_json,
+    AdvisoryDb, DbSource, DbUpdateEvent, Severity, from_trivy_json, parse_severity, to_cyclonedx, to_sarif, to_table,
+    to_trivy_json,
 };
 use oci_core::{Platform, PullScope, Reference};
 
@@ -116,13 +117,8 @@ pub fn scan(args: ScanArgs) -> Result<ExitCode> {
             fetch_layers(remote.as_ref(), reference, &image)?;
             let mut report = hardener::scan_with_db_dir(&reference.to_string(), &image, &dir, &today())
                 .map_err(|e| advised(e, false))?;
-            if let Some(age) = info.oldest_ingest().and_then(|t| t.elapsed().ok()).map(|d| d.as_secs() / 86_400)
-                && age > args.max_db_age_days
-            {
-                report.warnings.push(format!(
-                    "the advisory database is {age} days old (over {}): run `oci-harden db update`",
-                    args.max_db_age_days
-                ));
+            if let Some(stale) = info.staleness(args.max_db_age_days, std::time::SystemTime::now()) {
+                report.warnings.push(format!("{stale}: run `oci-harden db update`"));
             }
             report
         }
@@ -166,32 +162,18 @@ pub fn db(args: DbArgs) -> Result<ExitCode> {
     match args.command {
         DbCommand::Update { from, db } => {
             let dir = db_dir(db);
-            let mut database = match AdvisoryDb::open(&dir) {
-                Ok(db) => db,
-                Err(hardener::Error::MissingDatabase { .. }) => AdvisoryDb::new(),
-                Err(e) => return Err(advised(e, true)),
-            };
-            let sources: Vec<String> = if from.is_empty() {
-                hardener::DEFAULT_SOURCES.iter().map(|(_, url)| (*url).to_owned()).collect()
-            } else {
-                from
-            };
-            for source in &sources {
-                let report = if source.starts_with("http://") || source.starts_with("https://") {
-                    let file = download(source)?;
-                    let reader = std::fs::File::open(file.path()).context("reopening the download")?;
-                    database.ingest_reader(source, reader)
-                } else {
-                    database.ingest_path(Path::new(source))
+            let sources: Vec<DbSource> =
+                if from.is_empty() { DbSource::defaults() } else { from.iter().map(|s| DbSource::parse(s)).collect() };
+            let update = hardener::update_db(&dir, &sources, &|event| {
+                if let DbUpdateEvent::Ingested(source, report) = event {
+                    eprintln!("{source}: {} records", report.records);
+                    for w in &report.warnings {
+                        eprintln!("warning: {source}: {w}");
+                    }
                 }
-                .with_context(|| format!("ingesting {source}"))?;
-                eprintln!("{source}: {} records", report.records);
-                for w in &report.warnings {
-                    eprintln!("warning: {source}: {w}");
-                }
-            }
-            database.save(&dir).with_context(|| format!("saving the advisory database {}", dir.display()))?;
-            print_info(&database.info(), &dir);
+            })
+            .map_err(|e| advised(e, true))?;
+            print_info(&update.info, &dir);
         }
         DbCommand::Info { db } => {
             let dir = db_dir(db);
@@ -241,21 +223,4 @@ fn print_info(info: &hardener::DbInfo, dir: &Path) {
             s.ingested_at_rfc3339()
         );
     }
-}
-
-/// Downloads `url` into a temporary file (streamed; the body is never held whole).
-fn download(url: &str) -> Result<tempfile::NamedTempFile> {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    runtime.block_on(async {
-        use std::io::Write as _;
-        let mut response = reqwest::get(url).await.with_context(|| format!("downloading {url}"))?;
-        if !response.status().is_success() {
-            bail!("downloading {url}: HTTP {}", response.status());
-        }
-        let mut file = tempfile::NamedTempFile::new().context("creating a temporary file")?;
-        while let Some(chunk) = response.chunk().await.with_context(|| format!("downloading {url}"))? {
-            file.write_all(&chunk)?;
-        }
-        Ok(file)
-    })
 }

@@ -38,6 +38,15 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// Downloading an advisory source failed (connection, HTTP status, or a build without
+    /// the `download` feature).
+    #[error("downloading {url}: {reason}")]
+    Download {
+        /// The URL.
+        url: String,
+        /// What went wrong (`HTTP 404 Not Found`, the connection error…).
+        reason: String,
+    },
     /// A rule set file is invalid: unknown kind or key, wrong type, unsafe path…
     #[error("invalid rule set {source_name}{}{}: {reason}", line.map(|l| format!(" line {l}")).unwrap_or_default(), rule.as_ref().map(|r| format!(" (rule {r:?})")).unwrap_or_default())]
     RuleSet {

@@ -13,6 +13,7 @@
 //!   SARIF ([`evaluation_to_sarif`], built with the one SARIF builder, [`sarif`]).
 
 mod advisories;
+mod atomic;
 mod error;
 mod harden;
 mod os;
@@ -26,11 +27,14 @@ mod scan;
 mod version;
 
 pub use advisories::{
-    Advisory, AdvisoryDb, AdvisoryStatus, DEFAULT_SOURCES, DbInfo, Ecosystem, IngestReport, Severity, SourceInfo,
-    default_db_dir,
+    Advisory, AdvisoryDb, AdvisoryStatus, DEFAULT_SOURCES, DbInfo, DbSource, DbUpdate, DbUpdateEvent, Ecosystem,
+    IngestReport, Severity, SourceInfo, StaleDatabase, default_db_dir, update_db,
 };
 pub use error::{Error, Result};
-pub use harden::{HardenReport, HardenedImageReport};
+pub use harden::{
+    HardenOptions, HardenOutcome, HardenReport, HardenedImage, HardenedImageReport, PlannedImage, evaluate_image,
+    harden_source, plan,
+};
 pub use oci_core;
 pub use os::{Eol, OsFamily, OsInfo, detect_os, parse_os_release, today_utc};
 pub use packages::{
@@ -41,12 +45,12 @@ pub use patch::{
     Hardened, LABEL_BASE_DIGEST, LABEL_BASE_NAME, LABEL_RESTORE, LABEL_RULES, LABEL_RULES_DIGEST, PatchEntry,
     apply_edits, harden, hardened_source, plan_entries,
 };
-pub use restore::RestoreRecord;
 pub use report::{
     BomAffects, BomAnalysis, BomComponent, BomMetadata, BomProperty, BomRating, BomSource, BomTools, BomVulnerability,
     CycloneDxBom, TrivyImageConfig, TrivyLayer, TrivyMetadata, TrivyOs, TrivyPkgIdentifier, TrivyReport, TrivyResult,
     TrivyVulnerability, from_trivy_json, parse_severity, purl, to_cyclonedx, to_sarif, to_table, to_trivy_json,
 };
+pub use restore::RestoreRecord;
 pub use rules::{
     Action, CheckInput, CheckReport, ConfigEdit, Evaluation, FileType, Fix, Rule, RuleFinding, RuleKind, RuleOutcome,
     RuleReport, RuleResult, RuleSet, RuleSetId, RuleSeverity, RuleStatus, evaluate, evaluation_sarif_run,
