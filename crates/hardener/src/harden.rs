@@ -121,7 +121,7 @@ fn selected_images(source: &ImageSource, platforms: &[Platform]) -> Result<(RawM
     Ok((top, images))
 }
 
-/// Hardens `source` with `rules` ([`harden`] on each image): one image, or every image of
+/// Hardens `source` with `rules` ([`harden()`] on each image): one image, or every image of
 /// an index for [`HardenOptions::platforms`] (all when empty), the index rebuilt with
 /// [`oci_core::replace_in_index`] keeping its other entries. New blobs are written into
 /// `layout` (the working layout); nothing is written anywhere else — copy or push

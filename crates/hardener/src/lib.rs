@@ -5,12 +5,18 @@
 //! - Inventory: OS detection and package databases (dpkg, apk) read from an image's
 //!   merged filesystem.
 //! - Advisories: OSV, Alpine secdb and Debian security tracker data ([`AdvisoryDb`]),
-//!   matched on source packages and source versions ([`scan`], [`match_packages`]).
+//!   updated from URLs, files and directories in one call ([`update_db`]), matched on source
+//!   packages and source versions ([`scan()`], [`scan_with_db_dir`], [`match_packages`]);
+//!   [`DbInfo::staleness`] says when the database is too old.
 //! - Reports: a table, Trivy-compatible JSON, SARIF 2.1.0 and CycloneDX 1.5
 //!   ([`to_table`], [`to_trivy_json`], [`to_sarif`], [`to_cyclonedx`]), typed values that
 //!   serialise to those formats; Trivy reports read back with [`from_trivy_json`].
-//! - Rules: [`RuleSet`], [`evaluate`], and the typed [`CheckReport`], [`HardenReport`] and
-//!   SARIF ([`evaluation_to_sarif`], built with the one SARIF builder, [`sarif`]).
+//! - Rules: [`RuleSet`], [`evaluate`] / [`evaluate_image`], and the typed [`CheckReport`]
+//!   and SARIF ([`evaluation_to_sarif`], built with the one SARIF builder, [`sarif`]).
+//! - Hardening: an image or a whole index in one call ([`harden_source`], its dry run
+//!   [`plan`]), one image ([`harden()`]); the typed [`HardenReport`]. Errors are one
+//!   matchable [`Error`] (missing database, refused rule, download…), without command-line
+//!   advice.
 
 mod advisories;
 mod atomic;

@@ -1,5 +1,5 @@
 //! The restore record: what undoing a hardening takes, kept in the hardened image's
-//! [`LABEL_RESTORE`](crate::LABEL_RESTORE) label so a later hardening with other rules
+//! [`crate::LABEL_RESTORE`] label so a later hardening with other rules
 //! starts again from the base instead of piling patches up.
 
 use oci_core::Strip;
