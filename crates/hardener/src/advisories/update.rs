@@ -87,6 +87,29 @@ pub fn update_db(dir: &Path, sources: &[DbSource], on_event: &dyn Fn(DbUpdateEve
         Err(Error::MissingDatabase { .. }) => AdvisoryDb::new(),
         Err(e) => return Err(e),
     };
+    let created = !dir.exists();
+    let result = ingest_all(&mut database, dir, sources, on_event);
+    let reports = match result {
+        Ok(reports) => reports,
+        Err(e) => {
+            if created {
+                // A directory made for a download only: leave nothing behind (it is empty).
+                let _ = fs::remove_dir(dir);
+            }
+            return Err(e);
+        }
+    };
+    on_event(DbUpdateEvent::Saving(dir));
+    database.save(dir)?;
+    Ok(DbUpdate { sources: reports, info: database.info() })
+}
+
+fn ingest_all(
+    database: &mut AdvisoryDb,
+    dir: &Path,
+    sources: &[DbSource],
+    on_event: &dyn Fn(DbUpdateEvent<'_>),
+) -> Result<Vec<IngestReport>> {
     let mut reports = Vec::with_capacity(sources.len());
     for source in sources {
         on_event(DbUpdateEvent::Reading(source));
@@ -94,7 +117,7 @@ pub fn update_db(dir: &Path, sources: &[DbSource], on_event: &dyn Fn(DbUpdateEve
             DbSource::Path(path) => database.ingest_path(path)?,
             DbSource::Url(url) => {
                 fs::create_dir_all(dir).map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
-                let temp = TempFile::new(dir)?;
+                let temp = TempFile::new(dir);
                 download(url, temp.file()?)?;
                 let reader =
                     File::open(&temp.0).map_err(|e| Error::io(format!("reopening {}", temp.0.display()), e))?;
@@ -104,18 +127,16 @@ pub fn update_db(dir: &Path, sources: &[DbSource], on_event: &dyn Fn(DbUpdateEve
         on_event(DbUpdateEvent::Ingested(source, &report));
         reports.push(report);
     }
-    on_event(DbUpdateEvent::Saving(dir));
-    database.save(dir)?;
-    Ok(DbUpdate { sources: reports, info: database.info() })
+    Ok(reports)
 }
 
 /// A download's temporary file in the database directory, removed when dropped.
 struct TempFile(PathBuf);
 
 impl TempFile {
-    fn new(dir: &Path) -> Result<TempFile> {
+    fn new(dir: &Path) -> TempFile {
         let nanos = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().subsec_nanos();
-        Ok(TempFile(dir.join(format!(".download-{}-{nanos}", std::process::id()))))
+        TempFile(dir.join(format!(".download-{}-{nanos}", std::process::id())))
     }
 
     fn file(&self) -> Result<File> {
@@ -248,6 +269,16 @@ mod tests {
         assert!(matches!(AdvisoryDb::read_info(db.path()), Err(Error::MissingDatabase { .. })));
     }
 
+    #[cfg(not(feature = "download"))]
+    #[test]
+    fn without_the_download_feature_urls_are_refused_and_nothing_is_written() {
+        let db = tempfile::tempdir().unwrap();
+        let dir = db.path().join("advisories");
+        let err = update_db(&dir, &[DbSource::parse("https://example.invalid/x.json")], &|_| {}).unwrap_err();
+        assert!(matches!(&err, Error::Download { url, .. } if url == "https://example.invalid/x.json"), "{err:?}");
+        assert!(!dir.exists(), "the directory made for the download is removed");
+    }
+
     #[cfg(feature = "download")]
     /// Serves `body` for `/ok` and 404 for anything else, to `requests` requests.
     fn serve(body: &'static str, requests: usize) -> (String, std::thread::JoinHandle<Vec<String>>) {
@@ -285,7 +316,7 @@ mod tests {
     #[cfg(feature = "download")]
     #[test]
     fn from_a_local_http_server() {
-        let (base, server) = serve(SECDB, 2);
+        let (base, server) = serve(SECDB, 3);
         let db = tempfile::tempdir().unwrap();
         let url = format!("{base}/ok");
         let update = update_db(db.path(), &[DbSource::parse(&url)], &|_| {}).unwrap();
@@ -303,10 +334,14 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        assert_eq!(server.join().unwrap(), ["/ok", "/missing"]);
+        let fresh = db.path().join("fresh");
+        assert!(matches!(update_db(&fresh, &[DbSource::parse(&missing)], &|_| {}), Err(Error::Download { .. })));
+        assert!(!fresh.exists(), "nothing left behind for a failed first update");
+        assert_eq!(server.join().unwrap(), ["/ok", "/missing", "/missing"]);
         // The failed update left the saved database as it was, and no download behind.
         assert_eq!(AdvisoryDb::read_info(db.path()).unwrap().records, 1);
-        let mut names: Vec<_> = fs::read_dir(db.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let mut names: Vec<_> =
+            fs::read_dir(db.path()).unwrap().map(|e| e.unwrap().file_name()).filter(|n| n != "fresh").collect();
         names.sort();
         assert_eq!(names, ["advisories.jsonl", "metadata.json"]);
     }
