@@ -173,15 +173,13 @@ pub fn harden(args: HardenArgs) -> Result<ExitCode> {
         }
         local => oci_core::ImageSource::open(local).with_context(|| format!("opening {local}"))?,
     };
-    let options = HardenOptions {
-        platforms: args.platforms.clone(),
-        base_name: match &args.source {
-            Reference::Registry(name) => Some(name.to_string()),
-            _ => None,
-        },
-        // The rules again on each result (a full read of the image): shown, and reported.
-        evaluate_after: !args.quiet || args.report.is_some(),
-    };
+    let mut options = HardenOptions::default();
+    options.platforms = args.platforms.clone();
+    if let Reference::Registry(name) = &args.source {
+        options.base_name = Some(name.to_string());
+    }
+    // The rules again on each result (a full read of the image): shown, and reported.
+    options.evaluate_after = !args.quiet || args.report.is_some();
     let mut out = std::io::stdout().lock();
     if args.dry_run {
         for planned in hardener::plan(&source, &rules, &options)? {

@@ -15,6 +15,7 @@ use crate::{
 
 /// What [`harden_source`] and [`plan`] harden, and what they report.
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct HardenOptions {
     /// Harden only the images of an index for these platforms (the others are kept
     /// unchanged); empty: every image.
@@ -29,6 +30,7 @@ pub struct HardenOptions {
 
 /// One image hardened by [`harden_source`].
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct HardenedImage {
     /// Its platform, when the index names one.
     pub platform: Option<Platform>,
@@ -42,6 +44,7 @@ pub struct HardenedImage {
 
 /// The result of [`harden_source`].
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct HardenOutcome {
     /// The new top descriptor: the hardened image, or the rebuilt index.
     pub descriptor: Descriptor,
@@ -164,6 +167,7 @@ pub fn harden_source(
 
 /// What hardening one image would do (a dry run).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct PlannedImage {
     /// The image's manifest digest.
     pub digest: Digest,
@@ -196,6 +200,7 @@ pub fn plan(source: &ImageSource, rules: &RuleSet, options: &HardenOptions) -> R
 /// `crates/hardener/rules/README.md`:
 /// `{"source", "destination", "digest", "rules", "images"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct HardenReport {
     /// The source reference, as given.
     pub source: String,
@@ -213,6 +218,7 @@ pub struct HardenReport {
 /// `{"platform", "base", "digest", "unchanged", "layerEntries", "before", "after"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct HardenedImageReport {
     /// `os/arch[/variant]`, when the index names it.
     pub platform: Option<String>,

@@ -65,6 +65,7 @@ pub enum DbUpdateEvent<'a> {
 
 /// The result of [`update_db`].
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct DbUpdate {
     /// One per source, in the order given.
     pub sources: Vec<IngestReport>,

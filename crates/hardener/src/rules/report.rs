@@ -62,6 +62,7 @@ impl RuleOutcome {
 /// One rule's result in a report:
 /// `{"id", "kind", "severity", "action", "result", "detail", "findings", "fixes"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct RuleReport {
     /// The rule's id.
     pub id: String,
@@ -127,6 +128,7 @@ impl From<&RuleSet> for RuleSetId {
 
 /// The report of evaluating a rule set on one image: `{"image", "digest", "rules", "results"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct CheckReport {
     /// The image reference, as given.
     pub image: String,
