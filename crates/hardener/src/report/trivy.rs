@@ -311,3 +311,56 @@ pub fn from_trivy_json(bytes: &[u8], name: &str) -> Result<ScanReport> {
         database: None,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const INPUT: &str = r#"{"SchemaVersion":2,"ArtifactName":"registry.example/app:1","Metadata":{"OS":{"Family":"alpine","Name":"3.20.3"},"ImageID":"sha256:c","DiffIDs":["sha256:d"],"ImageConfig":{"architecture":"amd64"}},"Results":[{"Class":"os-pkgs","Vulnerabilities":[{"VulnerabilityID":"CVE-2024-1","PkgName":"zlib","InstalledVersion":"1.3-r0","FixedVersion":"1.3-r1","Severity":"HIGH","Title":"t"},{"VulnerabilityID":"ALPINE-1","PkgName":"musl","InstalledVersion":"1","Severity":"LOW"}]}]}"#;
+
+    #[test]
+    fn trivy_json_names_fields_as_trivy_and_omits_absent_values() {
+        let report = from_trivy_json(INPUT.as_bytes(), "in.json").unwrap();
+        let json = serde_json::to_string(&to_trivy_json(&report)).unwrap();
+        assert_eq!(
+            json,
+            concat!(
+                r#"{"SchemaVersion":2,"ArtifactName":"registry.example/app:1","ArtifactType":"container_image","#,
+                r#""Metadata":{"OS":{"Family":"alpine","Name":"3.20.3"},"ImageID":"sha256:c","DiffIDs":["sha256:d"],"#,
+                r#""ImageConfig":{"architecture":"amd64","os":"linux"}},"Results":[{"Target":"registry.example/app:1 (alpine 3.20.3)","#,
+                r#""Class":"os-pkgs","Type":"alpine","Vulnerabilities":[{"VulnerabilityID":"CVE-2024-1","PkgID":"zlib@1.3-r0","#,
+                r#""PkgName":"zlib","InstalledVersion":"1.3-r0","FixedVersion":"1.3-r1","Status":"fixed","SeveritySource":"alpine","#,
+                r#""Severity":"HIGH","Title":"t","PrimaryURL":"https://avd.aquasec.com/nvd/cve-2024-1"},"#,
+                r#"{"VulnerabilityID":"ALPINE-1","PkgID":"musl@1","PkgName":"musl","InstalledVersion":"1","FixedVersion":"","#,
+                r#""Status":"affected","SeveritySource":"alpine","Severity":"LOW"}]}]}"#
+            )
+        );
+    }
+
+    #[test]
+    fn cyclonedx_names_fields_as_the_specification() {
+        let report = from_trivy_json(INPUT.as_bytes(), "in.json").unwrap();
+        let bom = serde_json::to_value(super::super::to_cyclonedx(&report)).unwrap();
+        let keys = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+        assert_eq!(
+            keys(&bom),
+            ["bomFormat", "specVersion", "serialNumber", "version", "metadata", "components", "vulnerabilities"]
+        );
+        assert_eq!(
+            bom["metadata"]["tools"]["components"][0],
+            serde_json::json!({"type": "application", "name": "oci-harden", "version": env!("CARGO_PKG_VERSION")})
+        );
+        assert_eq!(keys(&bom["metadata"]["component"]), ["type", "bom-ref", "name", "version"]);
+        let components = bom["components"].as_array().unwrap();
+        assert_eq!(components[0]["bom-ref"], "pkg:apk/alpine/musl@1?distro=alpine-3.20.3");
+        assert_eq!(keys(&components[1]), ["type", "bom-ref", "name", "version", "purl", "properties"]);
+        let vulns = bom["vulnerabilities"].as_array().unwrap();
+        assert_eq!(keys(&vulns[0]), ["bom-ref", "id", "source", "ratings", "affects"]);
+        assert_eq!(keys(&vulns[1]), ["bom-ref", "id", "source", "ratings", "affects", "recommendation"]);
+        assert_eq!(vulns[1]["ratings"], serde_json::json!([{"severity": "high", "method": "other"}]));
+        assert_eq!(
+            vulns[1]["affects"],
+            serde_json::json!([{"ref": "pkg:apk/alpine/zlib@1.3-r0?distro=alpine-3.20.3"}])
+        );
+    }
+}
