@@ -6,9 +6,8 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
-use hardener::{Evaluation, Outcome, RuleSet, RuleSeverity};
-use oci_core::{CopyOptions, Descriptor, Image, Manifest, MergedFs, Platform, PullScope, Reference};
-use serde_json::{Value, json};
+use hardener::{CheckReport, Evaluation, HardenOptions, RuleSet, RuleSeverity, RuleStatus};
+use oci_core::{CopyOptions, Image, Platform, PullScope, Reference};
 
 use crate::remote::{RegistryArgs, fetch_layers, open_source, progress};
 
@@ -86,42 +85,7 @@ fn load_rules(spec: &str) -> Result<RuleSet> {
 }
 
 fn evaluate_image(image: &Image, rules: &RuleSet) -> Result<Evaluation> {
-    let fs = MergedFs::build_capturing(image, rules.capture())
-        .with_context(|| format!("reading the layers of image {}", image.digest()))?;
-    Ok(hardener::evaluate(rules, &hardener::CheckInput::new(&fs, image)))
-}
-
-fn outcome_name(o: &Outcome) -> &'static str {
-    match o {
-        Outcome::Pass => "pass",
-        Outcome::Fail => "fail",
-        Outcome::Skip { .. } => "skip",
-        Outcome::Error { .. } => "error",
-    }
-}
-
-fn evaluation_json(e: &Evaluation) -> Value {
-    Value::Array(
-        e.results
-            .iter()
-            .map(|r| {
-                json!({
-                    "id": r.rule_id,
-                    "kind": r.kind,
-                    "severity": r.severity.to_string(),
-                    "action": format!("{:?}", r.action).to_lowercase(),
-                    "result": outcome_name(&r.outcome),
-                    "detail": match &r.outcome {
-                        Outcome::Skip { reason } => Some(reason.clone()),
-                        Outcome::Error { message } => Some(message.clone()),
-                        _ => None,
-                    },
-                    "findings": r.findings.iter().map(|f| json!({"path": f.path, "message": f.message})).collect::<Vec<_>>(),
-                    "fixes": r.fixes.len(),
-                })
-            })
-            .collect(),
-    )
+    hardener::evaluate_image(image, rules).with_context(|| format!("reading the layers of image {}", image.digest()))
 }
 
 fn evaluation_table(out: &mut impl Write, title: &str, e: &Evaluation) -> std::io::Result<()> {
@@ -134,13 +98,13 @@ fn evaluation_table(out: &mut impl Write, title: &str, e: &Evaluation) -> std::i
             r.rule_id,
             r.kind,
             r.severity.to_string(),
-            format!("{:?}", r.action).to_lowercase(),
-            outcome_name(&r.outcome),
+            r.action.as_str(),
+            r.outcome.status().as_str(),
             r.findings.len()
         )?;
-        match &r.outcome {
-            Outcome::Skip { reason } => writeln!(out, "      skipped: {reason}")?,
-            Outcome::Error { message } => writeln!(out, "      error: {message}")?,
+        match (r.outcome.status(), r.outcome.detail()) {
+            (RuleStatus::Skip, Some(reason)) => writeln!(out, "      skipped: {reason}")?,
+            (RuleStatus::Error, Some(message)) => writeln!(out, "      error: {message}")?,
             _ => {}
         }
         for f in r.findings.iter().take(10) {
@@ -153,10 +117,6 @@ fn evaluation_table(out: &mut impl Write, title: &str, e: &Evaluation) -> std::i
     Ok(())
 }
 
-fn failing(e: &Evaluation, threshold: RuleSeverity) -> bool {
-    e.results.iter().any(|r| matches!(r.outcome, Outcome::Fail | Outcome::Error { .. }) && r.severity >= threshold)
-}
-
 pub fn check(args: CheckArgs) -> Result<ExitCode> {
     let rules = load_rules(&args.rules)?;
     let platforms: Vec<Platform> = args.platform.iter().cloned().collect();
@@ -167,15 +127,8 @@ pub fn check(args: CheckArgs) -> Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     match args.format {
         RulesFormat::Json => {
-            serde_json::to_writer_pretty(
-                &mut out,
-                &json!({
-                    "image": args.reference.to_string(),
-                    "digest": image.digest(),
-                    "rules": {"name": rules.name, "digest": rules.digest()},
-                    "results": evaluation_json(&evaluation),
-                }),
-            )?;
+            let report = CheckReport::new(args.reference.to_string(), image.digest().clone(), &rules, &evaluation);
+            serde_json::to_writer_pretty(&mut out, &report)?;
             writeln!(out)?;
         }
         RulesFormat::Sarif => {
@@ -191,7 +144,7 @@ pub fn check(args: CheckArgs) -> Result<ExitCode> {
     }
     out.flush()?;
     Ok(match args.fail_on {
-        Some(t) if failing(&evaluation, t) => ExitCode::from(1),
+        Some(t) if evaluation.fails(t) => ExitCode::from(1),
         _ => ExitCode::SUCCESS,
     })
 }
@@ -220,128 +173,73 @@ pub fn harden(args: HardenArgs) -> Result<ExitCode> {
         }
         local => oci_core::ImageSource::open(local).with_context(|| format!("opening {local}"))?,
     };
-    let base_name = match &args.source {
-        Reference::Registry(name) => Some(name.to_string()),
-        _ => None,
-    };
-    let top = source.top_manifest()?;
-    let mut out = std::io::stdout().lock();
-    // One image, or every (selected) image of an index; the others are kept unchanged.
-    let images: Vec<Image> = match top.parse()? {
-        Manifest::Image(_) => vec![source.image_at(source.top())?],
-        Manifest::Index(_) => source
-            .images()?
-            .into_iter()
-            .filter(|i| {
-                args.platforms.is_empty() || i.platform().is_some_and(|p| args.platforms.iter().any(|w| p.satisfies(w)))
-            })
-            .collect(),
-    };
-    if images.is_empty() {
-        bail!("no image of {} matches the platforms asked for", args.source);
+    let mut options = HardenOptions::default();
+    options.platforms = args.platforms.clone();
+    if let Reference::Registry(name) = &args.source {
+        options.base_name = Some(name.to_string());
     }
+    // The rules again on each result (a full read of the image): shown, and reported.
+    options.evaluate_after = !args.quiet || args.report.is_some();
+    let mut out = std::io::stdout().lock();
     if args.dry_run {
-        for image in &images {
-            let fs = MergedFs::build_capturing(image, rules.capture())?;
-            let evaluation = hardener::evaluate(&rules, &hardener::CheckInput::new(&fs, image));
-            let fixes = evaluation.fixes();
-            let entries = hardener::plan_entries(&fs, &fixes)?;
+        for planned in hardener::plan(&source, &rules, &options)? {
             writeln!(
                 out,
                 "{} ({}): {} patch layer entries",
-                image.digest(),
-                image.platform().map(|p| p.to_string()).unwrap_or_default(),
-                entries.len()
+                planned.digest,
+                planned.platform.map(|p| p.to_string()).unwrap_or_default(),
+                planned.entries.len()
             )?;
-            for (e, _) in &entries {
+            for e in &planned.entries {
                 writeln!(out, "  {} {}/{} {}", e.meta.mode_string(), e.meta.uid, e.meta.gid, e.path)?;
             }
-            for f in &fixes {
-                if let hardener::Fix::Config(edit) = f {
-                    writeln!(out, "  config: {edit:?}")?;
-                }
+            for edit in &planned.config {
+                writeln!(out, "  config: {edit:?}")?;
             }
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let mut replaced = std::collections::BTreeMap::new();
-    let mut reports = Vec::new();
-    let mut sarif_runs = Vec::new();
-    for image in &images {
-        let hardened = hardener::harden(image, &rules, &layout, base_name.as_deref())
-            .with_context(|| format!("hardening {} ({})", args.source, image.digest()))?;
-        // The rules again on the result (a full read of the image): shown, and reported.
-        let after = if args.quiet && args.report.is_none() {
-            None
-        } else {
-            let new_source = hardener::hardened_source(&layout, hardened.descriptor.clone(), Some(&source));
-            Some(evaluate_image(&new_source.image_at(&hardened.descriptor)?, &rules)?)
-        };
-        if let Some(after) = after.as_ref().filter(|_| !args.quiet) {
-            evaluation_table(&mut out, &format!("before: {} ({})", args.source, image.digest()), &hardened.before)?;
-            evaluation_table(&mut out, &format!("after: {}", hardened.descriptor.digest), after)?;
+    let hardened = hardener::harden_source(&source, &rules, &layout, &options)
+        .with_context(|| format!("hardening {}", args.source))?;
+    if !args.quiet {
+        for image in &hardened.images {
+            let Some(after) = &image.after else { continue };
+            let h = &image.hardened;
+            evaluation_table(&mut out, &format!("before: {} ({})", args.source, image.base), &h.before)?;
+            evaluation_table(&mut out, &format!("after: {}", h.descriptor.digest), after)?;
             writeln!(
                 out,
                 "{} → {} ({})",
-                image.digest(),
-                hardened.descriptor.digest,
-                if hardened.unchanged {
+                image.base,
+                h.descriptor.digest,
+                if h.unchanged {
                     "already hardened with these rules".to_owned()
                 } else {
-                    format!("{} patch layer entries", hardened.entries.len())
+                    format!("{} patch layer entries", h.entries.len())
                 }
             )?;
         }
-        reports.push(json!({
-            "platform": image.platform().map(|p| p.to_string()),
-            "base": image.digest(),
-            "digest": hardened.descriptor.digest,
-            "unchanged": hardened.unchanged,
-            "layerEntries": hardened.entries.iter().map(|e| e.path.clone()).collect::<Vec<_>>(),
-            "before": evaluation_json(&hardened.before),
-            "after": after.as_ref().map(evaluation_json),
-        }));
-        let sarif = hardener::evaluation_to_sarif(&args.source.to_string(), &rules, &hardened.before);
-        sarif_runs.extend(sarif["runs"].as_array().cloned().unwrap_or_default());
-        let mut desc = hardened.descriptor.clone();
-        desc.platform = image.descriptor().platform.clone();
-        replaced.insert(image.digest().clone(), desc);
     }
-    let top_desc: Descriptor = if top.media_type().is_index() {
-        oci_core::replace_in_index(&top, &replaced, &layout)?
-    } else {
-        replaced.into_values().next().expect("one image")
-    };
-    let result = hardener::hardened_source(&layout, top_desc.clone(), Some(&source));
     let destination = args.destination.as_ref().expect("checked above");
-    let report = match destination {
+    let digest = match destination {
         Reference::Registry(name) => remote
             .runtime
-            .block_on(oci_core::push(&remote.registry, &result, name, &[], &layout, progress(true)))
+            .block_on(oci_core::push(&remote.registry, &hardened.result, name, &[], &layout, progress(true)))
             .map(|(d, _, _)| d),
-        local => oci_core::copy(&result, local, &CopyOptions::default()).map(|r| r.digest),
+        local => oci_core::copy(&hardened.result, local, &CopyOptions::default()).map(|r| r.digest),
     }
     .with_context(|| format!("writing the hardened image to {destination}"))?;
-    writeln!(out, "{destination} {report}")?;
+    writeln!(out, "{destination} {digest}")?;
     out.flush()?;
     if let Some(path) = &args.report {
-        let doc = if args.format == ReportFormat::Sarif {
-            json!({
-                "version": "2.1.0",
-                "$schema": "https://raw.githubusercontent.com/oasis-tcs/sarif-spec/main/sarif-2.1/schema/sarif-schema-2.1.0.json",
-                "runs": sarif_runs,
-            })
-        } else {
-            json!({
-            "source": args.source.to_string(),
-            "destination": destination.to_string(),
-            "digest": report,
-            "rules": {"name": rules.name, "digest": rules.digest()},
-            "images": reports,
-            })
+        let source = args.source.to_string();
+        let doc = match args.format {
+            ReportFormat::Sarif => serde_json::to_vec_pretty(&hardened.sarif(&source, &rules))?,
+            ReportFormat::Json => {
+                serde_json::to_vec_pretty(&hardened.report(&source, &destination.to_string(), digest, &rules))?
+            }
         };
-        std::fs::write(path, serde_json::to_vec_pretty(&doc)?)
-            .with_context(|| format!("writing {}", path.display()))?;
+        std::fs::write(path, doc).with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(ExitCode::SUCCESS)
 }

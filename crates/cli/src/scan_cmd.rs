@@ -7,7 +7,8 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use hardener::{
-    AdvisoryDb, Severity, from_trivy_json, parse_severity, to_cyclonedx, to_sarif, to_table, to_trivy_json,
+    AdvisoryDb, DbSource, DbUpdateEvent, Severity, from_trivy_json, parse_severity, to_cyclonedx, to_sarif, to_table,
+    to_trivy_json,
 };
 use oci_core::{Platform, PullScope, Reference};
 
@@ -109,21 +110,15 @@ pub fn scan(args: ScanArgs) -> Result<ExitCode> {
         }
         (Some(reference), None) => {
             let dir = db_dir(args.db.clone());
-            let info = AdvisoryDb::read_info(&dir).with_context(|| {
-                format!("opening the advisory database {} (run `oci-harden db update` first)", dir.display())
-            })?;
+            let info = AdvisoryDb::read_info(&dir).map_err(|e| advised(e, false))?;
             let platforms: Vec<Platform> = args.platform.iter().cloned().collect();
             let (source, remote) = open_source(reference, &args.registry, &platforms, PullScope::Metadata)?;
             let image = source.image(args.platform.as_ref())?;
             fetch_layers(remote.as_ref(), reference, &image)?;
-            let mut report = hardener::scan_with_db_dir(&reference.to_string(), &image, &dir, &today())?;
-            if let Some(age) = info.oldest_ingest().and_then(|t| t.elapsed().ok()).map(|d| d.as_secs() / 86_400)
-                && age > args.max_db_age_days
-            {
-                report.warnings.push(format!(
-                    "the advisory database is {age} days old (over {}): run `oci-harden db update`",
-                    args.max_db_age_days
-                ));
+            let mut report = hardener::scan_with_db_dir(&reference.to_string(), &image, &dir, &today())
+                .map_err(|e| advised(e, false))?;
+            if let Some(stale) = info.staleness(args.max_db_age_days, std::time::SystemTime::now()) {
+                report.warnings.push(format!("{stale}: run `oci-harden db update`"));
             }
             report
         }
@@ -135,21 +130,15 @@ pub fn scan(args: ScanArgs) -> Result<ExitCode> {
     }
     let text = match args.format {
         ScanFormat::Table => to_table(&report),
-        ScanFormat::Json => pretty(&to_trivy_json(&report)),
-        ScanFormat::Sarif => pretty(&to_sarif(&report)),
-        ScanFormat::Cyclonedx => pretty(&to_cyclonedx(&report)),
+        ScanFormat::Json => serde_json::to_string_pretty(&to_trivy_json(&report))? + "\n",
+        ScanFormat::Sarif => serde_json::to_string_pretty(&to_sarif(&report))? + "\n",
+        ScanFormat::Cyclonedx => serde_json::to_string_pretty(&to_cyclonedx(&report))? + "\n",
     };
     write_output(args.output.as_deref(), text.as_bytes())?;
     Ok(match fail_on {
         Some(threshold) if report.fails(threshold) => ExitCode::from(1),
         _ => ExitCode::SUCCESS,
     })
-}
-
-fn pretty(v: &serde_json::Value) -> String {
-    let mut s = serde_json::to_string_pretty(v).expect("a JSON value serialises");
-    s.push('\n');
-    s
 }
 
 fn write_output(path: Option<&Path>, bytes: &[u8]) -> Result<()> {
@@ -173,44 +162,50 @@ pub fn db(args: DbArgs) -> Result<ExitCode> {
     match args.command {
         DbCommand::Update { from, db } => {
             let dir = db_dir(db);
-            let mut database = match AdvisoryDb::open(&dir) {
-                Ok(db) => db,
-                Err(_) if !dir.join("advisories.jsonl").exists() => AdvisoryDb::new(),
-                Err(e) => {
-                    return Err(e).with_context(|| format!("opening {} (delete it to start afresh)", dir.display()));
+            let sources: Vec<DbSource> =
+                if from.is_empty() { DbSource::defaults() } else { from.iter().map(|s| DbSource::parse(s)).collect() };
+            let update = hardener::update_db(&dir, &sources, &|event| {
+                if let DbUpdateEvent::Ingested(source, report) = event {
+                    eprintln!("{source}: {} records", report.records);
+                    for w in &report.warnings {
+                        eprintln!("warning: {source}: {w}");
+                    }
                 }
-            };
-            let sources: Vec<String> = if from.is_empty() {
-                hardener::DEFAULT_SOURCES.iter().map(|(_, url)| (*url).to_owned()).collect()
-            } else {
-                from
-            };
-            for source in &sources {
-                let report = if source.starts_with("http://") || source.starts_with("https://") {
-                    let file = download(source)?;
-                    let reader = std::fs::File::open(file.path()).context("reopening the download")?;
-                    database.ingest_reader(source, reader)
-                } else {
-                    database.ingest_path(Path::new(source))
-                }
-                .with_context(|| format!("ingesting {source}"))?;
-                eprintln!("{source}: {} records", report.records);
-                for w in &report.warnings {
-                    eprintln!("warning: {source}: {w}");
-                }
-            }
-            database.save(&dir).with_context(|| format!("saving the advisory database {}", dir.display()))?;
-            print_info(&database.info(), &dir);
+            })
+            .map_err(|e| advised(e, true))?;
+            print_info(&update.info, &dir);
         }
         DbCommand::Info { db } => {
             let dir = db_dir(db);
-            let info = AdvisoryDb::read_info(&dir).with_context(|| {
-                format!("opening the advisory database {} (run `oci-harden db update`)", dir.display())
-            })?;
+            let info = AdvisoryDb::read_info(&dir).map_err(|e| advised(e, false))?;
             print_info(&info, &dir);
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The command line's advice for a library error about the advisory database (the library's
+/// messages carry none): what to run. `updating` when the error came from `db update`
+/// itself. One place, so the integrator can hook it into the one error printer.
+pub fn db_advice(err: &hardener::Error, updating: bool) -> Option<String> {
+    match err {
+        hardener::Error::MissingDatabase { .. } => {
+            Some("run `oci-harden db update` first, or pass --db DIR to name another directory".to_owned())
+        }
+        hardener::Error::Database { path, .. } if updating => {
+            Some(format!("delete {} to start afresh", path.display()))
+        }
+        hardener::Error::Database { .. } => Some("run `oci-harden db update` to rebuild it".to_owned()),
+        _ => None,
+    }
+}
+
+/// `err` with [`db_advice`] appended to its message.
+fn advised(err: hardener::Error, updating: bool) -> anyhow::Error {
+    match db_advice(&err, updating) {
+        Some(advice) => anyhow::anyhow!("{err}: {advice}"),
+        None => err.into(),
+    }
 }
 
 fn print_info(info: &hardener::DbInfo, dir: &Path) {
@@ -228,21 +223,4 @@ fn print_info(info: &hardener::DbInfo, dir: &Path) {
             s.ingested_at_rfc3339()
         );
     }
-}
-
-/// Downloads `url` into a temporary file (streamed; the body is never held whole).
-fn download(url: &str) -> Result<tempfile::NamedTempFile> {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    runtime.block_on(async {
-        use std::io::Write as _;
-        let mut response = reqwest::get(url).await.with_context(|| format!("downloading {url}"))?;
-        if !response.status().is_success() {
-            bail!("downloading {url}: HTTP {}", response.status());
-        }
-        let mut file = tempfile::NamedTempFile::new().context("creating a temporary file")?;
-        while let Some(chunk) = response.chunk().await.with_context(|| format!("downloading {url}"))? {
-            file.write_all(&chunk)?;
-        }
-        Ok(file)
-    })
 }

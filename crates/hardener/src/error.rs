@@ -38,6 +38,15 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// Downloading an advisory source failed (connection, HTTP status, or a build without
+    /// the `download` feature).
+    #[error("downloading {url}: {reason}")]
+    Download {
+        /// The URL.
+        url: String,
+        /// What went wrong (`HTTP 404 Not Found`, the connection error…).
+        reason: String,
+    },
     /// A rule set file is invalid: unknown kind or key, wrong type, unsafe path…
     #[error("invalid rule set {source_name}{}{}: {reason}", line.map(|l| format!(" line {l}")).unwrap_or_default(), rule.as_ref().map(|r| format!(" (rule {r:?})")).unwrap_or_default())]
     RuleSet {
@@ -70,12 +79,20 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    /// The advisory database directory is unusable.
+    /// There is no advisory database in this directory (it was never updated, or another
+    /// directory was meant).
+    #[error("no advisory database in {}", path.display())]
+    MissingDatabase {
+        /// The directory.
+        path: PathBuf,
+    },
+    /// The advisory database directory holds a database that cannot be used (truncated,
+    /// modified, or of another format version): updating it again rebuilds it.
     #[error("advisory database {}: {reason}", path.display())]
     Database {
         /// The directory.
         path: PathBuf,
-        /// What is wrong and what to do.
+        /// What is wrong.
         reason: String,
     },
 }

@@ -5,27 +5,43 @@
 //! - Inventory: OS detection and package databases (dpkg, apk) read from an image's
 //!   merged filesystem.
 //! - Advisories: OSV, Alpine secdb and Debian security tracker data ([`AdvisoryDb`]),
-//!   matched on source packages and source versions ([`scan`], [`match_packages`]).
+//!   updated from URLs, files and directories in one call ([`update_db`]), matched on source
+//!   packages and source versions ([`scan()`], [`scan_with_db_dir`], [`match_packages`]);
+//!   [`DbInfo::staleness`] says when the database is too old.
 //! - Reports: a table, Trivy-compatible JSON, SARIF 2.1.0 and CycloneDX 1.5
-//!   ([`to_table`], [`to_trivy_json`], [`to_sarif`], [`to_cyclonedx`]); Trivy reports read
-//!   back with [`from_trivy_json`].
+//!   ([`to_table`], [`to_trivy_json`], [`to_sarif`], [`to_cyclonedx`]), typed values that
+//!   serialise to those formats; Trivy reports read back with [`from_trivy_json`].
+//! - Rules: [`RuleSet`], [`evaluate`] / [`evaluate_image`], and the typed [`CheckReport`]
+//!   and SARIF ([`evaluation_to_sarif`], built with the one SARIF builder, [`sarif`]).
+//! - Hardening: an image or a whole index in one call ([`harden_source`], its dry run
+//!   [`plan`]), one image ([`harden()`]); the typed [`HardenReport`]. Errors are one
+//!   matchable [`Error`] (missing database, refused rule, download…), without command-line
+//!   advice.
 
 mod advisories;
+mod atomic;
 mod error;
+mod harden;
 mod os;
 mod packages;
 mod patch;
 mod report;
+mod restore;
 mod rules;
+pub mod sarif;
 mod scan;
 mod upgrade;
 mod version;
 
 pub use advisories::{
-    Advisory, AdvisoryDb, AdvisoryStatus, DEFAULT_SOURCES, DbInfo, Ecosystem, IngestReport, Severity, SourceInfo,
-    default_db_dir,
+    Advisory, AdvisoryDb, AdvisoryStatus, DEFAULT_SOURCES, DbInfo, DbSource, DbUpdate, DbUpdateEvent, Ecosystem,
+    IngestReport, Severity, SourceInfo, StaleDatabase, default_db_dir, update_db,
 };
 pub use error::{Error, Result};
+pub use harden::{
+    HardenOptions, HardenOutcome, HardenReport, HardenedImage, HardenedImageReport, PlannedImage, evaluate_image,
+    harden_source, plan,
+};
 pub use oci_core;
 pub use os::{Eol, OsFamily, OsInfo, detect_os, parse_os_release, today_utc};
 pub use packages::{
@@ -37,12 +53,16 @@ pub use patch::{
     hardened_source, plan_entries,
 };
 pub use report::{
-    evaluation_to_sarif, from_trivy_json, parse_severity, purl, to_cyclonedx, to_sarif, to_table, to_trivy_json,
+    BomAffects, BomAnalysis, BomComponent, BomMetadata, BomProperty, BomRating, BomSource, BomTools, BomVulnerability,
+    CycloneDxBom, TrivyImageConfig, TrivyLayer, TrivyMetadata, TrivyOs, TrivyPkgIdentifier, TrivyReport, TrivyResult,
+    TrivyVulnerability, from_trivy_json, parse_severity, purl, to_cyclonedx, to_sarif, to_table, to_trivy_json,
 };
+pub use restore::RestoreRecord;
 pub use rules::{
-    Action, CheckInput, Evaluation, FileType, Fix, Outcome, Rule, RuleFinding, RuleKind, RuleResult, RuleSet,
-    RuleSeverity, evaluate,
+    Action, CheckInput, CheckReport, Evaluation, FileType, Fix, Rule, RuleFinding, RuleKind, RuleOutcome, RuleReport,
+    RuleResult, RuleSet, RuleSetId, RuleSeverity, RuleStatus, evaluate, evaluation_sarif_run, evaluation_to_sarif,
 };
+pub use sarif::{SarifLog, SarifSeverity};
 pub use scan::{
     Finding, FindingStatus, ScanReport, compare_versions, ecosystem_of, match_packages, scan, scan_with_db_dir,
 };

@@ -5,11 +5,11 @@ use std::collections::BTreeMap;
 
 use oci_core::{
     Append, AppendedLayer, Compression, ConfigChange, Descriptor, EntryKind, EntryMeta, Image, ImageSource,
-    LayerWriter, MergedFs, OciLayout, Reference, Strip,
+    LayerWriter, MergedFs, OciLayout, Reference,
 };
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use crate::{CheckInput, Error, Evaluation, Fix, Result, RuleSet, evaluate};
+use crate::{CheckInput, Error, Evaluation, Fix, RestoreRecord, Result, RuleSet, evaluate};
 
 /// Label: the manifest digest of the image that was hardened.
 pub const LABEL_BASE_DIGEST: &str = "org.opencontainers.image.base.digest";
@@ -22,7 +22,7 @@ pub const LABEL_RULES_DIGEST: &str = "io.oci-harden.rules.digest";
 /// Label: what to undo to get the base back (layers, config values, annotations).
 pub const LABEL_RESTORE: &str = "io.oci-harden.restore";
 
-/// One entry of a patch layer, for `--dry-run` listings and snapshots.
+/// One entry of a patch layer, for dry-run listings and snapshots.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PatchEntry {
     /// The path in the layer (relative, as in the tar).
@@ -136,7 +136,7 @@ pub fn harden(image: &Image, rules: &RuleSet, layout: &OciLayout, base_name: Opt
     }
     let base = match labels.get(LABEL_RESTORE) {
         Some(restore) => {
-            let desc = oci_core::strip(image, layout, strip_spec(restore)?)?;
+            let desc = oci_core::strip(image, layout, RestoreRecord::parse(restore)?.strip())?;
             let source = ImageSource::from_parts(
                 image.source().reference().clone(),
                 std::sync::Arc::new(layout.clone()),
@@ -155,7 +155,7 @@ pub fn harden(image: &Image, rules: &RuleSet, layout: &OciLayout, base_name: Opt
     })?;
     let before = evaluate(rules, &CheckInput::new(&fs, &base));
     if let Some((rule, message)) = before.results.iter().find_map(|r| match &r.outcome {
-        crate::Outcome::Error { message } if r.action == crate::Action::Fix => {
+        crate::RuleOutcome::Error { message } if r.action == crate::Action::Fix => {
             Some((r.rule_id.clone(), message.clone()))
         }
         _ => None,
@@ -264,45 +264,13 @@ fn restore_record(
         }
     }
     let base_annotations = base.manifest().annotations.clone().unwrap_or_default();
-    let ann: Vec<Value> = annotations.iter().map(|(k, _)| json!([k, base_annotations.get(k)])).collect();
-    json!({
-        "layers": usize::from(layer),
-        "history": 1,
-        "config": values.into_iter().map(|(p, v)| json!([p, v])).collect::<Vec<_>>(),
-        "annotations": ann,
-    })
-    .to_string()
-}
-
-fn strip_spec(record: &str) -> Result<Strip> {
-    let bad = |reason: &str| {
-        Error::Image(oci_core::Error::Invalid { what: format!("label {LABEL_RESTORE}"), reason: reason.to_owned() })
-    };
-    let v: Value = serde_json::from_str(record).map_err(|_| bad("not JSON"))?;
-    let pairs = |key: &str| v.get(key).and_then(Value::as_array).cloned().unwrap_or_default();
-    let config = pairs("config")
-        .into_iter()
-        .map(|p| {
-            let p = p.as_array().ok_or_else(|| bad("config entries must be pairs"))?.clone();
-            let pointer = p.first().and_then(Value::as_str).ok_or_else(|| bad("a pointer is not a string"))?.to_owned();
-            let value = p.get(1).cloned().filter(|v| !v.is_null());
-            Ok((pointer, value))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let annotations = pairs("annotations")
-        .into_iter()
-        .map(|p| {
-            let key =
-                p.get(0).and_then(Value::as_str).ok_or_else(|| bad("an annotation key is not a string"))?.to_owned();
-            Ok((key, p.get(1).and_then(Value::as_str).map(str::to_owned)))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    Ok(Strip {
-        layers: v.get("layers").and_then(Value::as_u64).unwrap_or(0) as usize,
-        history: v.get("history").and_then(Value::as_u64).unwrap_or(1) as usize,
-        config,
-        annotations,
-    })
+    RestoreRecord {
+        layers: usize::from(layer),
+        history: 1,
+        config: values,
+        annotations: annotations.iter().map(|(k, _)| (k.clone(), base_annotations.get(k).cloned())).collect(),
+    }
+    .to_label()
 }
 
 /// Builds an `ImageSource` reading `descriptor` from `layout` (for copying a hardened

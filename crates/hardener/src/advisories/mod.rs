@@ -3,8 +3,9 @@
 //! severity) and kept in a local directory ([`AdvisoryDb::save`], [`AdvisoryDb::open`]).
 //!
 //! Formats are recognised by content ([`AdvisoryDb::ingest_path`],
-//! [`AdvisoryDb::ingest_reader`]); each parser's module documents its mapping. Downloading
-//! is the caller's business: [`DEFAULT_SOURCES`] lists the public URLs.
+//! [`AdvisoryDb::ingest_reader`]); each parser's module documents its mapping.
+//! [`update_db`] updates a database directory from URLs (downloaded with the `download`
+//! feature), files and directories in one call; [`DEFAULT_SOURCES`] lists the public URLs.
 
 mod cvss;
 mod debian;
@@ -14,6 +15,7 @@ mod model;
 mod osv;
 mod secdb;
 mod store;
+mod update;
 
 #[cfg(test)]
 mod tests;
@@ -21,8 +23,9 @@ mod tests;
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-pub use model::{Advisory, AdvisoryStatus, DbInfo, Ecosystem, IngestReport, Severity, SourceInfo};
+pub use model::{Advisory, AdvisoryStatus, DbInfo, Ecosystem, IngestReport, Severity, SourceInfo, StaleDatabase};
 pub use store::AdvisoryDb;
+pub use update::{DbSource, DbUpdate, DbUpdateEvent, update_db};
 
 /// The sources `db update` downloads by default: (name, public URL). Each is one file that
 /// [`AdvisoryDb::ingest_reader`] reads as it comes.
@@ -50,7 +53,7 @@ pub const DEFAULT_SOURCES: &[(&str, &str)] = &[
     ("alpine-secdb-v3.22-community", "https://secdb.alpinelinux.org/v3.22/community.json"),
 ];
 
-/// Where the database lives unless `--db DIR` says otherwise:
+/// Where the database lives unless the caller names another directory:
 /// `$XDG_CACHE_HOME/oci-harden/advisories` (when set to an absolute path), else
 /// `$HOME/.cache/oci-harden/advisories`, else `.cache/oci-harden/advisories` in the current
 /// directory (never a shared temporary directory, where another user could plant one).

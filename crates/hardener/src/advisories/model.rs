@@ -327,11 +327,50 @@ impl DbInfo {
     pub fn oldest_ingest(&self) -> Option<SystemTime> {
         self.sources.iter().map(|s| s.ingested_at).min()
     }
+
+    /// Whether the oldest source was ingested more than `max_age_days` whole days before
+    /// `now`: the warning a scan with this database should give. `None` for a database
+    /// without sources or ingested in the future.
+    pub fn staleness(&self, max_age_days: u64, now: SystemTime) -> Option<StaleDatabase> {
+        let age_days = now.duration_since(self.oldest_ingest()?).ok()?.as_secs() / 86_400;
+        (age_days > max_age_days).then_some(StaleDatabase { age_days, max_age_days })
+    }
+}
+
+/// The advisory database is older than accepted ([`DbInfo::staleness`]): findings may be
+/// missing. `Display`: `the advisory database is 9 days old (over 7)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct StaleDatabase {
+    /// Whole days since the oldest source was ingested.
+    pub age_days: u64,
+    /// The age accepted.
+    pub max_age_days: u64,
+}
+
+impl fmt::Display for StaleDatabase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "the advisory database is {} days old (over {})", self.age_days, self.max_age_days)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn staleness_counts_whole_days_from_the_oldest_source() {
+        let day = std::time::Duration::from_secs(86_400);
+        let t0 = SystemTime::UNIX_EPOCH + 20_000 * day;
+        let source =
+            |at| SourceInfo { name: "s".into(), formats: Vec::new(), ingested_at: at, records: 0, warnings: 0 };
+        let info = DbInfo { sources: vec![source(t0 + 2 * day), source(t0)], records: 0, ecosystems: Vec::new() };
+        assert_eq!(info.staleness(7, t0 + 7 * day + day / 2), None);
+        let stale = info.staleness(7, t0 + 8 * day).unwrap();
+        assert_eq!(stale, StaleDatabase { age_days: 8, max_age_days: 7 });
+        assert_eq!(stale.to_string(), "the advisory database is 8 days old (over 7)");
+        assert_eq!(info.staleness(7, t0 - day), None);
+        assert_eq!(DbInfo { sources: Vec::new(), records: 0, ecosystems: Vec::new() }.staleness(0, t0), None);
+    }
 
     #[test]
     fn ecosystems_use_osv_names_and_map_debian_codenames() {

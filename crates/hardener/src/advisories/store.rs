@@ -13,8 +13,8 @@
 
 use std::borrow::Cow;
 use std::fs::{self, File};
-use std::io::{BufRead, BufReader, BufWriter, Read, Write};
-use std::path::{Path, PathBuf};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::Path;
 use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use super::index::{Index, Interner, NewAdvisory, Record, Sink, StatusKind, Str};
 use super::ingest;
 use super::model::{Advisory, DbInfo, Ecosystem, IngestReport, Severity, SourceInfo};
+use crate::atomic::write_file_atomic;
 use crate::{Error, Result};
 use oci_core::time::{format_rfc3339, parse_rfc3339};
 
@@ -257,7 +258,7 @@ impl AdvisoryDb {
         }
         if entries != header.records {
             return Err(database_error(format!(
-                "{DATA_FILE} holds {entries} advisories but its header says {}: the file is truncated or was modified; run `oci-harden db update`",
+                "{DATA_FILE} holds {entries} advisories but its header says {}: the file is truncated or was modified",
                 header.records
             )));
         }
@@ -345,21 +346,15 @@ impl AdvisoryDb {
                 .map(|(ecosystem, records)| EcosystemLine { ecosystem: ecosystem.to_string(), records })
                 .collect(),
         };
-        write_atomically(&dir.join(DATA_FILE), |out| {
-            serde_json::to_writer(&mut *out, &Header { ecosystems: Vec::new(), ..header.clone() })?;
+        write_file_atomic(&dir.join(DATA_FILE), false, |mut out| {
+            serde_json::to_writer(&mut out, &Header { ecosystems: Vec::new(), ..header.clone() })?;
             out.write_all(b"\n")?;
-            self.write_groups(out)
+            self.write_groups(&mut out)
         })?;
-        write_atomically(&dir.join(METADATA_FILE), |out| {
-            serde_json::to_writer_pretty(&mut *out, &header)?;
-            out.write_all(b"\n")?;
-            Ok(())
-        })?;
-        // Make the renames durable; not every platform can sync a directory.
-        if let Ok(handle) = File::open(dir) {
-            let _ = handle.sync_all();
-        }
-        Ok(())
+        write_file_atomic(&dir.join(METADATA_FILE), false, |mut out| {
+            serde_json::to_writer_pretty(&mut out, &header)?;
+            out.write_all(b"\n")
+        })
     }
 
     /// Writes the records as lines: one per (package, id, source, origin, aliases, summary)
@@ -441,26 +436,6 @@ fn read_line(reader: &mut impl BufRead, line: &mut String, path: &Path) -> Resul
     reader.read_line(line).map_err(|e| Error::io(format!("reading {}", path.display()), e))
 }
 
-/// Writes `path` through a temporary file in the same directory, synced, then renamed over
-/// `path`. The temporary file is removed on failure.
-fn write_atomically(path: &Path, write: impl FnOnce(&mut BufWriter<File>) -> std::io::Result<()>) -> Result<()> {
-    let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
-    let nanos = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().subsec_nanos();
-    let temp: PathBuf = path.with_file_name(format!(".{file_name}.tmp-{}-{nanos}", std::process::id()));
-    let result = (|| {
-        let file = fs::OpenOptions::new().write(true).create_new(true).open(&temp)?;
-        let mut out = BufWriter::with_capacity(1 << 16, file);
-        write(&mut out)?;
-        let file = out.into_inner().map_err(|e| e.into_error())?;
-        file.sync_all()?;
-        fs::rename(&temp, path)
-    })();
-    result.map_err(|e| {
-        let _ = fs::remove_file(&temp);
-        Error::io(format!("writing {}", path.display()), e)
-    })
-}
-
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Header {
     format: String,
@@ -479,7 +454,7 @@ impl Header {
         }
         if self.version != FORMAT_VERSION {
             return Err(format!(
-                "database format version {} is not the supported version {FORMAT_VERSION}: run `oci-harden db update` to rebuild it",
+                "database format version {} is not the supported version {FORMAT_VERSION}: it must be rebuilt",
                 self.version
             ));
         }
@@ -549,16 +524,11 @@ struct EntryLine<'a> {
     note: Option<Cow<'a, str>>,
 }
 
-/// The error for a database file that cannot be read: "no database here" when it is
-/// missing (with what to do), the I/O error otherwise.
+/// The error for a database file that cannot be read: [`Error::MissingDatabase`] when it
+/// is missing, the I/O error otherwise.
 fn missing_or_io(dir: &Path, file: &str, e: std::io::Error) -> Error {
     match e.kind() {
-        std::io::ErrorKind::NotFound => Error::Database {
-            path: dir.to_owned(),
-            reason: format!(
-                "no advisory database here ({file} is missing): run `oci-harden db update` first or pass --db DIR"
-            ),
-        },
+        std::io::ErrorKind::NotFound => Error::MissingDatabase { path: dir.to_owned() },
         _ => Error::io(format!("reading {}", dir.join(file).display()), e),
     }
 }

@@ -418,10 +418,10 @@ fn open_for_loads_one_release_and_cannot_be_saved() {
 }
 
 #[test]
-fn opening_a_missing_or_damaged_database_says_what_to_do() {
+fn opening_a_missing_or_damaged_database_says_what_is_wrong() {
     let dir = tempfile::tempdir().unwrap();
-    let message = AdvisoryDb::open(dir.path()).unwrap_err().to_string();
-    assert!(message.contains("db update"), "{message}");
+    let err = AdvisoryDb::open(dir.path()).unwrap_err();
+    assert!(matches!(&err, Error::MissingDatabase { path } if path == dir.path()), "{err:?}");
     let (db, _) = ingest("osv/DSA-3029-1.json");
     db.save(dir.path()).unwrap();
     let data = dir.path().join("advisories.jsonl");
@@ -430,9 +430,11 @@ fn opening_a_missing_or_damaged_database_says_what_to_do() {
     std::fs::write(&data, header_only).unwrap();
     let message = AdvisoryDb::open(dir.path()).unwrap_err().to_string();
     assert!(message.contains("truncated or was modified"), "{message}");
+    assert!(!message.contains("oci-harden"), "no command-line advice in library messages: {message}");
     std::fs::write(&data, text.replace("\"version\":1", "\"version\":99")).unwrap();
-    let message = AdvisoryDb::open(dir.path()).unwrap_err().to_string();
-    assert!(message.contains("format version 99"), "{message}");
+    let err = AdvisoryDb::open(dir.path()).unwrap_err();
+    assert!(matches!(err, Error::Database { .. }), "{err:?}");
+    assert!(err.to_string().contains("format version 99"), "{err}");
 }
 
 #[test]
@@ -673,4 +675,17 @@ fn a_large_tracker_document_is_streamed_with_bounded_memory() {
         growth_kib < 24 * 1024,
         "open: peak RSS grew by {growth_kib} KiB for {file_bytes} bytes, {records} records"
     );
+}
+
+#[test]
+fn a_missing_database_is_its_own_error_without_command_line_words() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("none");
+    for err in [AdvisoryDb::open(&missing).unwrap_err(), AdvisoryDb::read_info(&missing).unwrap_err()] {
+        match &err {
+            Error::MissingDatabase { path } => assert_eq!(path, &missing),
+            other => panic!("expected MissingDatabase, got {other:?}"),
+        }
+        assert_eq!(err.to_string(), format!("no advisory database in {}", missing.display()));
+    }
 }

@@ -29,7 +29,7 @@ impl<'a> CheckInput<'a> {
 /// The result of one rule.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "status", rename_all = "kebab-case")]
-pub enum Outcome {
+pub enum RuleOutcome {
     /// Nothing found.
     Pass,
     /// Findings (fixed by the planned fixes when the action is `fix`).
@@ -132,7 +132,7 @@ pub struct RuleResult {
     /// The rule's action.
     pub action: Action,
     /// Pass, fail, skip or error.
-    pub outcome: Outcome,
+    pub outcome: RuleOutcome,
     /// What was found.
     pub findings: Vec<RuleFinding>,
     /// What a `fix` rule plans (empty for `check` rules), sorted by path. A file edited by
@@ -176,7 +176,7 @@ impl Evaluation {
 
     /// Whether any rule failed or errored.
     pub fn has_findings(&self) -> bool {
-        self.results.iter().any(|r| matches!(r.outcome, Outcome::Fail | Outcome::Error { .. }))
+        self.results.iter().any(|r| matches!(r.outcome, RuleOutcome::Fail | RuleOutcome::Error { .. }))
     }
 }
 
@@ -198,12 +198,12 @@ pub fn evaluate(rules: &RuleSet, input: &CheckInput) -> Evaluation {
         let error = run(&mut cx).err();
         let Cx { findings, mut fixes, skip, .. } = cx;
         let outcome = match (error, skip) {
-            (Some(message), _) => Outcome::Error { message },
-            (None, Some(reason)) => Outcome::Skip { reason },
-            (None, None) if findings.is_empty() => Outcome::Pass,
-            (None, None) => Outcome::Fail,
+            (Some(message), _) => RuleOutcome::Error { message },
+            (None, Some(reason)) => RuleOutcome::Skip { reason },
+            (None, None) if findings.is_empty() => RuleOutcome::Pass,
+            (None, None) => RuleOutcome::Fail,
         };
-        if rule.action == Action::Check || matches!(outcome, Outcome::Error { .. } | Outcome::Skip { .. }) {
+        if rule.action == Action::Check || matches!(outcome, RuleOutcome::Error { .. } | RuleOutcome::Skip { .. }) {
             fixes.clear();
         }
         // Filesystem fixes by path, then config edits and annotations in the rule's order.

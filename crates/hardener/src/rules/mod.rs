@@ -10,6 +10,8 @@ mod config_rules;
 mod eval;
 mod files;
 mod parse;
+mod report;
+mod sarif;
 #[cfg(test)]
 mod tests;
 
@@ -18,7 +20,9 @@ use std::path::Path;
 
 use serde::Serialize;
 
-pub use eval::{CheckInput, Evaluation, Fix, Outcome, RuleFinding, RuleResult, evaluate};
+pub use eval::{CheckInput, Evaluation, Fix, RuleFinding, RuleOutcome, RuleResult, evaluate};
+pub use report::{CheckReport, RuleReport, RuleSetId, RuleStatus};
+pub use sarif::{evaluation_sarif_run, evaluation_to_sarif};
 
 use crate::{Error, Result};
 
@@ -77,6 +81,16 @@ pub enum Action {
     Fix,
     /// Report only.
     Check,
+}
+
+impl Action {
+    /// The name used in rule files and reports: `fix` or `check`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Fix => "fix",
+            Action::Check => "check",
+        }
+    }
 }
 
 /// The type a `file-mode` rule wants at its path.

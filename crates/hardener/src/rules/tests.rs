@@ -414,8 +414,8 @@ fn fixed_then_idempotent(img: &Img, set: &RuleSet) -> (Evaluation, Img) {
     let fixed = apply(img, &first.fixes());
     let again = eval(&fixed, set);
     for r in &again.results {
-        if r.action == Action::Fix && !matches!(r.outcome, Outcome::Skip { .. }) {
-            assert_eq!(r.outcome, Outcome::Pass, "{}: {:?}", r.rule_id, r.findings);
+        if r.action == Action::Fix && !matches!(r.outcome, RuleOutcome::Skip { .. }) {
+            assert_eq!(r.outcome, RuleOutcome::Pass, "{}: {:?}", r.rule_id, r.findings);
         }
         assert!(r.fixes.is_empty(), "{}: {:?}", r.rule_id, r.fixes);
     }
@@ -448,7 +448,7 @@ fn strip_setuid_clears_bits_outside_allow_and_breaks_hardlinks() {
     let set = rules("[[rule]]\nid = \"s\"\nkind = \"strip-setuid\"\nallow = [\"/usr/bin/su\"]\n");
     let (first, fixed) = fixed_then_idempotent(&img, &set);
     let r = only(&first);
-    assert_eq!(r.outcome, Outcome::Fail);
+    assert_eq!(r.outcome, RuleOutcome::Fail);
     assert_eq!(paths(&r.fixes), ["/usr/bin/passwd", "/usr/bin/passwd2", "/usr/bin/wall"]);
     let Fix::SetMeta { meta, .. } = &r.fixes[1] else { panic!() };
     assert_eq!((meta.kind, meta.mode), (EntryKind::File, 0o755), "a hardlink is re-added as a file");
@@ -536,7 +536,7 @@ fn user_collisions_are_errors_without_fixes() {
         let r = only(&e);
         assert!(r.fixes.is_empty());
         match &r.outcome {
-            Outcome::Error { message } => message.clone(),
+            RuleOutcome::Error { message } => message.clone(),
             other => panic!("{other:?}"),
         }
     };
@@ -548,7 +548,7 @@ fn user_collisions_are_errors_without_fixes() {
     assert!(m.contains("account \"daemon\" already exists") && m.contains("1:1, not 10001:10001"), "{m}");
     // Joining an existing group by name is fine.
     let e = eval(&img, &rules(&format!("{}group = \"users\"\n", APP_USER.replace("gid = 10001", "gid = 100"))));
-    assert_eq!(only(&e).outcome, Outcome::Fail);
+    assert_eq!(only(&e).outcome, RuleOutcome::Fail);
     assert!(!paths(&only(&e).fixes).contains(&"/etc/group".to_owned()));
 }
 
@@ -582,10 +582,10 @@ fn passwd_and_shadow_edits_compose_into_one_write_each() {
 fn lock_accounts_allow_list_and_missing_files() {
     let img = accounts_image(config(json!({})));
     let e = eval(&img, &rules("[[rule]]\nid = \"l\"\nkind = \"lock-accounts\"\nallow = [\"root\", \"daemon\"]\n"));
-    assert_eq!(only(&e).outcome, Outcome::Pass);
+    assert_eq!(only(&e).outcome, RuleOutcome::Pass);
     let empty = build(vec![vec![file("bin/app", 0o755, b"x")]], config(json!({})));
     let e = eval(&empty, &rules("[[rule]]\nid = \"l\"\nkind = \"lock-accounts\"\n"));
-    assert!(matches!(only(&e).outcome, Outcome::Skip { .. }));
+    assert!(matches!(only(&e).outcome, RuleOutcome::Skip { .. }));
 }
 
 #[test]
@@ -643,7 +643,7 @@ fn world_writable_spares_sticky_dirs_symlinks_and_allow() {
     assert_eq!(fixed.fs.read("data/f").unwrap(), b"f", "content is kept");
     // Check action: findings, no fixes.
     let e = eval(&img, &rules("[[rule]]\nid = \"w\"\nkind = \"world-writable\"\naction = \"check\"\n"));
-    assert_eq!((only(&e).outcome.clone(), only(&e).findings.len(), only(&e).fixes.len()), (Outcome::Fail, 3, 0));
+    assert_eq!((only(&e).outcome.clone(), only(&e).findings.len(), only(&e).fixes.len()), (RuleOutcome::Fail, 3, 0));
 }
 
 #[test]
@@ -670,9 +670,9 @@ fn file_mode_creates_and_adjusts() {
     assert_eq!(fixed.fs.get("etc/localtime").unwrap().meta.link.as_deref(), Some("/usr/share/zoneinfo/UTC"));
     let again = eval(&fixed, &set);
     for r in &again.results[..4] {
-        assert_eq!((r.outcome.clone(), r.fixes.len()), (Outcome::Pass, 0), "{}", r.rule_id);
+        assert_eq!((r.outcome.clone(), r.fixes.len()), (RuleOutcome::Pass, 0), "{}", r.rule_id);
     }
-    assert_eq!(again.results[4].outcome, Outcome::Fail, "a missing path without file-type is a finding");
+    assert_eq!(again.results[4].outcome, RuleOutcome::Fail, "a missing path without file-type is a finding");
 }
 
 fn shell_image(cfg: ImageConfig) -> Img {
@@ -701,14 +701,14 @@ fn remove_shells_refuses_a_shell_entrypoint_unless_forced() {
         let img = shell_image(config(cfg));
         let e = eval(&img, &rules(body));
         match &only(&e).outcome {
-            Outcome::Error { message } => {
+            RuleOutcome::Error { message } => {
                 assert!(message.contains(why) && message.contains("force = true"), "{message}")
             }
             other => panic!("{other:?}"),
         }
         assert!(only(&e).fixes.is_empty());
         let forced = eval(&img, &rules(&format!("{body}force = true\n")));
-        assert_eq!(only(&forced).outcome, Outcome::Fail);
+        assert_eq!(only(&forced).outcome, RuleOutcome::Fail);
         assert_eq!(paths(&only(&forced).fixes), ["/bin/ash", "/bin/sh", "/usr/bin/bash", "/usr/bin/sh"]);
     }
     let img = shell_image(config(json!({"Entrypoint": ["/app/server"]})));
@@ -716,7 +716,7 @@ fn remove_shells_refuses_a_shell_entrypoint_unless_forced() {
     assert!(only(&first).findings.iter().any(|f| f.message.contains("busybox applet")));
     assert!(fixed.fs.get("bin/busybox").is_some());
     let check = eval(&shell_image(config(json!({"Cmd": ["/bin/sh"]}))), &rules(&format!("{body}action = \"check\"\n")));
-    assert_eq!(only(&check).outcome, Outcome::Fail, "a check reports instead of refusing");
+    assert_eq!(only(&check).outcome, RuleOutcome::Fail, "a check reports instead of refusing");
 }
 
 #[test]
@@ -738,7 +738,7 @@ fn remove_package_manager_keeps_databases() {
         &build(img.layers.clone(), config(json!({"Entrypoint": ["apt-get", "install"]}))),
         &rules("[[rule]]\nid = \"p\"\nkind = \"remove-package-manager\"\n"),
     );
-    assert!(matches!(only(&e).outcome, Outcome::Error { .. }));
+    assert!(matches!(only(&e).outcome, RuleOutcome::Error { .. }));
 }
 
 #[test]
@@ -820,7 +820,7 @@ fn config_rules_labels_env_volumes_healthcheck_annotations() {
         ]
     );
     match &e.results[3].outcome {
-        Outcome::Skip { reason } => assert!(reason.contains("not part of the OCI image config"), "{reason}"),
+        RuleOutcome::Skip { reason } => assert!(reason.contains("not part of the OCI image config"), "{reason}"),
         other => panic!("{other:?}"),
     }
     assert_eq!(
@@ -838,7 +838,7 @@ fn config_rules_labels_env_volumes_healthcheck_annotations() {
     let fixed = apply(&img, &docker.fixes());
     let again = evaluate(&set, &CheckInput { fs: &fixed.fs, config: &fixed.config, media_type_is_docker: true });
     for r in &again.results[..4] {
-        assert_eq!(r.outcome, Outcome::Pass, "{}", r.rule_id);
+        assert_eq!(r.outcome, RuleOutcome::Pass, "{}", r.rule_id);
     }
 }
 
@@ -869,24 +869,24 @@ fn builtin_profiles_on_alpine() {
     let outcome = |e: &Evaluation, id: &str| e.results.iter().find(|r| r.rule_id == id).unwrap().clone();
 
     let base = evaluate(&RuleSet::builtin("baseline").unwrap(), &input);
-    assert!(base.results.iter().all(|r| !matches!(r.outcome, Outcome::Error { .. })), "{base:?}");
+    assert!(base.results.iter().all(|r| !matches!(r.outcome, RuleOutcome::Error { .. })), "{base:?}");
     // Alpine 3.20.3's minirootfs has no setuid file (busybox is 0755, no bbsuid), root is
     // `*` and every other account `!` in /etc/shadow, and /tmp, /var/tmp are sticky 1777.
     for id in ["no-setuid", "locked-accounts", "no-world-writable", "no-sensitive-volumes", "no-secrets"] {
-        assert_eq!(outcome(&base, id).outcome, Outcome::Pass, "{id}: {:?}", outcome(&base, id).findings);
+        assert_eq!(outcome(&base, id).outcome, RuleOutcome::Pass, "{id}: {:?}", outcome(&base, id).findings);
     }
     // /var/cache/apk, /tmp and /var/tmp are empty directories already.
-    assert_eq!(outcome(&base, "no-caches").outcome, Outcome::Pass);
+    assert_eq!(outcome(&base, "no-caches").outcome, RuleOutcome::Pass);
     assert!(base.fixes().is_empty());
 
     let e = evaluate(&strict, &input);
-    assert!(e.results.iter().all(|r| !matches!(r.outcome, Outcome::Error { .. })), "{e:?}");
+    assert!(e.results.iter().all(|r| !matches!(r.outcome, RuleOutcome::Error { .. })), "{e:?}");
     let user = outcome(&e, "app-user");
     assert_eq!(paths(&user.fixes), ["/etc/group", "/etc/passwd", "/etc/shadow", "/home/app"]);
-    assert_eq!(outcome(&e, "nologin-shells").outcome, Outcome::Pass, "only root has a shell");
+    assert_eq!(outcome(&e, "nologin-shells").outcome, RuleOutcome::Pass, "only root has a shell");
     // Cmd ["/bin/sh"]: the shells check reports the applets and that a fix would be refused.
     let shells = outcome(&e, "no-shells");
-    assert_eq!((shells.outcome, shells.fixes.len()), (Outcome::Fail, 0));
+    assert_eq!((shells.outcome, shells.fixes.len()), (RuleOutcome::Fail, 0));
     assert!(shells.findings.iter().any(|f| f.message.contains("the entrypoint runs /bin/sh")));
     assert!(shells.findings.iter().any(|f| f.path.as_deref() == Some("/bin/ash")));
     let pm = outcome(&e, "no-package-manager");
@@ -924,7 +924,7 @@ fn strict_fixes_on_alpine_are_idempotent() {
     .unwrap();
     let fs = MergedFs::build_capturing(&base, set.capture()).unwrap();
     let first = evaluate(&set, &CheckInput { fs: &fs, config: base.config(), media_type_is_docker: false });
-    assert!(first.results.iter().all(|r| !matches!(r.outcome, Outcome::Error { .. })), "{first:?}");
+    assert!(first.results.iter().all(|r| !matches!(r.outcome, RuleOutcome::Error { .. })), "{first:?}");
     let fixes = first.fixes();
     let passwd = fixes.iter().find_map(|f| match f {
         Fix::WriteFile { path, content, .. } if path == "/etc/passwd" => {
@@ -972,7 +972,7 @@ fn strict_fixes_on_alpine_are_idempotent() {
     let fs = MergedFs::build_capturing(&hardened, set.capture()).unwrap();
     let again = evaluate(&set, &CheckInput { fs: &fs, config: hardened.config(), media_type_is_docker: false });
     for r in &again.results {
-        assert_eq!((&r.outcome, r.fixes.len()), (&Outcome::Pass, 0), "{}: {:?}", r.rule_id, r.findings);
+        assert_eq!((&r.outcome, r.fixes.len()), (&RuleOutcome::Pass, 0), "{}: {:?}", r.rule_id, r.findings);
     }
     assert!(fs.get("bin/sh").is_none() && fs.get("sbin/apk").is_none() && fs.get("lib/apk/db/installed").is_some());
     assert_eq!(hardened.config().user(), Some("10001:10001"));
