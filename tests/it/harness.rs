@@ -5,6 +5,7 @@
 //! (plain, htpasswd or token auth), a fault-injecting proxy and an isolated user
 //! environment for registry tests in [`registry`].
 
+mod apt_repo;
 mod layers;
 mod registry;
 mod tree;
@@ -20,6 +21,12 @@ use std::process::Command;
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
+pub use apt_repo::{
+    AptClient, AptPolicy, AptRepo, AptRepoBuilder, BuiltDeb, Compression, Deb, DpkgImage, DpkgImageBuilder, Entry,
+    HttpServer, IMAGE_KEYRING, KeyAlgo, NEW_SUITE, OLD_SUITE, Os, Rootfs, SCRIPT_LOG, Script, SigningKey, SourcesStyle,
+    Standard, Suite, USER_CONF_EDITED, Variant, apt_policy, dpkg_audit, dpkg_image, dpkg_query_status,
+    dpkg_query_versions, dpkg_verify, escaping_deb, standard_fixture, standard_repo, unpack,
+};
 pub use layers::{Desc, RawLayout, TarLayer};
 pub use registry::{
     Auth, FOREVER, Fault, FaultPlan, FaultProxy, Home, On, Registry, Route, basic_credentials, skopeo_digest,
