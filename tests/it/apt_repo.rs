@@ -9,9 +9,10 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 
 use crate::harness::{
-    AptClient, AptRepo, Deb, IMAGE_KEYRING, KeyAlgo, NEW_SUITE, OLD_SUITE, Os, SCRIPT_LOG, SourcesStyle, Suite,
-    USER_CONF_EDITED, Variant, apt_policy, blob_json, dpkg_audit, dpkg_image, dpkg_query_status, dpkg_query_versions,
-    dpkg_verify, sha256_hex, standard_fixture, standard_repo, tagged, tool, unpack,
+    AptClient, AptRepo, Compression, Deb, IMAGE_KEYRING, KeyAlgo, NEW_SUITE, OLD_SUITE, Os, SCRIPT_LOG, SourcesStyle,
+    Suite, USER_CONF_EDITED, Variant, apt_policy, blob_json, dpkg_audit, dpkg_image, dpkg_query_status,
+    dpkg_query_versions, dpkg_verify, escaping_deb, sha256_hex, standard_fixture, standard_repo, tagged, tempdir, tool,
+    unpack,
 };
 
 /// A small repository signed by an Ed25519 key: `bookworm` has `alpha 1.0-1` (amd64) and
@@ -210,6 +211,8 @@ fn fresh_image_is_clean_for_dpkg_and_lists_the_old_versions() {
     let manifest = |tag: &str| blob_json(layout, tagged(layout, tag)["digest"].as_str().unwrap());
     assert_eq!(manifest("installed")["layers"].as_array().unwrap().len(), 1);
     assert_eq!(manifest("old")["layers"].as_array().unwrap().len(), 2);
+    let raw = tool("skopeo", &["inspect", "--raw", &fixture.image.reference()]).ok();
+    assert_eq!(format!("sha256:{}", sha256_hex(&raw.stdout)), tagged(layout, "old")["digest"].as_str().unwrap());
 
     let installed = unpack(layout, "installed");
     let root = &installed.path;
@@ -337,4 +340,190 @@ fn distroless_and_ubuntu_images() {
     apt.update().ok();
     assert_eq!(apt.policy("alpha").candidate.as_deref(), Some("1.0-2"));
     assert!(server.requests().iter().any(|r| r == "/dists/bookworm-security/InRelease"));
+}
+
+#[test]
+fn deb_builder_writes_what_dpkg_deb_reads() {
+    let tmp = tempdir();
+    for (compression, member) in [
+        (Compression::Gzip, "data.tar.gz"),
+        (Compression::Xz, "data.tar.xz"),
+        (Compression::Zstd, "data.tar.zst"),
+        (Compression::None, "data.tar"),
+    ] {
+        let deb = Deb::new("full", "1:2.0-1", "amd64")
+            .multi_arch("same")
+            .source("full-src", Some("2.0-1"))
+            .depends("libc6 (>= 2.36)")
+            .pre_depends("dpkg (>= 1.17)")
+            .provides("full-virtual")
+            .breaks("old-full (<< 2)")
+            .conflicts("other-full")
+            .replaces("old-full (<< 2)")
+            .dir("var/lib/full", 0o700)
+            .file("usr/bin/full", 0o755, b"#!/bin/sh\n")
+            .file("usr/bin/full-suid", 0o4755, b"suid\n")
+            .hardlink("usr/bin/full-again", "usr/bin/full")
+            .symlink("usr/bin/f", "full")
+            .conffile("etc/full.conf", b"x = 1\n")
+            .logging_scripts()
+            .trigger("activate-noawait ldconfig")
+            .trigger("interest-noawait /usr/share/man")
+            .shlibs("libfull 2 full (>= 2.0)")
+            .compression(compression);
+        let dir = tmp.path().join(member);
+        fs::create_dir_all(&dir).unwrap();
+        let built = deb.build(&dir);
+        assert_eq!(built.path.file_name().unwrap(), "full_2.0-1_amd64.deb");
+        let bytes = fs::read(&built.path).unwrap();
+        assert_eq!((sha256_hex(&bytes), bytes.len() as u64), (built.sha256.clone(), built.size));
+        let path = built.path.to_str().unwrap();
+        let members = tool("ar", &["t", path]).ok();
+        assert_eq!(members.text().lines().collect::<Vec<_>>()[2], member, "{}", members.text());
+
+        let fields = tool("dpkg-deb", &["--field", path]).ok();
+        for line in [
+            "Package: full",
+            "Version: 1:2.0-1",
+            "Architecture: amd64",
+            "Multi-Arch: same",
+            "Source: full-src (2.0-1)",
+            "Depends: libc6 (>= 2.36)",
+            "Pre-Depends: dpkg (>= 1.17)",
+            "Provides: full-virtual",
+            "Breaks: old-full (<< 2)",
+            "Conflicts: other-full",
+            "Replaces: old-full (<< 2)",
+        ] {
+            assert!(fields.text().lines().any(|l| l == line), "no {line:?} in\n{}", fields.text());
+        }
+        let control = tmp.path().join(format!("control-{member}"));
+        tool("dpkg-deb", &["--control", path, control.to_str().unwrap()]).ok();
+        let mut names: Vec<String> =
+            fs::read_dir(&control).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        names.sort();
+        assert_eq!(
+            names,
+            ["conffiles", "control", "md5sums", "postinst", "postrm", "preinst", "prerm", "shlibs", "triggers"]
+        );
+        assert_eq!(fs::read_to_string(control.join("conffiles")).unwrap(), "/etc/full.conf\n");
+        assert_eq!(
+            fs::read_to_string(control.join("triggers")).unwrap(),
+            "activate-noawait ldconfig\ninterest-noawait /usr/share/man\n"
+        );
+        let md5sums = fs::read_to_string(control.join("md5sums")).unwrap();
+        let listed: Vec<&str> = md5sums.lines().map(|l| l.split_once("  ").unwrap().1).collect();
+        assert_eq!(listed, ["usr/bin/full", "usr/bin/full-suid", "usr/bin/full-again"]);
+        assert_eq!(fs::metadata(control.join("postinst")).unwrap().permissions().mode() & 0o777, 0o755);
+
+        // The data as tar tells it: owners root, modes, links.
+        let data = tool("dpkg-deb", &["--fsys-tarfile", path]).ok().stdout;
+        let mut entries = BTreeMap::new();
+        for e in tar::Archive::new(&data[..]).entries().unwrap() {
+            let e = e.unwrap();
+            let h = e.header();
+            assert_eq!((h.uid().unwrap(), h.gid().unwrap()), (0, 0), "{:?}", e.path());
+            let link = e.link_name().unwrap().map(|l| l.display().to_string());
+            let name = e.path().unwrap().display().to_string();
+            entries.insert(name, (h.entry_type(), h.mode().unwrap() & 0o7777, link));
+        }
+        use tar::EntryType as T;
+        assert_eq!(entries["./var/lib/full/"], (T::Directory, 0o700, None));
+        assert_eq!(entries["./usr/bin/full-suid"], (T::Regular, 0o4755, None));
+        assert_eq!(entries["./usr/bin/f"].0, T::Symlink);
+        assert_eq!(entries["./usr/bin/f"].2.as_deref(), Some("full"));
+        let (full, again) = (&entries["./usr/bin/full"], &entries["./usr/bin/full-again"]);
+        // One of the two names is the file, the other a hard link to it.
+        let linked = [full, again].iter().filter(|e| e.0 == T::Link).count();
+        assert_eq!(linked, 1, "{full:?} {again:?}");
+    }
+}
+
+#[test]
+fn escaping_deb_writes_outside_the_root_of_a_trusting_extractor() {
+    let tmp = tempdir();
+    let deb = escaping_deb(tmp.path(), "evil", "1.0", "amd64");
+    let path = deb.to_str().unwrap();
+    let fields = tool("dpkg-deb", &["--field", path, "Package"]).ok();
+    assert_eq!(fields.text(), "evil\n");
+    let contents = tool("dpkg-deb", &["--contents", path]).ok();
+    assert!(contents.text().contains("./../evil-escaped"), "{}", contents.text());
+    // It is really hostile: dpkg itself trusts the package and writes beside its root (still
+    // inside this test's directory), which is what the patching code must refuse to do.
+    let root = tmp.path().join("root");
+    fs::create_dir_all(root.join("var/lib/dpkg/info")).unwrap();
+    fs::create_dir_all(root.join("var/lib/dpkg/updates")).unwrap();
+    fs::write(root.join("var/lib/dpkg/status"), "").unwrap();
+    let rootarg = format!("--root={}", root.display());
+    tool("dpkg", &[rootarg.as_str(), "--force-not-root", "--log=/dev/null", "--install", path]).ok();
+    assert_eq!(fs::read(tmp.path().join("evil-escaped")).unwrap(), b"outside the root\n");
+    assert_eq!(fs::read_link(root.join("usr/share/evil/out")).unwrap(), Path::new("../../../../etc"));
+}
+
+#[test]
+fn release_fields_signatures_and_validity_as_apt_judges_them() {
+    let future = "Fri, 01 Jan 2100 00:00:00 UTC";
+    let past = "Mon, 01 Jan 2024 00:00:00 UTC";
+    let repo = AptRepo::builder()
+        .key(KeyAlgo::Ed25519WithRsaSubkey)
+        .origin("Test Origin")
+        .label("Test Label")
+        .component("contrib")
+        .architectures(&["amd64"])
+        .by_hash(false)
+        .suite(
+            Suite::new("noble-security")
+                .codename("noble")
+                .date(past)
+                .valid_until(future)
+                .debs([Deb::new("one", "1.0", "amd64").file("usr/share/one", 0o644, b"1\n")]),
+        )
+        .build();
+    assert_eq!(repo.component(), "contrib");
+    let dist = repo.root().join("dists/noble-security");
+    let release = fs::read_to_string(dist.join("Release")).unwrap();
+    for line in [
+        "Origin: Test Origin",
+        "Label: Test Label",
+        "Suite: noble-security",
+        "Codename: noble",
+        "Architectures: amd64",
+        "Components: contrib",
+        &format!("Date: {past}"),
+        &format!("Valid-Until: {future}"),
+    ] {
+        assert!(release.lines().any(|l| l == line), "no {line:?} in\n{release}");
+    }
+    assert!(!release.contains("Acquire-By-Hash") && !release.contains("SHA1:") && !release.contains("SHA512:"));
+    assert!(dist.join("contrib/binary-amd64/Packages.xz").is_file());
+    assert!(!dist.join("contrib/binary-amd64/by-hash").exists());
+
+    // The signatures are the RSA subkey's, not the Ed25519 primary's.
+    let shown = tool("gpg", &["--show-keys", "--with-colons", repo.key().public_binary().to_str().unwrap()]).ok();
+    let fprs: Vec<&str> = shown.text().lines().filter_map(|l| l.strip_prefix("fpr:")).collect();
+    assert_eq!(fprs.len(), 2, "{}", shown.text());
+    let subkey_id = &fprs[1].trim_matches(':')[24..];
+    let packets = tool("gpg", &["--list-packets", dist.join("Release.gpg").to_str().unwrap()]);
+    assert!(packets.text().contains(&format!("keyid {subkey_id}")), "{}", packets.text());
+    let apt = client(&repo, &repo.file_uri());
+    apt.update().ok();
+    assert_eq!(apt.policy("one").candidate.as_deref(), Some("1.0"));
+    // The key inline in Signed-By.
+    let inline = AptClient::new(&repo.deb822_sources_inline_key(&repo.file_uri()), &["amd64"]);
+    inline.update().ok();
+    assert_eq!(inline.policy("one").candidate.as_deref(), Some("1.0"));
+
+    // Expired: refused, accepted once the check is off (only Valid-Until is wrong).
+    let expired = repo.variant(Variant::Expired { suite: "noble-security".into() });
+    update_refused(&expired, &["is expired"]);
+    client(&expired, &expired.file_uri()).run("apt-get", &["-o", "Acquire::Check-Valid-Until=false", "update"]).ok();
+    update_refused(&repo.variant(Variant::FutureDate { suite: "noble-security".into() }), &["is not valid yet"]);
+    update_refused(&repo.variant(Variant::Sha1Signatures), &["is not signed"]);
+    update_refused(&repo.variant(Variant::TrailingData { suite: "noble-security".into() }), &["is not signed"]);
+    // A revoked key.
+    let revoked = repo.key().export_revoked();
+    let apt = AptClient::new(&repo.deb822_sources(&repo.file_uri(), &revoked), &["amd64"]);
+    let run = apt.update();
+    assert_eq!(run.code, Some(100), "{}", run.describe());
+    assert!(run.stderr.contains("REVKEYSIG"), "{}", run.stderr);
 }
