@@ -105,8 +105,12 @@ fn apt_accepts_the_standard_repo_from_a_directory_and_over_http() {
         ("libbar1", "1.0-1", vec!["1.0-1"]),
         ("unrelated", "1.0-1", vec!["1.0-1"]),
     ];
+    let hello = apt_policy(&repo, "hello");
+    assert_eq!(hello.candidate.as_deref(), Some("1.0-1+deb12u1"), "{}", hello.text);
+    let apt = client(&repo, &repo.file_uri());
+    apt.update().ok();
     for (pkg, candidate, versions) in &expect {
-        let policy = apt_policy(&repo, pkg);
+        let policy = apt.policy(pkg);
         assert_eq!(policy.candidate.as_deref(), Some(*candidate), "{}", policy.text);
         assert_eq!(&policy.versions, versions, "{}", policy.text);
     }
@@ -526,4 +530,68 @@ fn release_fields_signatures_and_validity_as_apt_judges_them() {
     let run = apt.update();
     assert_eq!(run.code, Some(100), "{}", run.describe());
     assert!(run.stderr.contains("REVKEYSIG"), "{}", run.stderr);
+}
+
+#[test]
+fn dpkg_upgrade_layer_is_the_oracle_of_a_patch() {
+    let mut fixture = standard_fixture();
+    let new = fixture.repo.debs(NEW_SUITE).into_iter().cloned().collect::<Vec<_>>();
+    fixture.image.dpkg_upgrade("upgraded-by-dpkg", &new);
+    let layout = &fixture.image.layout;
+    assert_eq!(fixture.image.tag, "upgraded-by-dpkg");
+    let manifest = blob_json(layout, tagged(layout, "upgraded-by-dpkg")["digest"].as_str().unwrap());
+    assert_eq!(manifest["layers"].as_array().unwrap().len(), 3);
+
+    let rootfs = unpack(layout, "upgraded-by-dpkg");
+    let root = &rootfs.path;
+    let versions = dpkg_query_versions(root);
+    let want: BTreeMap<String, String> = [
+        ("hello:amd64", "1.0-1+deb12u1"),
+        ("libbar1:amd64", "1.0-1"),
+        ("libfoo1:amd64", "2.0-1+deb12u1"),
+        ("libfoo1:i386", "2.0-1+deb12u1"),
+        ("man-lite:amd64", "1.0-1"),
+        ("multiarch-support-lite:all", "1.0-1"),
+        ("tool:amd64", "3.0-1+b1"),
+        ("unrelated:all", "1.0-1"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    assert_eq!(versions, want);
+    assert_eq!(dpkg_audit(root), "");
+    // --force-confold: the user's conffile kept (so still reported), the package's beside it.
+    let verify = dpkg_verify(root);
+    assert_eq!(verify.lines().collect::<Vec<_>>(), ["??5?????? c /etc/hello/user.conf"], "{verify}");
+    assert_eq!(fs::read(root.join("etc/hello/user.conf")).unwrap(), USER_CONF_EDITED);
+    assert_eq!(
+        fs::read_to_string(root.join("etc/hello/user.conf.dpkg-dist")).unwrap(),
+        "# defaults 1.0-1+deb12u1\ncolour = red\n"
+    );
+    assert_eq!(
+        fs::read_to_string(root.join("etc/hello.conf")).unwrap(),
+        "# hello defaults 1.0-1+deb12u1\ngreeting = hi\n"
+    );
+    assert!(!root.join("usr/share/hello/dropped.txt").exists());
+    assert!(root.join("usr/share/hello/new.txt").is_file());
+    assert_eq!(fs::symlink_metadata(root.join("usr/bin/hello-suid")).unwrap().permissions().mode() & 0o7777, 0o4755);
+    // The upgrade's scripts ran as dpkg runs them on an upgrade.
+    let log = fs::read_to_string(root.join(SCRIPT_LOG)).unwrap();
+    for line in [
+        "hello prerm upgrade 1.0-1+deb12u1",
+        "hello preinst upgrade 1.0-1 1.0-1+deb12u1",
+        "hello postrm upgrade 1.0-1+deb12u1",
+        "hello postinst configure 1.0-1",
+        "man-lite postinst triggered /usr/share/man",
+    ] {
+        assert!(log.lines().any(|l| l.trim_end() == line), "no {line:?} in the script log:\n{log}");
+    }
+    // The layer umoci recorded removes the dropped file with a whiteout.
+    let layer = manifest["layers"][2]["digest"].as_str().unwrap();
+    let file = fs::File::open(crate::harness::blob_path(layout, layer)).unwrap();
+    let mut names = Vec::new();
+    for e in tar::Archive::new(flate2::read::GzDecoder::new(file)).entries().unwrap() {
+        names.push(e.unwrap().path().unwrap().display().to_string());
+    }
+    assert!(names.iter().any(|n| n.trim_start_matches("./") == "usr/share/hello/.wh.dropped.txt"), "{names:?}");
 }

@@ -1522,7 +1522,9 @@ impl DpkgImageBuilder<'_> {
     }
 
     /// Distroless: files from `dpkg-deb -x`, `/var/lib/dpkg/status.d/NAME` (the raw
-    /// `dpkg-deb --field` output) and `NAME.md5sums`; no `status`, no `info/`, no sources.
+    /// `dpkg-deb --field` output) and `NAME.md5sums`; no `status`, no `info/`, no scripts
+    /// run, and no sources (unless [`DpkgImageBuilder::sources`] is called afterwards). One
+    /// architecture per package name.
     pub fn distroless(mut self) -> Self {
         self.distroless = true;
         self.sources = SourcesStyle::None;
@@ -1571,14 +1573,16 @@ impl DpkgImageBuilder<'_> {
         if self.distroless {
             distroless_root(&root, &self.debs);
         } else {
-            dpkg_install(&root, &self.debs);
+            dpkg_admindir(&root, &self.debs);
+            dpkg_install(&root, &self.debs, &[]);
         }
         tool("umoci", &["repack", "--refresh-bundle", "--image", &image, utf8(&bundle)]).ok();
         DpkgImage { _tmp: tmp, layout, bundle, tag: self.tag }
     }
 }
 
-fn dpkg_install(root: &Path, debs: &[BuiltDeb]) {
+/// A bare dpkg database in `root` knowing the architectures of `debs`.
+fn dpkg_admindir(root: &Path, debs: &[BuiltDeb]) {
     require_tool("dpkg");
     let admin = root.join("var/lib/dpkg");
     for d in ["info", "updates", "triggers", "alternatives"] {
@@ -1593,8 +1597,16 @@ fn dpkg_install(root: &Path, debs: &[BuiltDeb]) {
     for arch in archs.into_iter().filter(|a| *a != native) {
         tool("dpkg", &[rootarg.as_str(), "--add-architecture", arch]).ok();
     }
-    let mut args: Vec<&OsStr> = ["--force-not-root", "--force-script-chrootless", "--log=/dev/null", "--install"]
+}
+
+/// `dpkg --root=ROOT -i DEBS` (maintainer scripts run without chroot, under the guard their
+/// preamble puts), with `flags` added (`--force-confold`…).
+fn dpkg_install(root: &Path, debs: &[BuiltDeb], flags: &[&str]) {
+    let rootarg = format!("--root={}", root.display());
+    let mut args: Vec<&OsStr> = ["--force-not-root", "--force-script-chrootless", "--log=/dev/null"]
         .into_iter()
+        .chain(flags.iter().copied())
+        .chain(["--install"])
         .map(OsStr::new)
         .collect();
     args.insert(0, os(rootarg.as_str()));
@@ -1648,6 +1660,15 @@ impl DpkgImage {
     /// `oci:LAYOUT:TAG` of the latest tag.
     pub fn reference(&self) -> String {
         oci_ref(&self.layout, Some(&self.tag))
+    }
+
+    /// Adds a layer in which dpkg itself upgrades (or installs) `debs` with
+    /// `--force-confold` (a conffile the user changed is kept, the package's written as
+    /// `.dpkg-dist`), tagged `tag`: the oracle a patched image is compared with.
+    pub fn dpkg_upgrade<'b>(&mut self, tag: &str, debs: impl IntoIterator<Item = &'b BuiltDeb>) {
+        let debs: Vec<BuiltDeb> = debs.into_iter().cloned().collect();
+        assert!(!self.bundle.join("rootfs/var/lib/dpkg/status.d").exists(), "dpkg cannot upgrade a distroless image");
+        self.layer(tag, |root| dpkg_install(root, &debs, &["--force-confold"]));
     }
 
     /// Adds a layer: `edit` changes the rootfs (as the image's user would), umoci records the
@@ -1742,7 +1763,9 @@ fn tool_pkg(version: &str, source_version: Option<&str>) -> Deb {
         .compression(Compression::Gzip)
 }
 
-/// The fixture the patching tests of issue #9 start from, about N seconds to build.
+/// The fixture the patching tests of issue #9 start from (about 5 s to build). For the
+/// expected result of a patch, [`DpkgImage::dpkg_upgrade`] the `bookworm-security`
+/// packages onto it: dpkg's own upgrade, as a third layer.
 ///
 /// Suite `bookworm` (old): `hello 1.0-1` (amd64; Source `hello-src`; conffiles
 /// `/etc/hello.conf` and `/etc/hello/user.conf`; `/usr/share/hello/dropped.txt`; symlink
