@@ -102,6 +102,8 @@ fn apt_accepts_the_standard_repo_from_a_directory_and_over_http() {
         ("libfoo1", "2.0-1+deb12u1", vec!["2.0-1+deb12u1", "2.0-1"]),
         ("libfoo1:i386", "2.0-1+deb12u1", vec!["2.0-1+deb12u1", "2.0-1"]),
         ("tool", "3.0-1+b1", vec!["3.0-1+b1", "3.0-1"]),
+        ("tool-data", "3.0-1", vec!["3.0-1"]),
+        ("epochal", "1:1.2-1+deb12u1", vec!["1:1.2-1+deb12u1", "1:1.2-1"]),
         ("libbar1", "1.0-1", vec!["1.0-1"]),
         ("unrelated", "1.0-1", vec!["1.0-1"]),
     ];
@@ -121,9 +123,15 @@ fn apt_accepts_the_standard_repo_from_a_directory_and_over_http() {
         packages.split("\n\n").find(|s| s.starts_with(&start)).unwrap_or_else(|| panic!("no {name}:\n{packages}"))
     };
     let tool_stanza = stanza("tool").lines().collect::<Vec<_>>();
-    for line in ["Source: tool (3.0-1)", "Version: 3.0-1+b1", "Filename: pool/main/t/tool/tool_3.0-1+b1_amd64.deb"] {
+    for line in [
+        "Source: tool (3.0-1)",
+        "Version: 3.0-1+b1",
+        "Depends: tool-data (= 3.0-1)",
+        "Filename: pool/main/t/tool/tool_3.0-1+b1_amd64.deb",
+    ] {
         assert!(tool_stanza.contains(&line), "{tool_stanza:?}");
     }
+    assert!(stanza("epochal").contains("\nFilename: pool/main/e/epochal/epochal_1.2-1+deb12u1_amd64.deb\n"));
     assert!(stanza("hello").contains("\nDepends: libfoo1 (>= 2.0), libbar1 (>= 1.0)\n"), "{packages}");
     let i386 = fs::read_to_string(repo.root().join("dists/bookworm/main/binary-i386/Packages")).unwrap();
     assert!(i386.contains("Package: unrelated\n") && i386.contains("Architecture: i386\n"), "{i386}");
@@ -183,6 +191,39 @@ fn apt_refuses_the_hostile_variants() {
     let old = apt.download("alpha=1.0-1").ok();
     assert!(apt.downloads().join("alpha_1.0-1_amd64.deb").exists(), "{old:?}");
 
+    let truncated = repo.variant(Variant::TruncatedDeb { suite: NEW_SUITE.into(), name: "alpha".into() });
+    let apt = client(&truncated, &truncated.file_uri());
+    apt.update().ok();
+    let run = apt.download("alpha");
+    assert_eq!(run.code, Some(100), "{}", run.describe());
+    let size = repo.deb(NEW_SUITE, "alpha", "amd64").size;
+    for needle in ["Hash Sum mismatch", &format!("Filesize:{size} "), &format!("Filesize:{} ", size / 2)] {
+        assert!(run.stderr.contains(needle), "no {needle:?} in\n{}", run.stderr);
+    }
+
+    // No by-hash copies: apt asks for them, gets 404s and falls back to the plain names.
+    let plain = repo.variant(Variant::NoByHashCopies);
+    let server = plain.serve();
+    client(&plain, server.url()).update().ok();
+    let requests = server.requests();
+    let index = "/dists/bookworm/main/binary-amd64/";
+    assert!(requests.iter().any(|r| r.starts_with(&format!("{index}by-hash/SHA256/"))), "{requests:?}");
+    assert!(requests.iter().any(|r| r == &format!("{index}Packages.xz")), "{requests:?}");
+    drop(server);
+
+    // Under a snapshot-like prefix: found there, and only there.
+    let snapshot = repo.serve_under("/archive/debian/20240101T000000Z");
+    assert!(snapshot.url().ends_with("/archive/debian/20240101T000000Z"));
+    let apt = client(&repo, snapshot.url());
+    apt.update().ok();
+    assert_eq!(apt.policy("alpha").candidate.as_deref(), Some("1.0-2"));
+    let root_url = snapshot.url().trim_end_matches("/archive/debian/20240101T000000Z").to_owned();
+    let run = client(&repo, &root_url).update();
+    assert_eq!(run.code, Some(100), "{}", run.describe());
+    assert!(run.stderr.contains("does not have a Release file"), "{}", run.stderr);
+    assert!(snapshot.requests().iter().any(|r| r == "/dists/bookworm/InRelease"), "{:?}", snapshot.requests());
+    drop(snapshot);
+
     // Signed and indexed properly; only the package's content escapes its root.
     let escaping =
         repo.variant(Variant::EscapingDeb { suite: NEW_SUITE.into(), name: "evil".into(), version: "6.6-6".into() });
@@ -226,8 +267,10 @@ fn fresh_image_is_clean_for_dpkg_and_lists_the_old_versions() {
         ("hello:amd64", "1.0-1"),
         ("libfoo1:amd64", "2.0-1"),
         ("libfoo1:i386", "2.0-1"),
+        ("epochal:amd64", "1:1.2-1"),
         ("man-lite:amd64", "1.0-1"),
         ("multiarch-support-lite:all", "1.0-1"),
+        ("tool-data:all", "3.0-1"),
         ("tool:amd64", "3.0-1"),
         ("unrelated:all", "1.0-1"),
     ]
@@ -546,12 +589,14 @@ fn dpkg_upgrade_layer_is_the_oracle_of_a_patch() {
     let root = &rootfs.path;
     let versions = dpkg_query_versions(root);
     let want: BTreeMap<String, String> = [
+        ("epochal:amd64", "1:1.2-1+deb12u1"),
         ("hello:amd64", "1.0-1+deb12u1"),
         ("libbar1:amd64", "1.0-1"),
         ("libfoo1:amd64", "2.0-1+deb12u1"),
         ("libfoo1:i386", "2.0-1+deb12u1"),
         ("man-lite:amd64", "1.0-1"),
         ("multiarch-support-lite:all", "1.0-1"),
+        ("tool-data:all", "3.0-1"),
         ("tool:amd64", "3.0-1+b1"),
         ("unrelated:all", "1.0-1"),
     ]

@@ -848,6 +848,16 @@ pub enum Variant {
         /// The package.
         name: String,
     },
+    /// The pool file of package `name` (every architecture) in `suite` cut to half its size.
+    TruncatedDeb {
+        /// The suite.
+        suite: String,
+        /// The package.
+        name: String,
+    },
+    /// The `by-hash/` copies removed while the Release still says `Acquire-By-Hash: yes`:
+    /// clients fall back to the plain index names.
+    NoByHashCopies,
     /// [`escaping_deb`] (`name`, version `version`, amd64) added to `suite`, indexed and
     /// properly signed: only the package's content is hostile.
     EscapingDeb {
@@ -949,13 +959,32 @@ impl AptRepo {
 
     /// Serves the archive root over HTTP on loopback until the server is dropped.
     pub fn serve(&self) -> HttpServer {
-        HttpServer::start(&self.root)
+        HttpServer::start(&self.root, "")
+    }
+
+    /// Serves the archive root under a path prefix (`/archive/debian/20240101T000000Z`, as a
+    /// snapshot archive or a corporate mirror would): [`HttpServer::url`] ends with it, and
+    /// paths outside it are 404.
+    pub fn serve_under(&self, prefix: &str) -> HttpServer {
+        HttpServer::start(&self.root, prefix)
     }
 
     fn pool_rel(&self, deb: &Deb) -> String {
         let src = deb.source_name();
         let prefix = if src.starts_with("lib") && src.len() > 3 { &src[..4] } else { &src[..1] };
         format!("pool/{}/{prefix}/{src}/{}", self.config.component, deb.filename())
+    }
+
+    /// The pool files of package `name` (every architecture) in `suite`.
+    fn pool_files(&self, suite: &str, name: &str) -> Vec<PathBuf> {
+        let files: Vec<PathBuf> = self
+            .debs(suite)
+            .iter()
+            .filter(|b| b.deb.name == name)
+            .map(|b| self.root.join(self.pool_rel(&b.deb)))
+            .collect();
+        assert!(!files.is_empty(), "no package {name} in suite {suite}");
+        files
     }
 
     fn add_to_pool(&mut self, suite: &str, file: &Path, deb: &Deb) {
@@ -1105,15 +1134,26 @@ impl AptRepo {
                 f.write_all(b"Origin: unsigned trailing data\n").expect("appending");
             }
             Variant::DebMismatch { suite, name } => {
-                let targets: Vec<String> =
-                    copy.debs(&suite).iter().filter(|b| b.deb.name == name).map(|b| copy.pool_rel(&b.deb)).collect();
-                assert!(!targets.is_empty(), "no package {name} in suite {suite}");
-                for rel in targets {
-                    let path = copy.root.join(rel);
+                for path in copy.pool_files(&suite, &name) {
                     let mut bytes = fs::read(&path).expect("reading a pool file");
                     let last = bytes.len() - 1;
                     bytes[last] ^= 0x01;
                     fs::write(&path, bytes).expect("writing a pool file");
+                }
+            }
+            Variant::TruncatedDeb { suite, name } => {
+                for path in copy.pool_files(&suite, &name) {
+                    let bytes = fs::read(&path).expect("reading a pool file");
+                    fs::write(&path, &bytes[..bytes.len() / 2]).expect("writing a pool file");
+                }
+            }
+            Variant::NoByHashCopies => {
+                assert!(self.config.by_hash, "the repository has no by-hash copies");
+                for s in self.suites() {
+                    for arch in &self.config.architectures {
+                        let dir = dist(s).join(&self.config.component).join(format!("binary-{arch}/by-hash"));
+                        fs::remove_dir_all(&dir).unwrap_or_else(|e| panic!("rm -r {}: {e}", dir.display()));
+                    }
                 }
             }
             Variant::EscapingDeb { suite, name, version } => {
@@ -1167,36 +1207,38 @@ pub struct HttpServer {
 }
 
 impl HttpServer {
-    /// Serves `root`.
-    pub fn start(root: &Path) -> HttpServer {
+    /// Serves `root` at `http://127.0.0.1:PORT{prefix}/` (`prefix` empty or `/a/b`).
+    pub fn start(root: &Path, prefix: &str) -> HttpServer {
+        assert!(prefix.is_empty() || (prefix.starts_with('/') && !prefix.ends_with('/')), "bad prefix {prefix:?}");
         let listener = TcpListener::bind("127.0.0.1:0").expect("binding a loopback port");
         let host = listener.local_addr().expect("a bound address").to_string();
         let stop = Arc::new(AtomicBool::new(false));
         let requests = Arc::new(Mutex::new(Vec::new()));
         let accept = {
             let (stop, requests, root) = (Arc::clone(&stop), Arc::clone(&requests), root.to_owned());
+            let prefix = prefix.to_owned();
             thread::spawn(move || {
                 for stream in listener.incoming() {
                     if stop.load(Ordering::SeqCst) {
                         break;
                     }
                     let Ok(stream) = stream else { continue };
-                    let (requests, root) = (Arc::clone(&requests), root.clone());
+                    let (requests, root, prefix) = (Arc::clone(&requests), root.clone(), prefix.clone());
                     thread::spawn(move || {
-                        let _ = serve_connection(stream, &root, &requests);
+                        let _ = serve_connection(stream, &root, &prefix, &requests);
                     });
                 }
             })
         };
-        HttpServer { url: format!("http://{host}"), host, stop, requests, accept: Some(accept) }
+        HttpServer { url: format!("http://{host}{prefix}"), host, stop, requests, accept: Some(accept) }
     }
 
-    /// `http://127.0.0.1:PORT` (no trailing slash).
+    /// `http://127.0.0.1:PORT` and the prefix (no trailing slash).
     pub fn url(&self) -> &str {
         &self.url
     }
 
-    /// The request paths served so far (`/dists/…`), in order.
+    /// The request paths asked for so far (`/dists/…`, prefix included), in order.
     pub fn requests(&self) -> Vec<String> {
         self.requests.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
@@ -1234,7 +1276,12 @@ fn percent_decode(path: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-fn serve_connection(stream: TcpStream, root: &Path, requests: &Mutex<Vec<String>>) -> std::io::Result<()> {
+fn serve_connection(
+    stream: TcpStream,
+    root: &Path,
+    prefix: &str,
+    requests: &Mutex<Vec<String>>,
+) -> std::io::Result<()> {
     stream.set_read_timeout(Some(std::time::Duration::from_secs(30)))?;
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut out = stream;
@@ -1253,8 +1300,9 @@ fn serve_connection(stream: TcpStream, root: &Path, requests: &Mutex<Vec<String>
         }
         let path = percent_decode(target.split('?').next().unwrap_or("/"));
         requests.lock().unwrap_or_else(|p| p.into_inner()).push(path.clone());
-        let safe = !path.split('/').any(|c| c == ".." || c.contains('\0'));
-        let file = root.join(path.trim_start_matches('/'));
+        let inside = path.strip_prefix(prefix).filter(|rest| rest.starts_with('/'));
+        let safe = inside.is_some() && !path.split('/').any(|c| c == ".." || c.contains('\0'));
+        let file = root.join(inside.unwrap_or_default().trim_start_matches('/'));
         match (safe, fs::File::open(&file).and_then(|f| f.metadata().map(|m| (f, m)))) {
             (true, Ok((mut f, m))) if m.is_file() => {
                 write!(
@@ -1759,6 +1807,7 @@ fn libfoo(version: &str, arch: &str) -> Deb {
 fn tool_pkg(version: &str, source_version: Option<&str>) -> Deb {
     Deb::new("tool", version, "amd64")
         .source("tool", source_version)
+        .depends("tool-data (= 3.0-1)")
         .file("usr/bin/tool", 0o755, format!("#!/bin/sh\necho tool {version}\n").as_bytes())
         .compression(Compression::Gzip)
 }
@@ -1773,13 +1822,15 @@ fn tool_pkg(version: &str, source_version: Option<&str>) -> Deb {
 /// all four maintainer scripts; Depends `libfoo1`), `libfoo1 2.0-1` for amd64 and i386
 /// (`Multi-Arch: same`, `activate-noawait ldconfig`, shlibs, Pre-Depends
 /// `multiarch-support-lite`), `multiarch-support-lite 1.0-1` (all, `Multi-Arch: foreign`),
-/// `tool 3.0-1` (Source `tool`), `man-lite 1.0-1` (`interest-noawait /usr/share/man`,
+/// `tool 3.0-1` (Source `tool`, Depends `tool-data (= 3.0-1)`), `tool-data 3.0-1` (all, from
+/// source `tool`), `epochal 1:1.2-1` (an epoch), `man-lite 1.0-1` (`interest-noawait /usr/share/man`,
 /// postinst), `unrelated 1.0-1` (all; no newer version anywhere).
 ///
 /// Suite `bookworm-security` (fixes): `hello 1.0-1+deb12u1` (new defaults in both conffiles,
 /// `dropped.txt` gone, `new.txt` added, new dependency `libbar1`), `libbar1 1.0-1` (new,
 /// not installed before), `libfoo1 2.0-1+deb12u1` (amd64 and i386), `tool 3.0-1+b1`
-/// (binNMU: `Source: tool (3.0-1)`).
+/// (binNMU: `Source: tool (3.0-1)`, still pinned to `tool-data (= 3.0-1)`), `epochal
+/// 1:1.2-1+deb12u1`.
 pub fn standard_fixture() -> Standard {
     let repo = standard_repo();
     let mut image = dpkg_image(&repo).install(repo.debs(OLD_SUITE)).tag("installed").build();
@@ -1802,6 +1853,14 @@ pub fn standard_repo() -> AptRepo {
             Script::Postinst,
             &format!("mkdir -p \"$DPKG_ROOT/var/log\"\necho \"man-lite postinst $*\" >> \"$DPKG_ROOT/{SCRIPT_LOG}\"\n"),
         );
+    let tool_data = Deb::new("tool-data", "3.0-1", "all").source("tool", None).multi_arch("foreign").file(
+        "usr/share/tool/data",
+        0o644,
+        b"tool data\n",
+    );
+    let epochal = |v: &str| {
+        Deb::new("epochal", v, "amd64").file("usr/bin/epochal", 0o755, format!("#!/bin/sh\necho {v}\n").as_bytes())
+    };
     let unrelated = Deb::new("unrelated", "1.0-1", "all")
         .file("usr/share/unrelated/data.txt", 0o644, b"leave me alone\n")
         .compression(Compression::Gzip);
@@ -1817,6 +1876,8 @@ pub fn standard_repo() -> AptRepo {
             libfoo("2.0-1", "i386"),
             support,
             tool_pkg("3.0-1", None),
+            tool_data,
+            epochal("1:1.2-1"),
             man,
             unrelated,
         ]))
@@ -1826,6 +1887,7 @@ pub fn standard_repo() -> AptRepo {
             libfoo("2.0-1+deb12u1", "amd64"),
             libfoo("2.0-1+deb12u1", "i386"),
             tool_pkg("3.0-1+b1", Some("3.0-1")),
+            epochal("1:1.2-1+deb12u1"),
         ]))
         .build()
 }
