@@ -11,8 +11,8 @@ use std::path::Path;
 use crate::harness::{
     AptClient, AptRepo, Compression, Deb, IMAGE_KEYRING, KeyAlgo, NEW_SUITE, OLD_SUITE, Os, SCRIPT_LOG, SourcesStyle,
     Suite, USER_CONF_EDITED, Variant, apt_policy, blob_json, dpkg_audit, dpkg_image, dpkg_query_status,
-    dpkg_query_versions, dpkg_verify, escaping_deb, sha256_hex, standard_fixture, standard_repo, tagged, tempdir, tool,
-    unpack,
+    dpkg_query_versions, dpkg_verify, escaping_deb, sha256_hex, standard_distroless, standard_fixture, standard_repo,
+    tagged, tempdir, tool, unpack,
 };
 
 /// A small repository signed by an Ed25519 key: `bookworm` has `alpha 1.0-1` (amd64) and
@@ -318,9 +318,44 @@ fn fresh_image_is_clean_for_dpkg_and_lists_the_old_versions() {
     assert_eq!(fs::read(&keyring).unwrap(), fs::read(fixture.repo.key().public_binary()).unwrap());
     let sources = fs::read_to_string(root.join("etc/apt/sources.list.d/test.sources")).unwrap();
     assert!(sources.contains(&format!("Signed-By: {IMAGE_KEYRING}\n")), "{sources}");
-    let apt = AptClient::new(&sources.replace(IMAGE_KEYRING, keyring.to_str().unwrap()), &["amd64", "i386"]);
+    let apt = AptClient::for_image(root);
     apt.update().ok();
     assert_eq!(apt.policy("hello").candidate.as_deref(), Some("1.0-1+deb12u1"));
+
+    // The distroless variant of the same packages.
+    let distroless = standard_distroless(&fixture.repo);
+    let rootfs = unpack(&distroless.layout, &distroless.tag);
+    let statusd = rootfs.path.join("var/lib/dpkg/status.d");
+    let mut names: Vec<String> =
+        fs::read_dir(&statusd).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    names.sort();
+    let want_names = [
+        "epochal",
+        "epochal.md5sums",
+        "hello",
+        "hello.md5sums",
+        "libfoo1",
+        "libfoo1.md5sums",
+        "man-lite",
+        "man-lite.md5sums",
+        "multiarch-support-lite",
+        "multiarch-support-lite.md5sums",
+        "tool",
+        "tool-data",
+        "tool-data.md5sums",
+        "tool.md5sums",
+        "unrelated",
+        "unrelated.md5sums",
+    ];
+    assert_eq!(names, want_names);
+    assert!(!rootfs.path.join("var/lib/dpkg/status").exists());
+    let hello = fs::read_to_string(statusd.join("hello")).unwrap();
+    assert!(hello.starts_with("Package: hello\n") && hello.contains("\nVersion: 1.0-1\n"), "{hello}");
+    assert!(!hello.contains("Status:"), "{hello}");
+    assert_eq!(
+        fs::symlink_metadata(rootfs.path.join("usr/bin/hello-suid")).unwrap().permissions().mode() & 0o7777,
+        0o4755
+    );
 
     // The user's edit in the second layer: dpkg sees exactly that conffile changed.
     let old = unpack(layout, "old");
@@ -382,8 +417,7 @@ fn distroless_and_ubuntu_images() {
             server.url()
         )
     );
-    let keyring = root.join(IMAGE_KEYRING.trim_start_matches('/'));
-    let apt = AptClient::new(&list.replace(IMAGE_KEYRING, keyring.to_str().unwrap()), &["amd64"]);
+    let apt = AptClient::for_image(root);
     apt.update().ok();
     assert_eq!(apt.policy("alpha").candidate.as_deref(), Some("1.0-2"));
     assert!(server.requests().iter().any(|r| r == "/dists/bookworm-security/InRelease"));

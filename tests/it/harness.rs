@@ -25,7 +25,7 @@ use sha2::{Digest as _, Sha256};
 pub use apt_repo::{
     AptClient, AptRepo, Compression, Deb, IMAGE_KEYRING, KeyAlgo, NEW_SUITE, OLD_SUITE, Os, SCRIPT_LOG, SigningKey,
     SourcesStyle, Suite, USER_CONF_EDITED, Variant, apt_policy, dpkg_audit, dpkg_image, dpkg_query_status,
-    dpkg_query_versions, dpkg_verify, escaping_deb, standard_fixture, standard_repo, unpack,
+    dpkg_query_versions, dpkg_verify, escaping_deb, standard_distroless, standard_fixture, standard_repo, unpack,
 };
 pub use layers::{Desc, RawLayout, TarLayer};
 pub use registry::{

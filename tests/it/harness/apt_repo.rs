@@ -1377,6 +1377,41 @@ impl AptClient {
         AptClient { _tmp: tmp, dir, conf: conf_path }
     }
 
+    /// A client reading the apt sources of an unpacked image (`etc/apt/sources.list` and
+    /// `etc/apt/sources.list.d/*.{list,sources}`), with key paths inside the image
+    /// (`Signed-By`, `signed-by=`) resolved in `rootfs`; architectures from
+    /// `var/lib/dpkg/arch` (else amd64). Panics when the image has no sources.
+    pub fn for_image(rootfs: &Path) -> AptClient {
+        let etc = rootfs.join("etc/apt");
+        let mut files = vec![etc.join("sources.list")];
+        if let Ok(dir) = fs::read_dir(etc.join("sources.list.d")) {
+            let mut more: Vec<PathBuf> = dir.map(|e| e.expect("entry").path()).collect();
+            more.sort();
+            files.extend(more);
+        }
+        let (mut one_line, mut deb822) = (String::new(), String::new());
+        for f in files.iter().filter(|f| f.is_file()) {
+            let text = fs::read_to_string(f).unwrap_or_else(|e| panic!("reading {}: {e}", f.display()));
+            let text = resolve_key_paths(&text, rootfs);
+            match f.extension().and_then(OsStr::to_str) {
+                Some("sources") => deb822.push_str(&format!("{}\n\n", text.trim_end())),
+                _ => one_line.push_str(&text),
+            }
+        }
+        let archs = fs::read_to_string(rootfs.join("var/lib/dpkg/arch")).unwrap_or_else(|_| "amd64\n".to_owned());
+        let archs: Vec<&str> = archs.lines().map(str::trim).filter(|a| !a.is_empty()).collect();
+        match (one_line.trim().is_empty(), deb822.trim().is_empty()) {
+            (true, true) => panic!("{} has no apt sources", rootfs.display()),
+            (false, true) => AptClient::new(&one_line, &archs),
+            (true, false) => AptClient::new(&deb822, &archs),
+            (false, false) => {
+                let client = AptClient::new(&deb822, &archs);
+                fs::write(client.dir.join("etc/apt/sources.list.d/image.list"), one_line).expect("writing sources");
+                client
+            }
+        }
+    }
+
     /// Runs an apt program with this configuration (plus `-o` options in `args`).
     pub fn run(&self, program: &str, args: &[&str]) -> Run {
         let args: Vec<&OsStr> = args.iter().map(os).collect();
@@ -1416,6 +1451,23 @@ impl AptClient {
     pub fn downloads(&self) -> PathBuf {
         self.dir.join("downloads")
     }
+}
+
+/// `Signed-By: /x` and `signed-by=/x` paths made to point into `rootfs`.
+fn resolve_key_paths(text: &str, rootfs: &Path) -> String {
+    let inside = |p: &str| rootfs.join(p.trim_start_matches('/')).display().to_string();
+    text.lines()
+        .map(|line| {
+            if let Some(path) = line.strip_prefix("Signed-By: ").filter(|p| p.starts_with('/')) {
+                format!("Signed-By: {}\n", inside(path.trim()))
+            } else if let Some((head, rest)) = line.split_once("signed-by=") {
+                let end = rest.find([' ', ']']).unwrap_or(rest.len());
+                format!("{head}signed-by={}{}\n", inside(&rest[..end]), &rest[end..])
+            } else {
+                format!("{line}\n")
+            }
+        })
+        .collect()
 }
 
 /// apt's view of `pkg` in `repo` (every suite, read from the directory, the repository's
@@ -1830,6 +1882,13 @@ pub fn standard_fixture() -> Standard {
         fs::write(root.join("etc/hello/user.conf"), USER_CONF_EDITED).expect("editing a conffile");
     });
     Standard { repo, image }
+}
+
+/// A distroless image (see [`DpkgImageBuilder::distroless`]) of the old amd64 and `all`
+/// packages of [`standard_repo`], tag `old`.
+pub fn standard_distroless(repo: &AptRepo) -> DpkgImage {
+    let debs = repo.debs(OLD_SUITE).into_iter().filter(|b| b.deb.arch != "i386");
+    dpkg_image(repo).install(debs).distroless().build()
 }
 
 /// The repository of [`standard_fixture`] alone.
