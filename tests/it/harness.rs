@@ -3,8 +3,10 @@
 //! [`tree`]; tar layers with arbitrary (even hostile) entries and hand-written OCI layouts
 //! in [`layers`]; real multi-layer images built with umoci in [`umoci`]; a real registry
 //! (plain, htpasswd or token auth), a fault-injecting proxy and an isolated user
-//! environment for registry tests in [`registry`].
+//! environment for registry tests in [`registry`]; signed apt repositories, images whose
+//! dpkg database dpkg wrote, and dpkg/apt as judges in [`apt_repo`].
 
+pub mod apt_repo;
 mod layers;
 mod registry;
 mod tree;
@@ -20,6 +22,11 @@ use std::process::Command;
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
+pub use apt_repo::{
+    AptClient, AptRepo, Compression, Deb, IMAGE_KEYRING, KeyAlgo, NEW_SUITE, OLD_SUITE, Os, SCRIPT_LOG, SigningKey,
+    SourcesStyle, Suite, USER_CONF_EDITED, Variant, apt_policy, dpkg_audit, dpkg_image, dpkg_query_status,
+    dpkg_query_versions, dpkg_verify, escaping_deb, standard_distroless, standard_fixture, standard_repo, unpack,
+};
 pub use layers::{Desc, RawLayout, TarLayer};
 pub use registry::{
     Auth, FOREVER, Fault, FaultPlan, FaultProxy, Home, On, Registry, Route, basic_credentials, skopeo_digest,

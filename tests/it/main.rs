@@ -11,6 +11,7 @@
 //! `.ci/run` installs them all.
 
 mod append;
+mod apt_repo;
 mod bad_input;
 mod cli;
 mod export_agreement;
