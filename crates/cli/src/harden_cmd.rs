@@ -154,25 +154,14 @@ pub fn harden(args: HardenArgs) -> Result<ExitCode> {
     if args.destination.is_none() && !args.dry_run {
         bail!("harden needs a destination (or --dry-run)");
     }
-    let remote = args.registry.connect()?;
-    let layout = remote.cache.clone();
-    let source = match &args.source {
-        Reference::Registry(name) => {
-            remote
-                .runtime
-                .block_on(oci_core::pull(
-                    &remote.registry,
-                    name,
-                    &layout,
-                    &args.platforms,
-                    PullScope::Everything,
-                    progress(true),
-                ))
-                .with_context(|| format!("pulling {name}"))?
-                .0
-        }
-        local => oci_core::ImageSource::open(local).with_context(|| format!("opening {local}"))?,
-    };
+    let session = args.registry.session(progress(true));
+    let source =
+        session.open(&args.source, &args.platforms, PullScope::Everything).with_context(|| match &args.source {
+            Reference::Registry(name) => format!("pulling {name}"),
+            local => format!("opening {local}"),
+        })?;
+    // The hardened image is built in the blob cache, then written to the destination.
+    let layout = session.cache()?.clone();
     let mut options = HardenOptions::default();
     options.platforms = args.platforms.clone();
     if let Reference::Registry(name) = &args.source {
@@ -221,14 +210,10 @@ pub fn harden(args: HardenArgs) -> Result<ExitCode> {
         }
     }
     let destination = args.destination.as_ref().expect("checked above");
-    let digest = match destination {
-        Reference::Registry(name) => remote
-            .runtime
-            .block_on(oci_core::push(&remote.registry, &hardened.result, name, &[], &layout, progress(true)))
-            .map(|(d, _, _)| d),
-        local => oci_core::copy(&hardened.result, local, &CopyOptions::default()).map(|r| r.digest),
-    }
-    .with_context(|| format!("writing the hardened image to {destination}"))?;
+    let digest = session
+        .write(&hardened.result, destination, &CopyOptions::default())
+        .with_context(|| format!("writing the hardened image to {destination}"))?
+        .digest;
     writeln!(out, "{destination} {digest}")?;
     out.flush()?;
     if let Some(path) = &args.report {
@@ -239,7 +224,8 @@ pub fn harden(args: HardenArgs) -> Result<ExitCode> {
                 serde_json::to_vec_pretty(&hardened.report(&source, &destination.to_string(), digest, &rules))?
             }
         };
-        std::fs::write(path, doc).with_context(|| format!("writing {}", path.display()))?;
+        oci_core::write_atomic(path, &doc, oci_core::FileMode::Public)
+            .with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(ExitCode::SUCCESS)
 }

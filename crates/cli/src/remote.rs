@@ -10,8 +10,8 @@ use anyhow::{Context, Result};
 use clap::Args;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use oci_core::{
-    CredentialStore, Descriptor, ImageSource, OciLayout, Platform, Progress, PullScope, Reference, Registry,
-    RegistryOptions, RetryPolicy, Session, SessionOptions, TransferOutcome,
+    CredentialStore, Descriptor, ImageSource, Platform, Progress, PullScope, Reference, RegistryOptions, RetryPolicy,
+    Session, SessionOptions, TransferOutcome,
 };
 
 use crate::output::human_bytes;
@@ -36,13 +36,6 @@ pub struct RegistryArgs {
     retries: u32,
 }
 
-/// A registry session with its runtime and cache.
-pub struct Remote {
-    pub runtime: tokio::runtime::Runtime,
-    pub registry: Registry,
-    pub cache: OciLayout,
-}
-
 impl RegistryArgs {
     /// What a library [`Session`] needs: registry options and the cache directory.
     pub fn session_options(&self) -> SessionOptions {
@@ -63,20 +56,6 @@ impl RegistryArgs {
     /// A session reporting transfers to `progress` (it connects on first registry use).
     pub fn session(&self, progress: Arc<dyn Progress>) -> Session {
         Session::new(self.session_options()).with_progress(progress)
-    }
-
-    /// Starts the runtime, opens the cache and sets up the registry session.
-    pub fn connect(&self) -> Result<Remote> {
-        let options = self.session_options();
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(options.worker_threads)
-            .enable_all()
-            .build()
-            .context("starting the async runtime")?;
-        let dir = options.cache_dir;
-        let cache = oci_core::open_cache(&dir).with_context(|| format!("opening the blob cache {}", dir.display()))?;
-        let registry = Registry::new(options.registry)?;
-        Ok(Remote { runtime, registry, cache })
     }
 }
 

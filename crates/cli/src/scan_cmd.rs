@@ -148,12 +148,8 @@ fn write_output(path: Option<&Path>, bytes: &[u8]) -> Result<()> {
             out.write_all(bytes)?;
             out.flush()?;
         }
-        Some(p) => {
-            let dir = p.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-            let mut tmp = tempfile::NamedTempFile::new_in(dir).with_context(|| format!("writing {}", p.display()))?;
-            tmp.write_all(bytes)?;
-            tmp.persist(p).map_err(|e| e.error).with_context(|| format!("writing {}", p.display()))?;
-        }
+        Some(p) => oci_core::write_atomic(p, bytes, oci_core::FileMode::Public)
+            .with_context(|| format!("writing {}", p.display()))?,
     }
     Ok(())
 }
