@@ -11,6 +11,7 @@
 //!   back with [`from_trivy_json`].
 
 mod advisories;
+mod apt;
 mod error;
 mod os;
 mod packages;
@@ -23,6 +24,11 @@ mod version;
 pub use advisories::{
     Advisory, AdvisoryDb, AdvisoryStatus, DEFAULT_SOURCES, DbInfo, Ecosystem, IngestReport, Severity, SourceInfo,
     default_db_dir,
+};
+pub use apt::{
+    AptError, AptResult, ArchQualifier, Compression, Dependency, Fingerprint, IndexLocation, KeyInfo, Keyring,
+    MAX_FUTURE_SECS, MultiArch, PackageEntry, Relation, Release, ReleaseFile, VerifiedText, VersionOp, deb822,
+    parse_packages, parse_relations, parse_rfc2822, read_packages, verify_clearsigned, verify_detached,
 };
 pub use error::{Error, Result};
 pub use oci_core;
