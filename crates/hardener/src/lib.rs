@@ -12,6 +12,7 @@
 
 mod advisories;
 mod apt;
+mod deb;
 mod error;
 mod os;
 mod packages;
@@ -30,6 +31,7 @@ pub use apt::{
     MAX_FUTURE_SECS, MultiArch, PackageEntry, Relation, Release, ReleaseFile, VerifiedText, VersionOp, deb822,
     parse_packages, parse_relations, parse_rfc2822, read_packages, verify_clearsigned, verify_detached,
 };
+pub use deb::{Conffile, ControlMember, DebControl, MAINTAINER_SCRIPTS, MAX_CONTROL_SIZE, VerifiedDeb};
 pub use error::{Error, Result};
 pub use oci_core;
 pub use os::{Eol, OsFamily, OsInfo, detect_os, parse_os_release, today_utc};
