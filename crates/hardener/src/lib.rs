@@ -9,6 +9,9 @@
 //! - Reports: a table, Trivy-compatible JSON, SARIF 2.1.0 and CycloneDX 1.5
 //!   ([`to_table`], [`to_trivy_json`], [`to_sarif`], [`to_cyclonedx`]); Trivy reports read
 //!   back with [`from_trivy_json`].
+//! - Repositories and packages (issue 9): signed apt metadata ([`Keyring`], [`verify_clearsigned`],
+//!   [`Release`], [`read_packages`], [`Sources`]) and `.deb` files ([`VerifiedDeb`]), each verified
+//!   before use.
 
 mod advisories;
 mod apt;
@@ -28,8 +31,9 @@ pub use advisories::{
 };
 pub use apt::{
     AptError, AptResult, ArchQualifier, Compression, Dependency, Fingerprint, IndexLocation, KeyInfo, Keyring,
-    MAX_FUTURE_SECS, MultiArch, PackageEntry, Relation, Release, ReleaseFile, VerifiedText, VersionOp, deb822,
-    parse_packages, parse_relations, parse_rfc2822, read_packages, verify_clearsigned, verify_detached,
+    MAX_FUTURE_SECS, MirrorRule, MultiArch, PackageEntry, Relation, Release, ReleaseFile, SignedBy, Source, SourceKind,
+    Sources, VerifiedText, VersionOp, deb822, parse_packages, parse_relations, parse_rfc2822, read_packages,
+    verify_clearsigned, verify_detached,
 };
 pub use deb::{Conffile, ControlMember, DebControl, MAINTAINER_SCRIPTS, MAX_CONTROL_SIZE, VerifiedDeb};
 pub use error::{Error, Result};

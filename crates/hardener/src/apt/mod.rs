@@ -6,6 +6,7 @@
 //! - [`Release`]: a suite's metadata, validity window and index list ([`IndexLocation`]).
 //! - [`read_packages`]: a `Packages` index streamed and verified ([`PackageEntry`]), with
 //!   typed relationship fields ([`parse_relations`]).
+//! - [`Sources`]: one-line and deb822 sources, `Signed-By`, mirror rewrites ([`MirrorRule`]).
 //! - [`deb822`]: the control-file format shared with `.deb` control files and the dpkg
 //!   database.
 
@@ -16,6 +17,7 @@ mod keyring;
 mod packages;
 mod relation;
 mod release;
+mod sources;
 mod verify;
 
 pub use compression::Compression;
@@ -24,6 +26,7 @@ pub use keyring::{Fingerprint, KeyInfo, Keyring};
 pub use packages::{MultiArch, PackageEntry, parse_packages, read_packages};
 pub use relation::{ArchQualifier, Dependency, Relation, VersionOp, parse_relations};
 pub use release::{IndexLocation, MAX_FUTURE_SECS, Release, ReleaseFile, parse_rfc2822};
+pub use sources::{MirrorRule, SignedBy, Source, SourceKind, Sources};
 pub use verify::{VerifiedText, verify_clearsigned, verify_detached};
 
 #[cfg(test)]

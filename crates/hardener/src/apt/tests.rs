@@ -449,23 +449,29 @@ pub(crate) fn machine_sources() -> Vec<(String, String)> {
     }
     let dir = std::fs::read_dir("/etc/apt/sources.list.d").map(|d| d.filter_map(|e| e.ok()).collect::<Vec<_>>());
     for entry in dir.unwrap_or_default() {
-        if !entry.file_name().to_string_lossy().ends_with(".sources") {
+        if entry.file_name().to_string_lossy().ends_with(".sources") {
+            out.extend(sources_in(&std::fs::read_to_string(entry.path()).unwrap_or_default()));
+        }
+    }
+    out
+}
+
+/// `(URI, suite)` of the `deb` paragraphs of a deb822 `.sources` text, read naively (an
+/// independent reading to check [`Sources::parse_deb822`] against).
+pub(crate) fn sources_in(text: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for para in text.split("\n\n") {
+        let field = |name: &str| -> Vec<String> {
+            para.lines()
+                .find_map(|l| l.strip_prefix(name).map(|v| v.split_whitespace().map(str::to_owned).collect()))
+                .unwrap_or_default()
+        };
+        if !field("Types:").iter().any(|t| t == "deb") || field("Enabled:").iter().any(|e| e == "no") {
             continue;
         }
-        let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
-        for para in text.split("\n\n") {
-            let field = |name: &str| {
-                para.lines()
-                    .find_map(|l| l.strip_prefix(name).map(|v| v.split_whitespace().map(str::to_owned).collect()))
-            };
-            let types: Vec<String> = field("Types:").unwrap_or_default();
-            if !types.iter().any(|t| t == "deb") {
-                continue;
-            }
-            for uri in field("URIs:").unwrap_or_default() {
-                for suite in field("Suites:").unwrap_or_default() {
-                    out.push((uri.clone(), suite));
-                }
+        for uri in field("URIs:") {
+            for suite in field("Suites:") {
+                out.push((uri.clone(), suite));
             }
         }
     }
@@ -742,4 +748,114 @@ fn packages_entry_errors_name_the_line() {
     );
     let text = text.replace("Depends: b (>= 1\n", "Version: 2\n");
     assert_eq!(parse_packages(&text, "P").expect_err("dup").to_string(), "P line 6: duplicate field \"Version\"");
+}
+
+// --- A whole signed repository built by apt-ftparchive ---------------------------------------
+
+#[test]
+fn signed_repository_from_apt_ftparchive_end_to_end() {
+    use crate::deb::tests::{build, run, sha256_file};
+    let k = keys();
+    let dir = tempfile::tempdir().expect("tmp");
+    let repo = dir.path().join("repo");
+    let pool = repo.join("pool/main/h");
+    std::fs::create_dir_all(&pool).expect("mkdir");
+    let built = build(dir.path(), "xz");
+    std::fs::copy(&built, pool.join("hello-test_1.0-1_all.deb")).expect("copy");
+    let index_dir = repo.join("dists/stable/main/binary-all");
+    std::fs::create_dir_all(&index_dir).expect("mkdir");
+    let packages = run(Command::new("apt-ftparchive").arg("packages").arg("pool").current_dir(&repo));
+    std::fs::write(index_dir.join("Packages"), &packages).expect("write");
+    std::fs::write(index_dir.join("Packages.xz"), compress(Some("xz"), &packages)).expect("write");
+    std::fs::write(index_dir.join("Packages.gz"), compress(Some("gzip"), &packages)).expect("write");
+    let release = run(Command::new("apt-ftparchive")
+        .args(["-o", "APT::FTPArchive::Release::Origin=Test", "-o", "APT::FTPArchive::Release::Codename=stable"])
+        .args(["-o", "APT::FTPArchive::Release::Components=main", "-o", "APT::FTPArchive::Release::Architectures=all"])
+        .args(["release", "dists/stable"])
+        .current_dir(&repo));
+    let release = String::from_utf8(release).expect("utf8");
+    let inrelease = k.gpg.clearsign(&["<sub@test>"], &release, &[]);
+
+    // Verify, parse, locate, stream, verify the .deb: all on the repository as apt would.
+    let ring = k.gpg.keyring(&["<sub@test>"]);
+    let text = verify_clearsigned(&inrelease, "dists/stable/InRelease", &ring, now()).expect("verified");
+    assert_eq!(text.text(), release);
+    let rel = Release::parse(text.text(), "dists/stable/InRelease").expect("parse");
+    rel.check_validity("dists/stable/InRelease", now(), false).expect("valid");
+    assert_eq!((rel.origin.as_deref(), rel.codename.as_deref()), (Some("Test"), Some("stable")));
+    let loc = rel.packages_index("main", "all").expect("listed");
+    assert_eq!((loc.path.as_str(), loc.compression), ("main/binary-all/Packages.xz", Compression::Xz));
+    let index_path = repo.join("dists/stable").join(&loc.fetch_path);
+    assert_eq!(loc.sha256, sha256_file(&index_path));
+    let file = std::fs::File::open(&index_path).expect("open");
+    let entries = read_packages(file, &loc, &index_path.display().to_string(), |_| true).expect("read");
+    assert_eq!(entries.len(), 1);
+    let e = &entries[0];
+    assert_eq!((e.package.as_str(), e.version.as_str(), e.architecture.as_str()), ("hello-test", "1:1.0-1", "all"));
+    assert_eq!(e.depends[1].to_string(), "libssl3 (>= 3.0.0) | libssl1.1");
+    assert_eq!(e.filename, "pool/main/h/hello-test_1.0-1_all.deb");
+    let deb = crate::deb::VerifiedDeb::open(&repo.join(&e.filename), e.size, &e.sha256).expect("deb verified");
+    assert_eq!(deb.control().expect("control").fields().expect("fields").get("Package"), Some("hello-test"));
+
+    // The plain index, found when it is the only one listed.
+    let plain = Release { files: rel.files.iter().filter(|f| !f.path.contains(".")).cloned().collect(), ..rel.clone() };
+    let loc = plain.packages_index("main", "all").expect("plain listed");
+    assert_eq!(loc.compression, Compression::None);
+    let bytes = std::fs::read(repo.join("dists/stable").join(&loc.fetch_path)).expect("read");
+    assert_eq!(read_packages(bytes.as_slice(), &loc, "Packages", |_| true).expect("plain"), entries);
+
+    // An index replaced on the mirror (not matching the signed Release) is refused.
+    let forged =
+        compress(Some("xz"), String::from_utf8(packages).expect("utf8").replace("1:1.0-1", "1:9.0-1").as_bytes());
+    let loc = rel.packages_index("main", "all").expect("listed");
+    let err = read_packages(forged.as_slice(), &loc, "Packages.xz", |_| true).expect_err("forged");
+    assert!(matches!(err, AptError::Mismatch { .. }), "{err}");
+}
+
+#[test]
+fn real_packages_indexes_from_the_machines_mirror() {
+    let Some(ring) = debian_keyring() else { return };
+    let arch =
+        String::from_utf8(crate::deb::tests::run(Command::new("dpkg").arg("--print-architecture"))).expect("utf8");
+    let arch = arch.trim();
+    for (uri, suite) in machine_sources() {
+        let base = format!("{}/dists/{suite}", uri.trim_end_matches('/'));
+        let Some(inrelease) = http_get(&format!("{base}/InRelease")) else {
+            eprintln!("could not reach {base} (offline?); not checked");
+            continue;
+        };
+        let text = verify_clearsigned(&inrelease, &format!("{base}/InRelease"), &ring, now()).expect("verified");
+        let rel = Release::parse(text.text(), &format!("{base}/InRelease")).expect("parse");
+        assert!(rel.has_component("main"), "{base}");
+        let loc = rel.packages_index("main", arch).expect("main is listed");
+        if loc.size > 8 << 20 {
+            eprintln!("{base}: {} is {} bytes; too large for a unit test, not fetched", loc.path, loc.size);
+            continue;
+        }
+        let url = format!("{base}/{}", loc.fetch_path);
+        let Some(bytes) = http_get(&url).or_else(|| http_get(&format!("{base}/{}", loc.path))) else {
+            eprintln!("could not fetch {url}; not checked");
+            continue;
+        };
+        let entries = read_packages(bytes.as_slice(), &loc, &url, |_| true).expect("verified index");
+        // The real xz/gzip tool decodes the same number of stanzas.
+        let saved = tempfile::NamedTempFile::new().expect("tmp");
+        std::fs::write(saved.path(), &bytes).expect("write");
+        let decoder = match loc.compression {
+            Compression::Xz => "xz -dc",
+            Compression::Gzip => "gzip -dc",
+            _ => "cat",
+        };
+        let plain = crate::deb::tests::run(
+            Command::new("sh")
+                .arg("-c")
+                .arg(format!("{decoder} \"$1\" | grep -c '^Package:'"))
+                .arg("sh")
+                .arg(saved.path()),
+        );
+        let count: usize = String::from_utf8(plain).expect("utf8").trim().parse().expect("count");
+        assert_eq!(entries.len(), count, "{url}");
+        assert!(entries.iter().all(|e| e.architecture == arch || e.architecture == "all"), "{url}");
+        eprintln!("{url}: {count} entries verified");
+    }
 }

@@ -392,4 +392,4 @@ fn check_layout(file: &File, deb: &str, members: &[ar::Member]) -> AptResult<(ar
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -26,7 +26,7 @@ Description: a test package
 
 const POSTINST: &[u8] = b"#!/bin/sh\nset -e\necho configured\n";
 
-fn run(cmd: &mut Command) -> Vec<u8> {
+pub(crate) fn run(cmd: &mut Command) -> Vec<u8> {
     let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e} (apt-get install dpkg-dev xz-utils zstd)"));
     assert!(out.status.success(), "{cmd:?}: {}", String::from_utf8_lossy(&out.stderr));
     out.stdout
@@ -39,13 +39,13 @@ fn write(root: &Path, rel: &str, data: &[u8], mode: u32) {
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).expect("chmod");
 }
 
-fn sha256_file(path: &Path) -> String {
+pub(crate) fn sha256_file(path: &Path) -> String {
     let out = run(Command::new("sha256sum").arg(path));
     String::from_utf8(out).expect("utf8").split_whitespace().next().expect("hash").to_owned()
 }
 
 /// Builds the test package with `dpkg-deb -Z<compression>` and returns its path.
-fn build(dir: &Path, compression: &str) -> PathBuf {
+pub(crate) fn build(dir: &Path, compression: &str) -> PathBuf {
     let root = dir.join(format!("root-{compression}"));
     write(&root, "DEBIAN/control", CONTROL.as_bytes(), 0o644);
     write(&root, "DEBIAN/conffiles", b"/etc/hello.conf\nremove-on-upgrade /etc/hello.d/old.conf\n", 0o644);
