@@ -32,8 +32,8 @@ pub use advisories::{
 pub use apt::{
     AptError, AptResult, ArchQualifier, Compression, Dependency, Fingerprint, IndexLocation, KeyInfo, Keyring,
     MAX_FUTURE_SECS, MirrorRule, MultiArch, PackageEntry, Relation, Release, ReleaseFile, SignedBy, Source, SourceKind,
-    Sources, VerifiedText, VersionOp, deb822, parse_packages, parse_relations, parse_rfc2822, read_packages,
-    verify_clearsigned, verify_detached,
+    Sources, VerifiedText, VersionOp, deb822, is_apt_keyring_name, parse_packages, parse_relations, parse_rfc2822,
+    read_packages, verify_clearsigned, verify_detached,
 };
 pub use deb::{Conffile, ControlMember, DebControl, MAINTAINER_SCRIPTS, MAX_CONTROL_SIZE, VerifiedDeb};
 pub use error::{Error, Result};

@@ -74,6 +74,16 @@ impl FromStr for Fingerprint {
     }
 }
 
+/// Whether apt reads a file of this name from `trusted.gpg.d/` (apt-pkg/contrib/gpgv.cc and
+/// `GetListOfFilesInDir`): a `.gpg` or `.asc` extension, and a name of letters, digits, `_`,
+/// `-` and `.` only, not starting with `.` (editor backups like `x.gpg~` and `x.gpg.dpkg-old`
+/// are skipped).
+pub fn is_apt_keyring_name(name: &str) -> bool {
+    (name.ends_with(".gpg") || name.ends_with(".asc"))
+        && !name.starts_with('.')
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
+}
+
 /// One certificate (primary key, its user IDs and subkeys) from a keyring file.
 #[derive(Debug, Clone)]
 struct Cert {
@@ -250,6 +260,12 @@ impl Keyring {
         let Some(created) = sig.created().map(|t| u64::from(t.as_secs())) else {
             return SigCheck::Unusable { key: issuers, reason: "signature has no creation time".into() };
         };
+        if created > now + super::release::MAX_FUTURE_SECS {
+            return SigCheck::Unusable {
+                key: issuers,
+                reason: format!("signature made in the future ({}; is the clock right?)", date(created)),
+            };
+        }
         if let Some(exp) = sig.signature_expiration_time().map(|d| u64::from(d.as_secs()))
             && exp != 0
             && now >= created + exp

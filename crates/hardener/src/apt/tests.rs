@@ -375,6 +375,26 @@ fn fingerprint_parsing() {
 }
 
 #[test]
+fn signatures_from_the_future_are_refused() {
+    let k = keys();
+    let signed = k.gpg.clearsign(&["<ed@test>"], TEXT, &[]);
+    let ring = k.gpg.keyring(&["<ed@test>"]);
+    let an_hour_ago = now() - std::time::Duration::from_secs(3600);
+    let msg = signature_error(verify_clearsigned(&signed, "InRelease", &ring, an_hour_ago));
+    assert!(msg.contains("not trusted: signature made in the future"), "{msg}");
+}
+
+#[test]
+fn apt_keyring_file_names() {
+    for ok in ["debian-archive-keyring.gpg", "nodesource.asc", "x_y-1.2.gpg"] {
+        assert!(is_apt_keyring_name(ok), "{ok}");
+    }
+    for skipped in ["trixie.pgp", "x.gpg~", "x.gpg.dpkg-old", ".hidden.gpg", "pubring.kbx", "a b.gpg", "README"] {
+        assert!(!is_apt_keyring_name(skipped), "{skipped}");
+    }
+}
+
+#[test]
 fn date_formatting() {
     assert_eq!(keyring::date(0), "1970-01-01");
     assert_eq!(keyring::date(1_609_372_800), "2020-12-31");
@@ -572,6 +592,26 @@ fn real_debian_release_files_fetched_from_the_machines_mirror() {
 }
 
 // --- Packages indexes ----------------------------------------------------------------------
+
+#[test]
+fn multi_stream_and_multi_block_compressed_indexes() {
+    let (a, b) = PACKAGES.split_at(PACKAGES.find("\nPackage: systemd").expect("second stanza") + 1);
+    // Concatenated streams (xz, gzip), and one xz stream cut into small blocks.
+    let mut xz = compress(Some("xz"), a.as_bytes());
+    xz.extend(compress(Some("xz"), b.as_bytes()));
+    let mut gz = compress(Some("gzip"), a.as_bytes());
+    gz.extend(compress(Some("gzip"), b.as_bytes()));
+    let blocks = {
+        let saved = tempfile::NamedTempFile::new().expect("tmp");
+        std::fs::write(saved.path(), PACKAGES).expect("write");
+        crate::deb::tests::run(Command::new("xz").args(["-c", "--block-size=300", "-T1"]).arg(saved.path()))
+    };
+    let expected = parse_packages(PACKAGES, "P").expect("plain");
+    for (bytes, compression) in [(xz, Compression::Xz), (gz, Compression::Gzip), (blocks, Compression::Xz)] {
+        let got = read_packages(bytes.as_slice(), &location(&bytes, compression), "P", |_| true).expect("read");
+        assert_eq!(got, expected, "{compression:?}");
+    }
+}
 
 /// Two real bookworm stanzas (shortened descriptions) and a binNMU one.
 pub(crate) const PACKAGES: &str = "\
