@@ -202,6 +202,19 @@ impl Release {
     pub fn packages_index(&self, component: &str, arch: &str) -> Option<IndexLocation> {
         self.index(&format!("{component}/binary-{arch}/Packages"))
     }
+
+    /// The `Packages` indexes apt reads for `component` on `arch`: `binary-<arch>`, plus
+    /// `binary-all` when the `Release` lists one and does not say
+    /// `No-Support-for-Architecture-all: Packages` (then `all` packages are already in every
+    /// `binary-<arch>`).
+    pub fn packages_indexes(&self, component: &str, arch: &str) -> Vec<IndexLocation> {
+        let mut out: Vec<IndexLocation> = self.packages_index(component, arch).into_iter().collect();
+        let all_inline = self.no_support_for_architecture_all.as_deref() == Some("Packages");
+        if arch != "all" && !all_inline {
+            out.extend(self.packages_index(component, "all"));
+        }
+        out
+    }
 }
 
 /// `YYYY-MM-DD HH:MM:SS UTC` of a Unix time, for messages.
@@ -316,8 +329,14 @@ SHA256:
             ("main/binary-arm64/Packages.gz", Compression::Gzip, 501_234)
         );
         assert!(r.packages_index("main", "s390x").is_none());
+        assert_eq!(r.packages_indexes("main", "amd64"), [xz.clone()]);
         let plain = Release { acquire_by_hash: false, ..r.clone() };
         assert_eq!(plain.index("main/binary-amd64/Packages").expect("x").fetch_path, "main/binary-amd64/Packages.xz");
+        // Without No-Support-for-Architecture-all, a listed binary-all index is read too.
+        let mut with_all = Release { no_support_for_architecture_all: None, ..plain.clone() };
+        with_all.files.push(ReleaseFile { path: "main/binary-all/Packages.gz".into(), ..r.files[3].clone() });
+        let paths: Vec<String> = with_all.packages_indexes("main", "amd64").into_iter().map(|l| l.path).collect();
+        assert_eq!(paths, ["main/binary-amd64/Packages.xz", "main/binary-all/Packages.gz"]);
         let only_plain = Release { files: vec![r.files[0].clone()], ..plain };
         let p = only_plain.packages_index("main", "amd64").expect("plain");
         assert_eq!((p.path.as_str(), p.compression), ("main/binary-amd64/Packages", Compression::None));

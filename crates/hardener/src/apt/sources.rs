@@ -6,7 +6,7 @@ use std::str::FromStr;
 
 use super::deb822::{Paragraph, paragraphs};
 use super::error::{AptError, AptResult};
-use super::keyring::Fingerprint;
+use super::keyring::{Fingerprint, Keyring};
 
 /// `deb` (binary packages) or `deb-src` (source packages).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -61,6 +61,30 @@ impl Source {
     /// Whether the suite is a flat-repository path (ends with `/`).
     pub fn is_flat(&self) -> bool {
         self.suite.ends_with('/')
+    }
+
+    /// The keys that may sign this source, as apt chooses them: an inline key; else the
+    /// `Signed-By` keyring files, read through `read_keyring` (which resolves an absolute path
+    /// inside the image) or, without any, `default` (the image's `trusted.gpg.d/*` and
+    /// `trusted.gpg`); then restricted to the `Signed-By` fingerprints when there are some.
+    pub fn keyring(
+        &self,
+        default: &Keyring,
+        mut read_keyring: impl FnMut(&str) -> AptResult<Vec<u8>>,
+    ) -> AptResult<Keyring> {
+        match &self.signed_by {
+            None => Ok(default.clone()),
+            Some(SignedBy::Inline(key)) => {
+                Keyring::from_bytes(key.as_bytes(), &format!("{} line {} (inline Signed-By key)", self.file, self.line))
+            }
+            Some(SignedBy::Keys { keyrings, fingerprints }) => {
+                let mut ring = if keyrings.is_empty() { default.clone() } else { Keyring::new() };
+                for path in keyrings {
+                    ring.add_bytes(&read_keyring(path)?, path)?;
+                }
+                if fingerprints.is_empty() { Ok(ring) } else { ring.restrict_to(fingerprints) }
+            }
+        }
     }
 
     /// The URL of the directory holding `InRelease`/`Release`: `URI/dists/SUITE`, or for a
@@ -507,6 +531,40 @@ deb [signed-by=4D64FEC119C2029067D6E791F8D2585B8783D481,/usr/share/keyrings/k.gp
             err("Types: deb\nURIs: http://a.example/\nSuites: a\nComponents: x\nTrusted: perhaps\n"),
             "y.sources line 5: Trusted: \"perhaps\" is not yes or no"
         );
+    }
+
+    #[test]
+    fn keyrings_chosen_as_apt_chooses_them() {
+        let keys = crate::apt::tests::keys();
+        let main = keys.gpg.export(&["<main@test>"], false);
+        let ed_fp = keys.gpg.fingerprints("<ed@test>")[0].clone();
+        let default = keys.gpg.keyring(&["<ed@test>", "<other@test>"]);
+        let read = |path: &str| -> AptResult<Vec<u8>> {
+            match path {
+                "/etc/apt/keyrings/main.gpg" => Ok(main.clone()),
+                other => {
+                    Err(AptError::io(format!("reading {other} in the image"), std::io::ErrorKind::NotFound.into()))
+                }
+            }
+        };
+        let text = format!(
+            "deb http://a.example/ x main\n\
+             deb [signed-by=/etc/apt/keyrings/main.gpg] http://a.example/ x main\n\
+             deb [signed-by={ed_fp}] http://a.example/ x main\n\
+             deb [signed-by=/etc/apt/keyrings/missing.gpg] http://a.example/ x main\n"
+        );
+        let s = Sources::parse_list(&text, "k.list").expect("parse");
+        let fps = |r: Keyring| r.fingerprints().iter().map(|f| f.to_string()).collect::<Vec<_>>();
+        assert_eq!(fps(s.entries[0].keyring(&default, read).expect("default")), fps(default.clone()));
+        assert_eq!(
+            fps(s.entries[1].keyring(&default, read).expect("file")),
+            [keys.gpg.fingerprints("<main@test>")[0].clone()]
+        );
+        let k = s.entries[1].keyring(&default, read).expect("file");
+        assert_eq!(k.keys()[0].file, "/etc/apt/keyrings/main.gpg");
+        assert_eq!(fps(s.entries[2].keyring(&default, read).expect("fingerprint")), [ed_fp]);
+        let err = s.entries[3].keyring(&default, read).expect_err("missing").to_string();
+        assert!(err.starts_with("reading /etc/apt/keyrings/missing.gpg in the image"), "{err}");
     }
 
     #[test]
