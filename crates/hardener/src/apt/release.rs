@@ -329,7 +329,7 @@ SHA256:
             ("main/binary-arm64/Packages.gz", Compression::Gzip, 501_234)
         );
         assert!(r.packages_index("main", "s390x").is_none());
-        assert_eq!(r.packages_indexes("main", "amd64"), [xz.clone()]);
+        assert_eq!(r.packages_indexes("main", "amd64"), std::slice::from_ref(&xz));
         let plain = Release { acquire_by_hash: false, ..r.clone() };
         assert_eq!(plain.index("main/binary-amd64/Packages").expect("x").fetch_path, "main/binary-amd64/Packages.xz");
         // Without No-Support-for-Architecture-all, a listed binary-all index is read too.
