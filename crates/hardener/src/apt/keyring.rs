@@ -275,6 +275,9 @@ impl Keyring {
                 reason: format!("signature expired on {}", date(created + exp)),
             };
         }
+        // Without issuer subpackets every key is a candidate, and one that fails to verify
+        // says nothing about tampering.
+        let anonymous = sig.issuer_fingerprint().is_empty() && sig.issuer_key_id().is_empty();
         let mut unusable: Option<SigCheck> = None;
         for cert in &self.certs {
             let primary = &cert.key.primary_key;
@@ -303,6 +306,7 @@ impl Keyring {
                         primary: cert.fingerprint.clone(),
                         signer: Fingerprint::from_pgp(&key.fingerprint()),
                     },
+                    Err(_) if anonymous => continue,
                     Err(_) => SigCheck::Bad {
                         key: name,
                         reason: "does not match the signed data (changed data, or a signature of other data)".into(),
