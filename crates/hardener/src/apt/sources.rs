@@ -37,7 +37,7 @@ pub enum SignedBy {
 pub struct Source {
     /// `deb` or `deb-src`.
     pub kind: SourceKind,
-    /// The repository URI without trailing `/` (`http://deb.debian.org/debian`).
+    /// The repository URI without trailing `/` (`http://mirror.example/debian`).
     pub uri: String,
     /// The suite (`bookworm-security`), or for a flat repository the path ending with `/`.
     pub suite: String,

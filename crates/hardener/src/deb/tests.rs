@@ -79,7 +79,7 @@ fn open(deb: &Path) -> VerifiedDeb {
 }
 
 /// `dpkg-deb --contents` as `path -> (mode string, size, link)`.
-fn dpkg_contents(deb: &Path) -> BTreeMap<String, (String, u64, Option<String>)> {
+pub(crate) fn dpkg_contents(deb: &Path) -> BTreeMap<String, (String, u64, Option<String>)> {
     let out = String::from_utf8(run(Command::new("dpkg-deb").arg("--contents").arg(deb))).expect("utf8");
     out.lines()
         .map(|l| {
@@ -101,6 +101,48 @@ fn dpkg_contents(deb: &Path) -> BTreeMap<String, (String, u64, Option<String>)> 
         .collect()
 }
 
+/// Checks everything `dpkg-deb` says about the package at `path` against what `deb` reads:
+/// each control field (`--field`), the control members (`--ctrl-tarfile | tar -t`), every data
+/// entry's type, mode, size and link (`--contents`); and that `md5sums` names only regular
+/// files of the data. Returns our data listing.
+pub(crate) fn judge_with_dpkg_deb(path: &Path, deb: &VerifiedDeb) -> BTreeMap<String, (String, u64, Option<String>)> {
+    let name = path.display();
+    let control = deb.control().expect("control");
+    for f in control.fields().expect("fields").fields() {
+        let judged = run(Command::new("dpkg-deb").arg("--field").arg(path).arg(f.name));
+        assert_eq!(format!("{}\n", f.value), String::from_utf8(judged).expect("utf8"), "{name} {}", f.name);
+    }
+    let listed = run(Command::new("sh").arg("-c").arg("dpkg-deb --ctrl-tarfile \"$1\" | tar -t").arg("sh").arg(path));
+    let mut listed: Vec<String> = String::from_utf8(listed)
+        .expect("utf8")
+        .lines()
+        .map(|l| oci_core::normalize_path(l).expect("path"))
+        .filter(|p| !p.is_empty())
+        .collect();
+    listed.sort();
+    let mut members: Vec<String> = control.members().iter().map(|m| m.name.clone()).collect();
+    members.sort();
+    assert_eq!(members, listed, "{name}");
+
+    let judged = dpkg_contents(path);
+    let mut ours = BTreeMap::new();
+    deb.data(|e| {
+        let mut mode = e.meta.mode_string();
+        if e.meta.kind == EntryKind::Hardlink {
+            mode.replace_range(0..1, "h");
+        }
+        ours.insert(e.path.clone(), (mode, e.meta.size, e.meta.link.clone()));
+        Ok(())
+    })
+    .expect("data");
+    assert_eq!(ours, judged, "{name}");
+    for (file, _) in control.md5sums().expect("md5sums") {
+        let entry = ours.get(&oci_core::normalize_path(&file).expect("path"));
+        assert!(entry.is_some_and(|(mode, _, _)| mode.starts_with(['-', 'h'])), "{name}: md5sums names {file:?}");
+    }
+    ours
+}
+
 #[test]
 fn debs_built_by_dpkg_deb_read_as_dpkg_deb_reads_them() {
     let dir = tempfile::tempdir().expect("tmp");
@@ -120,30 +162,15 @@ fn debs_built_by_dpkg_deb_read_as_dpkg_deb_reads_them() {
         );
         assert_eq!(deb.sha256(), sha256_file(&path));
 
-        // Control fields, as dpkg-deb --field prints each.
+        let ours = judge_with_dpkg_deb(&path, &deb);
         let control = deb.control().expect("control");
-        let fields = control.fields().expect("fields");
-        assert_eq!(fields.fields().len(), 10);
-        for f in fields.fields() {
-            let judged = run(Command::new("dpkg-deb").arg("--field").arg(&path).arg(f.name));
-            assert_eq!(format!("{}\n", f.value), String::from_utf8(judged).expect("utf8"), "{compression} {}", f.name);
-        }
+        assert_eq!(control.fields().expect("fields").fields().len(), 10);
         assert_eq!(control.control_text(), CONTROL);
 
-        // Control members, as dpkg-deb --ctrl-tarfile | tar -t lists them.
-        let listed =
-            run(Command::new("sh").arg("-c").arg("dpkg-deb --ctrl-tarfile \"$1\" | tar -t").arg("sh").arg(&path));
-        let mut listed: Vec<String> = String::from_utf8(listed)
-            .expect("utf8")
-            .lines()
-            .map(|l| oci_core::normalize_path(l).expect("path"))
-            .filter(|p| !p.is_empty())
-            .collect();
-        listed.sort();
-        let mut ours: Vec<String> = control.members().iter().map(|m| m.name.clone()).collect();
-        ours.sort();
-        assert_eq!(ours, listed, "{compression}");
-        assert_eq!(ours, ["conffiles", "control", "md5sums", "postinst", "prerm", "shlibs", "triggers"]);
+        let names: Vec<&str> = control.members().iter().map(|m| m.name.as_str()).collect();
+        let mut sorted = names.clone();
+        sorted.sort();
+        assert_eq!(sorted, ["conffiles", "control", "md5sums", "postinst", "prerm", "shlibs", "triggers"]);
         let mut scripts: Vec<(&str, u32)> = control.scripts().map(|s| (s.name.as_str(), s.mode)).collect();
         scripts.sort();
         assert_eq!(scripts, [("postinst", 0o755), ("prerm", 0o755)]);
@@ -162,24 +189,15 @@ fn debs_built_by_dpkg_deb_read_as_dpkg_deb_reads_them() {
         assert_eq!(md5.len(), 4);
         assert!(md5.contains(&("usr/bin/hello".into(), format!("{:x}", md5_of(b"#!/bin/sh\necho hello\n")))));
 
-        // Data entries, as dpkg-deb --contents lists them.
-        let judged = dpkg_contents(&path);
-        let mut ours = BTreeMap::new();
         let mut hello = Vec::new();
         deb.data(|e| {
-            let mut mode = e.meta.mode_string();
-            if e.meta.kind == EntryKind::Hardlink {
-                mode.replace_range(0..1, "h");
-            }
+            assert_eq!((e.meta.uid, e.meta.gid), (0, 0));
             if e.path == "usr/bin/hello" {
                 e.data().read_to_end(&mut hello).expect("read");
             }
-            ours.insert(e.path.clone(), (mode, e.meta.size, e.meta.link.clone()));
-            assert_eq!((e.meta.uid, e.meta.gid), (0, 0));
             Ok(())
         })
         .expect("data");
-        assert_eq!(ours, judged, "{compression}");
         assert_eq!(ours["usr/bin/hello"].0, "-rwsr-xr-x");
         assert_eq!(ours["usr/share/doc/hello-test/hello"].2.as_deref(), Some("../../../bin/hello"));
         assert!(ours.contains_key(""), "the ./ root entry");
