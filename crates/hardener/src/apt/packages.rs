@@ -175,6 +175,28 @@ impl<R: Read> Read for Counted<R> {
 /// Nothing is returned unless the whole file had the promised size and SHA256: entries are
 /// buffered and handed over only after the digest matched at the end. `file` names the index
 /// (its URL or path) in errors.
+///
+/// # Example
+/// From a signed `InRelease` to the entries of one source package, as apt would trust them:
+/// ```no_run
+/// use std::time::SystemTime;
+/// use hardener::{Keyring, Release, read_packages, verify_clearsigned};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let keys = "/usr/share/keyrings/debian-archive-keyring.gpg";
+/// let ring = Keyring::from_bytes(&std::fs::read(keys)?, keys)?;
+/// let signed = verify_clearsigned(&std::fs::read("InRelease")?, "InRelease", &ring, SystemTime::now())?;
+/// let release = Release::parse(signed.text(), "InRelease")?;
+/// release.check_validity("InRelease", SystemTime::now(), false)?;
+/// let index = release.packages_index("main", "amd64").ok_or("no main/binary-amd64 index")?;
+/// let file = std::fs::File::open(&index.fetch_path)?;
+/// let openssl = read_packages(file, &index, &index.path, |p| p.get("Source") == Some("openssl"))?;
+/// for entry in &openssl {
+///     println!("{} {} {}", entry.package, entry.version, entry.filename);
+/// }
+/// # Ok(())
+/// # }
+/// ```
 pub fn read_packages<R: Read>(
     reader: R,
     location: &IndexLocation,

@@ -23,6 +23,22 @@ use crate::apt::{AptError, AptResult, Compression};
 pub const MAX_CONTROL_SIZE: u64 = 64 << 20;
 
 /// A `.deb` whose size and SHA256 matched what the repository promised.
+///
+/// # Example
+/// ```no_run
+/// use hardener::{PackageEntry, VerifiedDeb};
+///
+/// # fn show(entry: &PackageEntry) -> Result<(), Box<dyn std::error::Error>> {
+/// let deb = VerifiedDeb::open("libssl3.deb".as_ref(), entry.size, &entry.sha256)?;
+/// let control = deb.control()?;
+/// println!("{:?} scripts: {:?}", control.fields()?.get("Version"), control.scripts().map(|s| &s.name).collect::<Vec<_>>());
+/// deb.data(|e| {
+///     println!("{} {}", e.meta.mode_string(), e.path);
+///     Ok(())
+/// })?;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct VerifiedDeb {
     file: File,
