@@ -3,6 +3,8 @@
 //! fields, continuation lines starting with a space or tab.
 //!
 //! Parsing borrows from the input: a [`Paragraph`] holds slices, nothing is copied.
+//! [`write_paragraph`] writes fields back (byte for byte for what was parsed), and
+//! [`sort_dpkg_fields`] puts them in the order dpkg writes its status database.
 
 use super::error::{AptError, AptResult};
 
@@ -190,9 +192,140 @@ pub fn paragraphs<'a>(
     })
 }
 
+/// The order in which dpkg writes the fields it knows in its status database
+/// (lib/dpkg/parse.c `fieldinfos`); other fields follow in their own order.
+pub const DPKG_FIELD_ORDER: [&str; 32] = [
+    "Package",
+    "Essential",
+    "Protected",
+    "Status",
+    "Priority",
+    "Section",
+    "Installed-Size",
+    "Origin",
+    "Maintainer",
+    "Bugs",
+    "Architecture",
+    "Multi-Arch",
+    "Source",
+    "Version",
+    "Config-Version",
+    "Replaces",
+    "Provides",
+    "Depends",
+    "Pre-Depends",
+    "Recommends",
+    "Suggests",
+    "Breaks",
+    "Conflicts",
+    "Enhances",
+    "Conffiles",
+    "Filename",
+    "Size",
+    "MD5sum",
+    "MSDOS-Filename",
+    "Description",
+    "Triggers-Pending",
+    "Triggers-Awaited",
+];
+
+/// Sorts `(name, value)` fields into dpkg's order ([`DPKG_FIELD_ORDER`], names compared
+/// case-insensitively); unknown fields keep their relative order after the known ones.
+pub fn sort_dpkg_fields(fields: &mut [(&str, &str)]) {
+    let rank = |name: &str| {
+        DPKG_FIELD_ORDER.iter().position(|k| k.eq_ignore_ascii_case(name)).unwrap_or(DPKG_FIELD_ORDER.len())
+    };
+    fields.sort_by_key(|(name, _)| rank(name));
+}
+
+/// Writes one paragraph: `Name: value` lines, each further line of a multiline value as a
+/// continuation line (a leading space is added when missing, an empty line becomes ` .`),
+/// ending with a newline. A value as [`Field::value`] gives it (continuation lines with their
+/// leading space, possibly an empty first line) is written back byte for byte.
+pub fn write_paragraph<'a>(fields: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
+    let mut out = String::new();
+    for (name, value) in fields {
+        out.push_str(name);
+        out.push(':');
+        let mut lines = value.split('\n');
+        let first = lines.next().unwrap_or("");
+        if !first.is_empty() {
+            out.push(' ');
+            out.push_str(first);
+        }
+        out.push('\n');
+        for line in lines {
+            if line.trim().is_empty() {
+                out.push_str(" .\n");
+                continue;
+            }
+            if !line.starts_with([' ', '\t']) {
+                out.push(' ');
+            }
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_machines_dpkg_status_is_written_back_byte_for_byte() {
+        // dpkg wrote this file: parsing and writing each paragraph back, even from shuffled
+        // fields sorted into dpkg's order, must give dpkg's bytes.
+        let Ok(status) = std::fs::read_to_string("/var/lib/dpkg/status") else { return };
+        let mut written = String::new();
+        let mut shuffled = String::new();
+        for p in paragraphs(&status, "/var/lib/dpkg/status", false) {
+            let p = p.expect("dpkg's status parses");
+            let fields: Vec<(&str, &str)> = p.fields().iter().map(|f| (f.name, f.value)).collect();
+            // dpkg ends every paragraph, the last one too, with a blank line.
+            written.push_str(&write_paragraph(fields.iter().copied()));
+            written.push('\n');
+            let mut reversed: Vec<(&str, &str)> = fields.iter().rev().copied().collect();
+            // Unknown fields keep their relative order: restore it among themselves.
+            let known = |n: &str| DPKG_FIELD_ORDER.iter().any(|k| k.eq_ignore_ascii_case(n));
+            let mut unknown: Vec<(&str, &str)> = fields.iter().filter(|(n, _)| !known(n)).copied().collect();
+            for slot in reversed.iter_mut().filter(|(n, _)| !known(n)) {
+                *slot = unknown.remove(0);
+            }
+            sort_dpkg_fields(&mut reversed);
+            shuffled.push_str(&write_paragraph(reversed));
+            shuffled.push('\n');
+        }
+        assert!(!written.is_empty());
+        assert_eq!(first_difference(&written, &status), None, "written back");
+        assert_eq!(first_difference(&shuffled, &status), None, "sorted into dpkg's order");
+    }
+
+    /// The first differing line (1-based) of two texts, with both versions.
+    fn first_difference<'a>(a: &'a str, b: &'a str) -> Option<(usize, &'a str, &'a str)> {
+        let (mut la, mut lb) = (a.split('\n'), b.split('\n'));
+        for n in 1.. {
+            match (la.next(), lb.next()) {
+                (None, None) => return None,
+                (x, y) if x != y => return Some((n, x.unwrap_or("<end>"), y.unwrap_or("<end>"))),
+                _ => {}
+            }
+        }
+        None
+    }
+
+    #[test]
+    fn writing_values_from_other_sources() {
+        let text = write_paragraph([
+            ("Package", "p"),
+            ("Description", "short\nlong line\n\nmore"),
+            ("Conffiles", "\n /etc/a 0123"),
+        ]);
+        assert_eq!(text, "Package: p\nDescription: short\n long line\n .\n more\nConffiles:\n /etc/a 0123\n");
+        let p = Paragraph::parse(&text, "f", 1, false).expect("ok").expect("some");
+        assert_eq!(p.field("Description").expect("d").continuation_lines().count(), 3);
+    }
 
     #[test]
     fn fields_continuations_and_line_numbers() {
