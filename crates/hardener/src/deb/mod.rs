@@ -328,6 +328,44 @@ impl VerifiedDeb {
         Ok(DebControl { deb: self.name.clone(), control, members })
     }
 
+    /// The MD5 of every regular file (and hard link, with its target's) of the data archive,
+    /// in archive order, as `(path, md5)` with the path as `md5sums` writes it (`usr/bin/foo`):
+    /// what dpkg records when a package ships no `md5sums`, and what a shipped one is checked
+    /// against.
+    pub fn file_md5sums(&self) -> AptResult<Vec<(String, String)>> {
+        use md5::Digest as _;
+        let mut out: Vec<(String, String)> = Vec::new();
+        let mut buf = vec![0u8; 64 * 1024];
+        self.data(|e| {
+            match e.meta.kind {
+                EntryKind::File => {
+                    let mut hasher = md5::Md5::new();
+                    loop {
+                        let n = e
+                            .data()
+                            .read(&mut buf)
+                            .map_err(|err| deb_err(&self.name, Some(&e.path), err.to_string()))?;
+                        if n == 0 {
+                            break;
+                        }
+                        hasher.update(&buf[..n]);
+                    }
+                    out.push((e.path.clone(), hex::encode(hasher.finalize())));
+                }
+                EntryKind::Hardlink => {
+                    let target = e.meta.link.as_deref().unwrap_or("");
+                    let md5 = out.iter().find(|(p, _)| p == target).map(|(_, m)| m.clone()).ok_or_else(|| {
+                        deb_err(&self.name, Some(&e.path), format!("hard link to {target:?}, not a file before it"))
+                    })?;
+                    out.push((e.path.clone(), md5));
+                }
+                _ => {}
+            }
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
     /// Streams the data archive's entries in order, with normalised paths (`usr/bin/foo`, `""`
     /// for `./`), calling `visit` on each; see [`oci_core::read_entries`].
     ///

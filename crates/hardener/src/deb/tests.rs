@@ -140,6 +140,27 @@ pub(crate) fn judge_with_dpkg_deb(path: &Path, deb: &VerifiedDeb) -> BTreeMap<St
         let entry = ours.get(&oci_core::normalize_path(&file).expect("path"));
         assert!(entry.is_some_and(|(mode, _, _)| mode.starts_with(['-', 'h'])), "{name}: md5sums names {file:?}");
     }
+    // Our MD5s are md5sum's on the files dpkg-deb extracts, and agree with the shipped md5sums.
+    let ours_md5: BTreeMap<String, String> = deb.file_md5sums().expect("md5").into_iter().collect();
+    let tree = tempfile::tempdir().expect("tmp");
+    run(Command::new("dpkg-deb").arg("-x").arg(path).arg(tree.path()));
+    let judged = run(Command::new("sh")
+        .arg("-c")
+        .arg("cd \"$1\" && find . -type f -print0 | xargs -0 -r md5sum")
+        .arg("sh")
+        .arg(tree.path()));
+    let judged: BTreeMap<String, String> = String::from_utf8(judged)
+        .expect("utf8")
+        .lines()
+        .map(|l| {
+            let (md5, file) = l.split_once("  ").expect("md5sum line");
+            (oci_core::normalize_path(file).expect("path"), md5.to_owned())
+        })
+        .collect();
+    assert_eq!(ours_md5, judged, "{name}");
+    for (file, md5) in control.md5sums().expect("md5sums") {
+        assert_eq!(ours_md5.get(&file), Some(&md5), "{name}: shipped md5sums for {file}");
+    }
     ours
 }
 
