@@ -148,9 +148,11 @@ impl Keyring {
                 .collect::<Result<_, _>>()
                 .map_err(|e| err(format!("not a binary OpenPGP keyring: {e}")))?,
             Some(_) if bytes.len() >= 8 && &bytes[4..8] == b"\x01KBX" || bytes.get(8..12) == Some(b"KBXf") => {
-                return Err(err("is a GnuPG keybox (pubring.kbx), which apt does not accept; export it with \
-                                `gpg --export` into a binary keyring"
-                    .into()));
+                return Err(err(
+                    "is a GnuPG keybox (pubring.kbx), which apt does not accept: export its keys as a binary \
+                                (.gpg) or armored (.asc) keyring"
+                        .into(),
+                ));
             }
             Some(_) => {
                 let text = std::str::from_utf8(bytes)
