@@ -176,6 +176,11 @@ impl<R: Read> Read for Counted<R> {
 /// buffered and handed over only after the digest matched at the end. `file` names the index
 /// (its URL or path) in errors.
 ///
+/// Memory: the stream is read in 64 KiB pieces and one paragraph at a time; what stays is the
+/// kept entries. Keeping all of a large index is costly (bookworm's `main` for amd64, 63,440
+/// entries, takes about 290 MB): keep what the resolution needs, reading the index again if a
+/// second pass needs other entries.
+///
 /// # Example
 /// From a signed `InRelease` to the entries of one source package, as apt would trust them:
 /// ```no_run
