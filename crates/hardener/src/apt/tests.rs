@@ -864,7 +864,17 @@ fn real_packages_indexes_from_the_machines_mirror() {
             eprintln!("could not reach {base} (offline?); not checked");
             continue;
         };
-        let text = verify_clearsigned(&inrelease, &format!("{base}/InRelease"), &ring, now()).expect("verified");
+        let text = match verify_clearsigned(&inrelease, &format!("{base}/InRelease"), &ring, now()) {
+            Ok(text) => text,
+            Err(e) => {
+                // Only a file gpgv refuses too may be refused (a truncated or stale download).
+                let saved = tempfile::NamedTempFile::new().expect("tmp");
+                std::fs::write(saved.path(), &inrelease).expect("write");
+                assert!(gpgv_text(DEBIAN_KEYRING, saved.path()).is_none(), "gpgv accepts what we refuse: {e}");
+                eprintln!("{base}/InRelease refused by gpgv and by us ({e}); not checked further");
+                continue;
+            }
+        };
         let rel = Release::parse(text.text(), &format!("{base}/InRelease")).expect("parse");
         assert!(rel.has_component("main"), "{base}");
         let loc = rel.packages_index("main", arch).expect("main is listed");
@@ -877,6 +887,13 @@ fn real_packages_indexes_from_the_machines_mirror() {
             eprintln!("could not fetch {url}; not checked");
             continue;
         };
+        if sha256_hex(&bytes) != loc.sha256 {
+            // The mirror changed between the two downloads, or the download was cut short.
+            let err = read_packages(bytes.as_slice(), &loc, &url, |_| true).expect_err("not what the Release says");
+            assert!(matches!(err, AptError::Mismatch { .. }), "{err}");
+            eprintln!("{url} is not what the signed Release lists (mirror changing?): refused; not checked further");
+            continue;
+        }
         let entries = read_packages(bytes.as_slice(), &loc, &url, |_| true).expect("verified index");
         // The real xz/gzip tool decodes the same number of stanzas.
         let saved = tempfile::NamedTempFile::new().expect("tmp");
@@ -919,6 +936,12 @@ fn check_real_debs(uri: &str, entries: &[PackageEntry]) {
         };
         let path = dir.path().join(format!("{}.deb", e.package));
         std::fs::write(&path, &bytes).expect("write");
+        if crate::deb::tests::sha256_file(&path) != e.sha256 {
+            let err = crate::deb::VerifiedDeb::open(&path, e.size, &e.sha256).expect_err("not the listed .deb");
+            assert!(matches!(err, AptError::Mismatch { .. }), "{err}");
+            eprintln!("{url} is not the .deb the index lists (cut short?): refused; not checked further");
+            continue;
+        }
         let deb = crate::deb::VerifiedDeb::open(&path, e.size, &e.sha256).expect("the .deb matches its entry");
         let listing = crate::deb::tests::judge_with_dpkg_deb(&path, &deb);
         let control = deb.control().expect("control");
