@@ -371,12 +371,14 @@ impl VerifiedDeb {
     ///
     /// # Security
     /// Refused with an error naming the package and entry: absolute paths or `..` components,
-    /// hard links whose target escapes the root, and entries below a symlink this package
+    /// hard links whose target escapes the root or is not a regular file earlier in the same
+    /// package (a link into the rest of the image), and entries below a symlink this package
     /// itself created (writing through it could land outside the root).
     pub fn data(&self, mut visit: impl FnMut(&mut TarEntry<'_>) -> AptResult<()>) -> AptResult<()> {
         let member = &self.data.name;
         let stream = self.member_stream(&self.data)?;
         let mut symlinks: HashSet<String> = HashSet::new();
+        let mut files: HashSet<String> = HashSet::new();
         let mut failed = None;
         let read = oci_core::read_entries(stream, member, |e| {
             let mut check = || -> AptResult<()> {
@@ -391,8 +393,26 @@ impl VerifiedDeb {
                     }
                     prefix = parent;
                 }
-                if e.meta.kind == EntryKind::Symlink {
-                    symlinks.insert(e.path.clone());
+                match e.meta.kind {
+                    EntryKind::Symlink => {
+                        symlinks.insert(e.path.clone());
+                    }
+                    EntryKind::File => {
+                        files.insert(e.path.clone());
+                    }
+                    EntryKind::Hardlink => {
+                        let target = e.meta.link.as_deref().unwrap_or("");
+                        if !files.contains(target) {
+                            return Err(deb_err(
+                                &self.name,
+                                Some(&e.path),
+                                format!(
+                                    "hard link to {target:?}, which is not a file earlier in the package (refused)"
+                                ),
+                            ));
+                        }
+                    }
+                    _ => {}
                 }
                 visit(e)
             };

@@ -304,7 +304,7 @@ fn hand_made(dir: &Path, name: &str, data_tar: &[u8]) -> VerifiedDeb {
 #[test]
 fn unsafe_entries_are_refused_naming_the_deb_and_entry() {
     let dir = tempfile::tempdir().expect("tmp");
-    let cases: [(&str, Vec<RawEntry<'_>>, &str); 4] = [
+    let cases: [(&str, Vec<RawEntry<'_>>, &str); 6] = [
         (
             "dotdot.deb",
             vec![("./../../etc/passwd", tar::EntryType::Regular, "", b"x")],
@@ -319,6 +319,16 @@ fn unsafe_entries_are_refused_naming_the_deb_and_entry() {
             "hardlink.deb",
             vec![("./etc/x", tar::EntryType::Link, "../../etc/shadow", b"")],
             " entry \"./etc/x\": hardlink target \"../../etc/shadow\" escapes the root: path contains a '..' component (in data.tar; refused)",
+        ),
+        (
+            "hardlink-into-image.deb",
+            vec![("./etc/copy", tar::EntryType::Link, "etc/shadow", b"")],
+            " entry \"etc/copy\": hard link to \"etc/shadow\", which is not a file earlier in the package (refused)",
+        ),
+        (
+            "hardlink-to-dir.deb",
+            vec![("./etc/", tar::EntryType::Directory, "", b""), ("./x", tar::EntryType::Link, "./etc", b"")],
+            " entry \"x\": hard link to \"etc\", which is not a file earlier in the package (refused)",
         ),
         (
             "through-symlink.deb",
