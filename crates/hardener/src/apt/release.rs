@@ -165,6 +165,27 @@ impl Release {
         Ok(())
     }
 
+    /// Refuses a `Release` that is not for `suite` (the suite or codename the source names):
+    /// Debian signs every suite with the same keys, so a signed `Release` of another suite
+    /// (trixie's at bookworm's URL, say) would otherwise be accepted. apt reports this as a
+    /// conflicting distribution. `file` names the file in errors.
+    pub fn check_suite(&self, file: &str, suite: &str) -> AptResult<()> {
+        let matches = |v: &Option<String>| v.as_deref() == Some(suite);
+        if matches(&self.codename) || matches(&self.suite) {
+            return Ok(());
+        }
+        let show = |v: &Option<String>| v.as_deref().unwrap_or("(none)").to_owned();
+        Err(AptError::parse(
+            file,
+            None,
+            format!(
+                "conflicting distribution: expected {suite:?}, but the Release is for suite {} and codename {}",
+                show(&self.suite),
+                show(&self.codename)
+            ),
+        ))
+    }
+
     /// Whether the suite has `component`: listed as written, or as the last part of a listed
     /// component (`main` for the security archive's `updates/main`).
     pub fn has_component(&self, component: &str) -> bool {
@@ -358,6 +379,26 @@ SHA256:
         r.check_validity("InRelease", at(date - 10), false).expect("10 s ahead is tolerated");
         let msg = r.check_validity("InRelease", at(date - 11), true).expect_err("future").to_string();
         assert!(msg.contains("Date 2025-05-10 08:52:38 UTC is in the future"), "{msg}");
+    }
+
+    #[test]
+    fn suite_must_be_the_one_asked_for() {
+        let r = Release::parse(SECURITY, "InRelease").expect("parse");
+        r.check_suite("InRelease", "bookworm-security").expect("codename");
+        r.check_suite("InRelease", "stable-security").expect("suite");
+        let msg = r.check_suite("InRelease", "trixie-security").expect_err("other").to_string();
+        assert_eq!(
+            msg,
+            "InRelease: conflicting distribution: expected \"trixie-security\", but the Release is for suite \
+             stable-security and codename bookworm-security"
+        );
+        let bare = Release::default();
+        assert!(
+            bare.check_suite("Release", "x")
+                .expect_err("none")
+                .to_string()
+                .contains("suite (none) and codename (none)")
+        );
     }
 
     #[test]

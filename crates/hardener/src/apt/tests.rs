@@ -876,6 +876,7 @@ fn real_packages_indexes_from_the_machines_mirror() {
             }
         };
         let rel = Release::parse(text.text(), &format!("{base}/InRelease")).expect("parse");
+        rel.check_suite(&format!("{base}/InRelease"), &suite).expect("the suite asked for");
         assert!(rel.has_component("main"), "{base}");
         let loc = rel.packages_index("main", arch).expect("main is listed");
         if loc.size > 8 << 20 {
