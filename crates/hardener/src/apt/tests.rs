@@ -421,6 +421,23 @@ fn gpgv_text(keyring: &str, file: &Path) -> Option<Vec<u8>> {
     out.status.success().then_some(out.stdout)
 }
 
+/// The fingerprints of the keys whose signatures gpgv calls good, sorted.
+fn gpgv_good_keys(keyring: &str, file: &Path) -> Vec<String> {
+    let out = Command::new("gpgv").args(["--keyring", keyring]).arg(file).output().expect("gpgv");
+    let log = String::from_utf8_lossy(&out.stderr);
+    let mut good = Vec::new();
+    let mut using = None;
+    for line in log.lines() {
+        if let Some(rest) = line.split_once(" key ").filter(|_| line.contains("using ")).map(|(_, k)| k) {
+            using = Some(rest.trim().to_owned());
+        } else if line.contains("Good signature from") {
+            good.extend(using.take());
+        }
+    }
+    good.sort();
+    good
+}
+
 #[test]
 fn real_debian_inrelease_files_from_apt_lists() {
     let Some(ring) = debian_keyring() else { return };
@@ -440,6 +457,11 @@ fn real_debian_inrelease_files_from_apt_lists() {
         // gpgv is the judge of both the verdict and the text.
         let judged = gpgv_text(DEBIAN_KEYRING, &path).expect("gpgv accepts it too");
         assert_eq!(v.text().as_bytes(), judged.as_slice(), "{file}");
+        // Every signature gpgv calls good (RSA-4096 subkeys, the Ed25519 release key) is
+        // good for us too, and no other.
+        let mut ours: Vec<String> = v.signing_keys().iter().map(|f| f.to_string()).collect();
+        ours.sort();
+        assert_eq!(ours, gpgv_good_keys(DEBIAN_KEYRING, &path), "{file}");
         assert!(v.text().starts_with("Origin: Debian"), "{file}");
         // Debian signs with an RSA-4096 subkey of the archive key and with an Ed25519 or RSA
         // primary release key: every signature here must be one of the keyring's.
