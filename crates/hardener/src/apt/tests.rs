@@ -4,6 +4,7 @@
 
 #![allow(clippy::print_stderr)]
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
@@ -16,9 +17,24 @@ pub(crate) struct Gpg {
     dir: tempfile::TempDir,
 }
 
-/// The keys of the fixture, by user ID e-mail.
+/// A test's own GnuPG home holding the fixture's keys; dropping it stops its gpg-agent and
+/// removes the directory.
 pub(crate) struct Keys {
     pub gpg: Gpg,
+    revocations: &'static BTreeMap<String, String>,
+}
+
+impl Keys {
+    /// The revocation certificate gpg made for the key with primary fingerprint `fp`.
+    pub fn revocation(&self, fp: &str) -> &str {
+        &self.revocations[fp]
+    }
+}
+
+/// What key generation left: the secret keys (armored) and the revocation certificates.
+struct Generated {
+    secret_keys: Vec<u8>,
+    revocations: BTreeMap<String, String>,
 }
 
 const TEXT: &str = "Origin: Test\nLabel: Test\nSuite: stable\nCodename: test\n- a line that starts with a dash\n\
@@ -123,10 +139,11 @@ impl Drop for Gpg {
     }
 }
 
-/// The fixture: keys generated once for all tests of this process.
-pub(crate) fn keys() -> &'static Keys {
-    static KEYS: OnceLock<Keys> = OnceLock::new();
-    KEYS.get_or_init(|| {
+/// The fixture: keys generated once per test process (in a GnuPG home removed, and its agent
+/// stopped, right after), imported into a fresh home for each test.
+pub(crate) fn keys() -> Keys {
+    static GENERATED: OnceLock<Generated> = OnceLock::new();
+    let generated = GENERATED.get_or_init(|| {
         let gpg = Gpg::new();
         gpg.generate("Main <main@test>", "rsa2048", "sign", None);
         gpg.generate("Ed <ed@test>", "ed25519", "sign", None);
@@ -139,8 +156,20 @@ pub(crate) fn keys() -> &'static Keys {
         gpg.generate("Revoked <revoked@test>", "ed25519", "sign", None);
         gpg.generate("Dsa <dsa@test>", "dsa2048", "sign", None);
         gpg.generate("Small <small@test>", "rsa1024", "sign", None);
-        Keys { gpg }
-    })
+        let secret_keys = gpg.run(&["--armor", "--export-secret-keys"], b"");
+        let revocations = std::fs::read_dir(gpg.home().join("openpgp-revocs.d"))
+            .expect("revocation certificates")
+            .map(|e| {
+                let path = e.expect("entry").path();
+                let fp = path.file_stem().expect("name").to_string_lossy().into_owned();
+                (fp, std::fs::read_to_string(&path).expect("read"))
+            })
+            .collect();
+        Generated { secret_keys, revocations }
+    });
+    let gpg = Gpg::new();
+    gpg.run(&["--import"], &generated.secret_keys);
+    Keys { gpg, revocations: &generated.revocations }
 }
 
 fn now() -> SystemTime {
@@ -255,8 +284,7 @@ fn revoked_key_is_refused() {
     let before = k.gpg.keyring(&["<revoked@test>"]);
     verify_clearsigned(&signed, "InRelease", &before, now()).expect("valid before the revocation");
     // gpg made a revocation certificate at generation; import it (it is escaped with ':').
-    let rev = std::fs::read_to_string(k.gpg.home().join(format!("openpgp-revocs.d/{fp}.rev"))).expect("rev cert");
-    let rev = rev.replace(":-----BEGIN", "-----BEGIN");
+    let rev = k.revocation(fp).replace(":-----BEGIN", "-----BEGIN");
     let scratch = Gpg::new();
     scratch.run(&["--import"], &k.gpg.export(&["<revoked@test>"], false));
     scratch.run(&["--import"], rev.as_bytes());
