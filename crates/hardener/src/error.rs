@@ -47,6 +47,11 @@ pub enum Error {
         /// What went wrong (`HTTP 404 Not Found`, the connection error…).
         reason: String,
     },
+    /// A package repository or package file was refused or could not be read: a bad or
+    /// missing signature, an unknown key, an expired Release, a hash or size mismatch, an
+    /// unsafe `.deb` entry…
+    #[error(transparent)]
+    Apt(#[from] crate::AptError),
     /// A rule set file is invalid: unknown kind or key, wrong type, unsafe path…
     #[error("invalid rule set {source_name}{}{}: {reason}", line.map(|l| format!(" line {l}")).unwrap_or_default(), rule.as_ref().map(|r| format!(" (rule {r:?})")).unwrap_or_default())]
     RuleSet {

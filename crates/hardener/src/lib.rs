@@ -17,9 +17,14 @@
 //!   [`plan`]), one image ([`harden()`]); the typed [`HardenReport`]. Errors are one
 //!   matchable [`Error`] (missing database, refused rule, download…), without command-line
 //!   advice.
+//! - Repositories and packages (issue 9): signed apt metadata ([`Keyring`], [`verify_clearsigned`],
+//!   [`Release`], [`read_packages`], [`Sources`]) and `.deb` files ([`VerifiedDeb`]), each verified
+//!   before use.
 
 mod advisories;
+mod apt;
 mod atomic;
+mod deb;
 mod error;
 mod harden;
 mod os;
@@ -37,6 +42,13 @@ pub use advisories::{
     Advisory, AdvisoryDb, AdvisoryStatus, DEFAULT_SOURCES, DbInfo, DbSource, DbUpdate, DbUpdateEvent, Ecosystem,
     IngestReport, Severity, SourceInfo, StaleDatabase, default_db_dir, update_db,
 };
+pub use apt::{
+    AptError, AptResult, ArchQualifier, Compression, Dependency, Fingerprint, IndexLocation, KeyInfo, Keyring,
+    MAX_FUTURE_SECS, MirrorRule, MultiArch, PackageEntry, Relation, Release, ReleaseFile, SignedBy, Source, SourceKind,
+    Sources, VerifiedText, VersionOp, deb822, is_apt_keyring_name, parse_packages, parse_relations, parse_rfc2822,
+    read_packages, verify_clearsigned, verify_detached,
+};
+pub use deb::{Conffile, ControlMember, DebControl, MAINTAINER_SCRIPTS, MAX_CONTROL_SIZE, VerifiedDeb};
 pub use error::{Error, Result};
 pub use harden::{
     HardenOptions, HardenOutcome, HardenReport, HardenedImage, HardenedImageReport, PlannedImage, evaluate_image,
@@ -45,8 +57,8 @@ pub use harden::{
 pub use oci_core;
 pub use os::{Eol, OsFamily, OsInfo, detect_os, parse_os_release, today_utc};
 pub use packages::{
-    Conffile, Inventory, Package, PackageFormat, StatusEntry, info_file_name, inventory, inventory_paths, list_file,
-    parse_apk_installed, parse_dpkg_status, parse_dpkg_status_d, rewrite_status,
+    ConffileRecord, Inventory, Package, PackageFormat, StatusEntry, info_file_name, inventory, inventory_paths,
+    list_file, parse_apk_installed, parse_dpkg_status, parse_dpkg_status_d, rewrite_status,
 };
 pub use patch::{
     Hardened, LABEL_BASE_DIGEST, LABEL_BASE_NAME, LABEL_RESTORE, LABEL_RULES, LABEL_RULES_DIGEST, PatchEntry, harden,

@@ -62,7 +62,7 @@ const NOT_IN_STATUS: &[&str] = &["Filename", "Size", "MD5sum", "MSDOS-Filename",
 
 /// A configuration file as dpkg records it in a package's `Conffiles` field.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Conffile {
+pub struct ConffileRecord {
     /// The absolute path (`/etc/foo.conf`).
     pub path: String,
     /// The md5 (hex) dpkg compares with to tell whether the user changed the file: the
@@ -99,7 +99,7 @@ impl StatusEntry {
     /// # Errors
     /// [`Error::PackageDb`] when `control` is not one deb822 stanza with `Package`,
     /// `Version` and `Architecture`, or a dependency field does not parse.
-    pub fn installed(control: &str, conffiles: &[Conffile]) -> Result<StatusEntry> {
+    pub fn installed(control: &str, conffiles: &[ConffileRecord]) -> Result<StatusEntry> {
         let fields = parse_stanza(control, "control")?;
         let get = |name: &str| fields.iter().find(|f| f.name.eq_ignore_ascii_case(name)).map(|f| f.value.as_str());
         let package = get("Package").ok_or_else(|| db_error("control", "no Package field"))?.to_owned();
@@ -402,7 +402,7 @@ with a longer description   \n .\n second paragraph\nBuilt-Using: bar (= 1)\n";
 
     #[test]
     fn installed_entry_orders_fields_as_dpkg_and_canonicalises_dependencies() {
-        let conffiles = [Conffile {
+        let conffiles = [ConffileRecord {
             path: "/etc/foo.conf".into(),
             md5: "d41d8cd98f00b204e9800998ecf8427e".into(),
             obsolete: false,
@@ -578,7 +578,7 @@ a longer description\n .\n more\n"
         let entries = [
             StatusEntry::installed(
                 &field(&new_lib),
-                &[Conffile {
+                &[ConffileRecord {
                     path: "/etc/demo.conf".into(),
                     md5: md5_hex(b"conf\n"),
                     obsolete: false,

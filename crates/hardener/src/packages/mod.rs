@@ -14,7 +14,7 @@ use serde::Serialize;
 
 pub use apk::parse_apk_installed;
 pub use dpkg::{parse_dpkg_status, parse_dpkg_status_d};
-pub use dpkg_db::{Conffile, StatusEntry, info_file_name, list_file, rewrite_status};
+pub use dpkg_db::{ConffileRecord, StatusEntry, info_file_name, list_file, rewrite_status};
 
 use crate::os::{self, OsFiles, OsInfo};
 use crate::{Error, Result};

@@ -14,7 +14,7 @@ use std::io::Read;
 use oci_core::{EntryKind, EntryMeta, MergedFs};
 
 use super::spool::{Spool, Spooled};
-use crate::packages::Conffile;
+use crate::packages::ConffileRecord;
 use crate::{Error, Result};
 
 /// One change to the image's filesystem.
@@ -73,7 +73,7 @@ pub struct PackageFiles {
     /// `info/PKG.list`).
     pub listed: Vec<String>,
     /// The new `Conffiles` field's entries (hashes as dpkg records them).
-    pub conffiles: Vec<Conffile>,
+    pub conffiles: Vec<ConffileRecord>,
     /// What happened to each configuration file.
     pub conffile_outcomes: Vec<ConffileOutcome>,
 }
@@ -84,7 +84,7 @@ pub struct Installed<'a> {
     /// The paths the old version owns (its `.list`), as listed there (`/usr/bin/x`).
     pub old_paths: &'a [String],
     /// The old version's conffiles with the hashes in its status stanza.
-    pub old_conffiles: &'a [Conffile],
+    pub old_conffiles: &'a [ConffileRecord],
     /// Whether a path (as a package lists it) belongs to another installed package that
     /// stays installed.
     pub owned_by_others: &'a dyn Fn(&str) -> bool,
@@ -270,9 +270,10 @@ fn conffile(
     new: Spooled,
     spool: &mut Spool,
     installed: &Installed<'_>,
-) -> Result<(ConffileChanges, Conffile)> {
+) -> Result<(ConffileChanges, ConffileRecord)> {
     let new_md5 = spool.md5_hex(&new).map_err(|e| Error::Io { context: format!("reading back {raw}"), source: e })?;
-    let record = Conffile { path: format!("/{raw}"), md5: new_md5.clone(), obsolete: false, remove_on_upgrade: false };
+    let record =
+        ConffileRecord { path: format!("/{raw}"), md5: new_md5.clone(), obsolete: false, remove_on_upgrade: false };
     let old_hash =
         installed.old_conffiles.iter().find(|c| c.path.trim_start_matches('/') == raw).map(|c| c.md5.as_str());
     let write = |path: String, content: Spooled| FileChange {
@@ -357,8 +358,13 @@ mod tests {
         b.into_inner().unwrap()
     }
 
-    fn conf(path: &str, content: &[u8]) -> Conffile {
-        Conffile { path: path.into(), md5: crate::upgrade::md5_hex(content), obsolete: false, remove_on_upgrade: false }
+    fn conf(path: &str, content: &[u8]) -> ConffileRecord {
+        ConffileRecord {
+            path: path.into(),
+            md5: crate::upgrade::md5_hex(content),
+            obsolete: false,
+            remove_on_upgrade: false,
+        }
     }
 
     #[test]
