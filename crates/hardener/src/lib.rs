@@ -22,7 +22,7 @@ mod version;
 
 pub use advisories::{
     Advisory, AdvisoryDb, AdvisoryStatus, DEFAULT_SOURCES, DbInfo, Ecosystem, IngestReport, Severity, SourceInfo,
-    default_db_dir,
+    UbuntuStream, default_db_dir,
 };
 pub use error::{Error, Result};
 pub use oci_core;

@@ -441,6 +441,7 @@ pub fn from_trivy_json(bytes: &[u8], name: &str) -> Result<ScanReport> {
                 source_name: name,
                 source_version: installed,
                 fixed_version: fixed,
+                pro_fixed_version: None,
                 status,
                 severity: parse_severity(&s("Severity")).unwrap_or(Severity::Unknown),
                 summary: Some(s("Title")).filter(|t| !t.is_empty()),

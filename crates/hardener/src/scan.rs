@@ -49,8 +49,14 @@ pub struct Finding {
     pub source_name: String,
     /// The source version compared.
     pub source_version: String,
-    /// The version that fixes it (the highest any advisory names), if any.
+    /// The version that fixes it (the highest any advisory names), if any. Only fixes the
+    /// image's own archive publishes: never one that needs Ubuntu Pro.
     pub fixed_version: Option<String>,
+    /// For an Ubuntu image, the version that fixes it in Ubuntu Pro (ESM) when the free
+    /// archive has no fix: the finding is then [`FindingStatus::Affected`] and
+    /// [`Finding::note`] says "fix requires Ubuntu Pro". Installing it needs a Pro
+    /// subscription (or Pro repositories configured in the image).
+    pub pro_fixed_version: Option<String>,
     /// The fix situation.
     pub status: FindingStatus,
     /// The severity (the highest any advisory gives).
@@ -63,6 +69,17 @@ pub struct Finding {
     pub format: PackageFormat,
     /// The package's architecture.
     pub architecture: Option<String>,
+}
+
+/// The note of a finding whose only fix is in Ubuntu Pro ([`Finding::pro_fixed_version`]).
+pub const PRO_FIX_NOTE: &str = "fix requires Ubuntu Pro";
+
+impl Finding {
+    /// What a report should say next to the status, if anything: for a fix only Ubuntu Pro
+    /// publishes, `fix requires Ubuntu Pro (fixed in VERSION)`.
+    pub fn note(&self) -> Option<String> {
+        self.pro_fixed_version.as_ref().map(|version| format!("{PRO_FIX_NOTE} (fixed in {version})"))
+    }
 }
 
 /// The result of scanning one image.
@@ -90,13 +107,16 @@ pub struct ScanReport {
     pub database: Option<DbInfo>,
 }
 
-/// The advisory ecosystem of an operating system (`Debian:12`, `Alpine:v3.20`).
+/// The advisory ecosystem of an operating system (`Debian:12`, `Alpine:v3.20`,
+/// `Ubuntu:24.04:LTS`: Ubuntu's free archive; [`Ecosystem::for_matching`] adds its Pro
+/// ecosystem).
 pub fn ecosystem_of(os: &OsInfo) -> Option<Ecosystem> {
     let version = os.version_id.as_deref()?;
     match os.family {
         OsFamily::Debian if os.id == "debian" => {
             Some(Ecosystem::Debian { release: version.split('.').next()?.to_owned() })
         }
+        OsFamily::Debian if os.id == "ubuntu" => Some(Ecosystem::ubuntu(version)),
         OsFamily::Alpine => {
             let branch = os.alpine_branch()?;
             Some(Ecosystem::Alpine { branch: branch.strip_prefix('v').unwrap_or(&branch).to_owned() })
@@ -131,6 +151,12 @@ fn source_version_for_matching(p: &Package) -> String {
 /// source package; the source version is compared with each fixed version using the
 /// package format's own ordering. Several advisories for one vulnerability merge: the
 /// highest fixed version wins, every advisory id is kept, the highest severity is used.
+///
+/// For Ubuntu, the release's free-archive advisories decide; its Ubuntu Pro advisories
+/// count only where the free archive has no fix: a Pro fix newer than the installed version
+/// makes the finding `affected` with [`Finding::pro_fixed_version`] set (an installed Pro
+/// version at or above it is not vulnerable). Other releases and FIPS streams are never
+/// consulted.
 pub fn match_packages(os: &OsInfo, packages: &[Package], db: &AdvisoryDb) -> (Vec<Finding>, Vec<String>) {
     let mut findings = Vec::new();
     let mut warnings = Vec::new();
@@ -142,19 +168,28 @@ pub fn match_packages(os: &OsInfo, packages: &[Package], db: &AdvisoryDb) -> (Ve
         ));
         return (findings, warnings);
     };
+    let pro = ecosystem.ubuntu_pro();
     for p in packages {
         let advisories = db.advisories_for(&ecosystem, &p.source_name);
-        if advisories.is_empty() {
+        let pro_advisories = pro.as_ref().map_or(&[][..], |pro| db.advisories_for(pro, &p.source_name));
+        if advisories.is_empty() && pro_advisories.is_empty() {
             continue;
         }
         let installed = source_version_for_matching(p);
-        let mut by_id: BTreeMap<&str, Vec<&Advisory>> = BTreeMap::new();
+        // (the image's own archive, Ubuntu Pro) per vulnerability
+        type Sides<'a> = (Vec<&'a Advisory>, Vec<&'a Advisory>);
+        let mut by_id: BTreeMap<&str, Sides<'_>> = BTreeMap::new();
         for a in advisories {
-            by_id.entry(a.id.as_str()).or_default().push(a);
+            by_id.entry(a.id.as_str()).or_default().0.push(a);
         }
-        for (id, group) in by_id {
-            match evaluate(p.format, &installed, &group) {
-                Ok(Some((status, fixed))) => findings.push(Finding {
+        for a in pro_advisories {
+            by_id.entry(a.id.as_str()).or_default().1.push(a);
+        }
+        for (id, (own, pro_group)) in by_id {
+            let verdict = evaluate_with_pro(p.format, &installed, &own, &pro_group);
+            let group: Vec<&Advisory> = own.iter().chain(&pro_group).copied().collect();
+            match verdict {
+                Ok(Some((status, fixed, pro_fixed))) => findings.push(Finding {
                     vulnerability_id: id.to_owned(),
                     advisory_ids: {
                         let mut ids: Vec<String> =
@@ -168,6 +203,7 @@ pub fn match_packages(os: &OsInfo, packages: &[Package], db: &AdvisoryDb) -> (Ve
                     source_name: p.source_name.clone(),
                     source_version: installed.clone(),
                     fixed_version: fixed,
+                    pro_fixed_version: pro_fixed,
                     status,
                     severity: group.iter().map(|a| a.severity).max().unwrap_or(Severity::Unknown),
                     summary: group.iter().find_map(|a| a.summary.clone()),
@@ -191,6 +227,35 @@ pub fn match_packages(os: &OsInfo, packages: &[Package], db: &AdvisoryDb) -> (Ve
         ))
     });
     (findings, warnings)
+}
+
+/// The verdict of the image's own advisories (`own`) and Ubuntu Pro's (`pro`) for one
+/// vulnerability: `own` decides when it has a fix or says the package is not affected;
+/// otherwise a Pro fix above the installed version makes it `affected` with that Pro
+/// version (third), and a Pro fix at or below it means not vulnerable.
+#[allow(clippy::type_complexity)]
+fn evaluate_with_pro(
+    format: PackageFormat,
+    installed: &str,
+    own: &[&Advisory],
+    pro: &[&Advisory],
+) -> std::result::Result<Option<(FindingStatus, Option<String>, Option<String>)>, String> {
+    let own_fix = own.iter().any(|a| matches!(a.status, AdvisoryStatus::Fixed { .. }));
+    let own_not_affected = !own.is_empty() && own.iter().all(|a| a.status == AdvisoryStatus::NotAffected);
+    if pro.is_empty() || own_fix || own_not_affected {
+        return Ok(evaluate(format, installed, own)?.map(|(status, fixed)| (status, fixed, None)));
+    }
+    match evaluate(format, installed, pro)? {
+        Some((FindingStatus::Fixed, Some(pro_fix))) => {
+            let status = evaluate(format, installed, own)?.map_or(FindingStatus::Affected, |(status, _)| status);
+            Ok(Some((status, None, Some(pro_fix))))
+        }
+        // Pro's fix is installed (a Pro image): nothing left to fix.
+        None if pro.iter().any(|a| matches!(a.status, AdvisoryStatus::Fixed { .. })) => Ok(None),
+        pro_verdict => {
+            Ok(evaluate(format, installed, own)?.or(pro_verdict).map(|(status, fixed)| (status, fixed, None)))
+        }
+    }
 }
 
 /// The verdict of the advisories for one vulnerability on one installed source version:
