@@ -43,6 +43,7 @@ pub use rules::{
     RuleSet, RuleSeverity, evaluate,
 };
 pub use scan::{
-    Finding, FindingStatus, ScanReport, compare_versions, ecosystem_of, match_packages, scan, scan_with_db_dir,
+    Finding, FindingStatus, PRO_FIX_NOTE, ScanReport, compare_versions, ecosystem_of, match_packages, scan,
+    scan_with_db_dir,
 };
 pub use version::{ApkVersion, DpkgVersion};

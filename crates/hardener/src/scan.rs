@@ -498,6 +498,202 @@ mod tests {
         assert!(warnings[0].contains("CVE-9") && warnings[0].contains("not a version"), "{warnings:?}");
     }
 
+    /// The OS detection's verdict on an Ubuntu os-release.
+    fn ubuntu_os(os_release: &str) -> OsInfo {
+        let files = crate::os::OsFiles {
+            os_release: Some(os_release.to_owned()),
+            debian_version: Some("trixie/sid\n".into()),
+            dpkg_status: true,
+            ..Default::default()
+        };
+        crate::os::identify(&files, "2025-01-01").0.unwrap()
+    }
+
+    /// Ubuntu 24.04's own `/usr/lib/os-release`.
+    fn noble() -> OsInfo {
+        ubuntu_os(concat!(
+            "PRETTY_NAME=\"Ubuntu 24.04 LTS\"\nNAME=\"Ubuntu\"\nVERSION_ID=\"24.04\"\n",
+            "VERSION=\"24.04 LTS (Noble Numbat)\"\nVERSION_CODENAME=noble\nID=ubuntu\nID_LIKE=debian\n",
+        ))
+    }
+
+    /// The real Ubuntu records, saved and opened for the image's release as a scan does.
+    fn ubuntu_db(extra: &[u8]) -> (tempfile::TempDir, AdvisoryDb) {
+        let fixtures =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/advisories/ubuntu-osv");
+        let mut db = AdvisoryDb::new();
+        db.ingest_path(&fixtures).unwrap();
+        if !extra.is_empty() {
+            db.ingest_reader("crafted.json", extra).unwrap();
+        }
+        let dir = tempfile::tempdir().unwrap();
+        db.save(dir.path()).unwrap();
+        let ecosystems: Vec<Ecosystem> = ecosystem_of(&noble()).into_iter().collect();
+        let loaded = AdvisoryDb::open_for(dir.path(), &ecosystems).unwrap();
+        (dir, loaded)
+    }
+
+    fn status_db(stanzas: &[(&str, &str, &str)]) -> Vec<Package> {
+        let text: String = stanzas
+            .iter()
+            .map(|(package, source, version)| {
+                let source = if source.is_empty() { String::new() } else { format!("Source: {source}\n") };
+                format!("Package: {package}\nStatus: install ok installed\nArchitecture: amd64\n{source}Version: {version}\n\n")
+            })
+            .collect();
+        let (packages, warnings) = crate::parse_dpkg_status(&text, "/var/lib/dpkg/status").unwrap();
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(packages.len(), stanzas.len());
+        packages
+    }
+
+    type Row<'a> = (&'a str, &'a str, FindingStatus, Option<&'a str>, Severity);
+
+    fn rows(findings: &[Finding]) -> Vec<Row<'_>> {
+        findings
+            .iter()
+            .map(|f| {
+                (f.package.as_str(), f.vulnerability_id.as_str(), f.status, f.fixed_version.as_deref(), f.severity)
+            })
+            .collect()
+    }
+
+    /// A noble image from the release pocket (every version below is in the records'
+    /// `versions` lists for `Ubuntu:24.04:LTS`) against the ten real Ubuntu records: the
+    /// 14 findings the fixtures' README describes, matched through source packages (the
+    /// `t64` library, `liblzma5`, `perl-base`); the noble fixes, never an interim
+    /// release's; no tomcat (not installed), no FIPS entry; `introduced: 0` affected.
+    #[test]
+    fn a_noble_release_pocket_image_gets_exactly_the_ubuntu_findings() {
+        let os = noble();
+        assert_eq!(ecosystem_of(&os).unwrap().to_string(), "Ubuntu:24.04:LTS");
+        let (_dir, db) = ubuntu_db(b"");
+        let packages = status_db(&[
+            ("coreutils", "", "9.4-3ubuntu6"),
+            ("libcap2", "", "1:2.66-5ubuntu2"),
+            ("liblzma5", "xz-utils", "5.6.1+really5.4.5-1build0.1"),
+            ("libssl3t64", "openssl", "3.0.13-0ubuntu3"),
+            ("openssl", "", "3.0.13-0ubuntu3"),
+            ("perl-base", "perl", "5.38.2-3.2build2"),
+        ]);
+        let (findings, warnings) = match_packages(&os, &packages, &db);
+        assert!(warnings.is_empty(), "{warnings:?}");
+        use FindingStatus::{Affected, Fixed};
+        let openssl = |package| -> [Row<'_>; 5] {
+            [
+                (package, "CVE-2025-15467", Fixed, Some("3.0.13-0ubuntu3.7"), Severity::Critical),
+                (package, "CVE-2024-41996", Affected, None, Severity::High),
+                (package, "CVE-2024-6119", Fixed, Some("3.0.13-0ubuntu3.4"), Severity::High),
+                (package, "CVE-2024-4603", Fixed, Some("3.0.13-0ubuntu3.2"), Severity::Low),
+                (package, "CVE-2024-4741", Fixed, Some("3.0.13-0ubuntu3.2"), Severity::Low),
+            ]
+        };
+        let mut expected: Vec<Row<'_>> = vec![
+            ("coreutils", "CVE-2016-2781", Affected, None, Severity::Medium),
+            ("libcap2", "CVE-2025-1390", Fixed, Some("1:2.66-5ubuntu2.2"), Severity::Medium),
+            ("liblzma5", "CVE-2025-31115", Fixed, Some("5.6.1+really5.4.5-1ubuntu0.2"), Severity::Medium),
+        ];
+        expected.extend(openssl("libssl3t64"));
+        expected.extend(openssl("openssl"));
+        expected.push(("perl-base", "CVE-2024-56406", Fixed, Some("5.38.2-3.2ubuntu0.1"), Severity::Medium));
+        assert_eq!(rows(&findings), expected);
+        assert!(findings.iter().all(|f| f.pro_fixed_version.is_none() && f.note().is_none()));
+        let t64 = findings.iter().find(|f| f.package == "libssl3t64").unwrap();
+        assert_eq!((t64.source_name.as_str(), t64.source_version.as_str()), ("openssl", "3.0.13-0ubuntu3"));
+        assert_eq!(t64.advisory_ids, ["UBUNTU-CVE-2025-15467", "USN-7980-1"]);
+
+        // Patched past every fix: only the unfixed ones remain. CVE-2024-41996's `versions`
+        // list stops at 3.0.13-0ubuntu3.9; a newer version than any listed is still affected.
+        let patched =
+            status_db(&[("libssl3t64", "openssl", "3.0.13-0ubuntu3.10"), ("perl-base", "perl", "5.38.2-3.2ubuntu0.1")]);
+        let (findings, _) = match_packages(&os, &patched, &db);
+        assert_eq!(rows(&findings), [("libssl3t64", "CVE-2024-41996", Affected, None, Severity::High)]);
+    }
+
+    /// A fix published only under `Ubuntu:Pro:24.04:LTS` is no fix for an image on the free
+    /// archive: `affected`, with the Pro version and the note. Real record
+    /// (UBUNTU-CVE-2025-24813: tomcat9 `introduced: 0` in noble, fixed in Pro), plus a
+    /// crafted one (marked so) for a package the free ecosystem does not list at all.
+    #[test]
+    fn a_fix_only_in_ubuntu_pro_is_affected_with_the_pro_version() {
+        let crafted = br#"{"schema_version": "1.7.0", "id": "UBUNTU-CVE-2099-0002", "upstream": ["CVE-2099-0002"],
+          "details": "CRAFTED for a test in the shape of UBUNTU-CVE-2025-24813; not Ubuntu data.",
+          "severity": [{"type": "Ubuntu", "score": "negligible"}],
+          "affected": [{"package": {"ecosystem": "Ubuntu:Pro:24.04:LTS", "name": "crafted-src"},
+            "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "1.0-1ubuntu0.1~esm1"}]}],
+            "ecosystem_specific": {"availability": "Available with Ubuntu Pro: https://ubuntu.com/pro"}}]}"#;
+        let (_dir, db) = ubuntu_db(crafted);
+        let packages = status_db(&[
+            ("libtomcat9-java", "tomcat9", "9.0.70-2ubuntu0.1"),
+            // Pro's own build installed (an image with Pro repositories): not vulnerable.
+            ("tomcat10", "", "10.1.16-1ubuntu0.1~esm1"),
+            ("crafted-bin", "crafted-src", "1.0-1"),
+        ]);
+        let (findings, warnings) = match_packages(&noble(), &packages, &db);
+        assert!(warnings.is_empty(), "{warnings:?}");
+        let got: Vec<(&str, &str, FindingStatus, Option<&str>, Option<&str>, Severity)> = findings
+            .iter()
+            .map(|f| {
+                (
+                    f.package.as_str(),
+                    f.vulnerability_id.as_str(),
+                    f.status,
+                    f.fixed_version.as_deref(),
+                    f.pro_fixed_version.as_deref(),
+                    f.severity,
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    "crafted-bin",
+                    "CVE-2099-0002",
+                    FindingStatus::Affected,
+                    None,
+                    Some("1.0-1ubuntu0.1~esm1"),
+                    Severity::Low
+                ),
+                (
+                    "libtomcat9-java",
+                    "CVE-2025-24813",
+                    FindingStatus::Affected,
+                    None,
+                    Some("9.0.70-2ubuntu0.1+esm1"),
+                    Severity::Critical
+                ),
+            ]
+        );
+        assert_eq!(findings[1].note().as_deref(), Some("fix requires Ubuntu Pro (fixed in 9.0.70-2ubuntu0.1+esm1)"));
+        // The Pro record's ids are kept with the archive's.
+        assert_eq!(findings[1].advisory_ids, ["UBUNTU-CVE-2025-24813", "USN-7525-1", "USN-7525-2"]);
+    }
+
+    /// Where the free archive has a fix, Ubuntu Pro's is not consulted; a Pro entry never
+    /// turns a fixed version into an unfixed one.
+    #[test]
+    fn an_archive_fix_wins_over_a_pro_fix() {
+        let ubuntu = |stream: &str| -> Ecosystem { format!("Ubuntu:{stream}24.04:LTS").parse().unwrap() };
+        let mut db = AdvisoryDb::new();
+        let mut pkg = advisory("CVE-7", "zlib", fixed("1:1.3-1ubuntu0.1"), Severity::High, "UBUNTU-CVE-7");
+        pkg.ecosystem = ubuntu("");
+        db.insert(pkg.clone());
+        pkg.ecosystem = ubuntu("Pro:");
+        pkg.status = fixed("1:1.3-1ubuntu0.1~esm1");
+        db.insert(pkg.clone());
+        pkg.ecosystem = ubuntu("Pro:FIPS-updates:");
+        pkg.status = fixed("1:9.9");
+        db.insert(pkg);
+        let (findings, _) = match_packages(&noble(), &[deb("zlib1g", "1:1.3-1", Some(("zlib", "1:1.3-1")))], &db);
+        let got: Vec<(Option<&str>, Option<&str>)> =
+            findings.iter().map(|f| (f.fixed_version.as_deref(), f.pro_fixed_version.as_deref())).collect();
+        assert_eq!(got, [(Some("1:1.3-1ubuntu0.1"), None)]);
+        let (findings, _) =
+            match_packages(&noble(), &[deb("zlib1g", "1:1.3-1ubuntu0.1", Some(("zlib", "1:1.3-1ubuntu0.1")))], &db);
+        assert!(findings.is_empty(), "{findings:?}");
+    }
+
     #[test]
     fn ecosystems_of_distributions() {
         assert_eq!(ecosystem_of(&bookworm()), Some(Ecosystem::Debian { release: "12".into() }));
@@ -511,5 +707,9 @@ mod tests {
             eol: None,
         };
         assert_eq!(ecosystem_of(&alpine), Some(Ecosystem::Alpine { branch: "3.20".into() }));
+        let jammy = ubuntu_os("ID=ubuntu\nID_LIKE=debian\nVERSION_ID=\"22.04\"\nVERSION_CODENAME=jammy\n");
+        assert_eq!(ecosystem_of(&jammy).unwrap().to_string(), "Ubuntu:22.04:LTS");
+        let oracular = ubuntu_os("ID=ubuntu\nVERSION_ID=\"24.10\"\n");
+        assert_eq!(ecosystem_of(&oracular).unwrap().to_string(), "Ubuntu:24.10");
     }
 }
