@@ -631,7 +631,9 @@ mod tests {
         ]);
         let (findings, warnings) = match_packages(&noble(), &packages, &db);
         assert!(warnings.is_empty(), "{warnings:?}");
-        let got: Vec<(&str, &str, FindingStatus, Option<&str>, Option<&str>, Severity)> = findings
+        /// (package, vulnerability, status, fixed version, Pro's fixed version, severity)
+        type ProRow<'a> = (&'a str, &'a str, FindingStatus, Option<&'a str>, Option<&'a str>, Severity);
+        let got: Vec<ProRow<'_>> = findings
             .iter()
             .map(|f| {
                 (
