@@ -610,6 +610,50 @@ mod tests {
         assert_eq!(rows(&findings), [("libssl3t64", "CVE-2024-41996", Affected, None, Severity::High)]);
     }
 
+    /// dpkg as the judge: for every installed package of the noble image and every fixed
+    /// version the records give for its source (noble's, and the interim releases' that
+    /// must not be used), a `fixed` finding with that version exists exactly when dpkg says
+    /// the installed source version is lower and the fix is noble's (or, for an interim
+    /// release's fix, never).
+    #[test]
+    fn noble_verdicts_agree_with_dpkg_compare_versions() {
+        let dpkg_lt = |a: &str, b: &str| {
+            let status = std::process::Command::new("dpkg").args(["--compare-versions", a, "lt", b]).status();
+            status.expect("dpkg --compare-versions runs").success()
+        };
+        let (_dir, db) = ubuntu_db(b"");
+        let mut all = AdvisoryDb::new();
+        let fixtures =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/advisories/ubuntu-osv");
+        all.ingest_path(&fixtures).unwrap();
+        let packages = status_db(&[
+            ("coreutils", "", "9.4-3ubuntu6"),
+            ("libcap2", "", "1:2.66-5ubuntu2"),
+            ("liblzma5", "xz-utils", "5.6.1+really5.4.5-1build0.1"),
+            ("libssl3t64", "openssl", "3.0.13-0ubuntu3"),
+            ("perl-base", "perl", "5.38.2-3.2build2"),
+        ]);
+        let (findings, _) = match_packages(&noble(), &packages, &db);
+        let mut judged = 0;
+        for p in &packages {
+            for ecosystem in ["Ubuntu:24.04:LTS", "Ubuntu:24.10", "Ubuntu:25.04"] {
+                let ecosystem: Ecosystem = ecosystem.parse().unwrap();
+                let noble_release = ecosystem == ecosystem_of(&noble()).unwrap();
+                for a in all.advisories_for(&ecosystem, &p.source_name) {
+                    let Some(fix) = a.status.fixed_version() else { continue };
+                    let reported = findings.iter().any(|f| {
+                        f.package == p.name && f.vulnerability_id == a.id && f.fixed_version.as_deref() == Some(fix)
+                    });
+                    let lower = dpkg_lt(&p.source_version, fix);
+                    assert_eq!(reported, noble_release && lower, "{} {} {} {ecosystem} {fix}", p.name, p.version, a.id);
+                    judged += 1;
+                }
+            }
+        }
+        // Seven noble fixes (openssl ×4, xz-utils, libcap2, perl) and four interim ones.
+        assert_eq!(judged, 11);
+    }
+
     /// A fix published only under `Ubuntu:Pro:24.04:LTS` is no fix for an image on the free
     /// archive: `affected`, with the Pro version and the note. Real record
     /// (UBUNTU-CVE-2025-24813: tomcat9 `introduced: 0` in noble, fixed in Pro), plus a
