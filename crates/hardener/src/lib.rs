@@ -40,7 +40,7 @@ mod version;
 
 pub use advisories::{
     Advisory, AdvisoryDb, AdvisoryStatus, DEFAULT_SOURCES, DbInfo, DbSource, DbUpdate, DbUpdateEvent, Ecosystem,
-    IngestReport, Severity, SourceInfo, StaleDatabase, default_db_dir, update_db,
+    IngestReport, Severity, SourceInfo, StaleDatabase, UbuntuStream, default_db_dir, update_db,
 };
 pub use apt::{
     AptError, AptResult, ArchQualifier, Compression, Dependency, Fingerprint, IndexLocation, KeyInfo, Keyring,
@@ -76,7 +76,8 @@ pub use rules::{
 };
 pub use sarif::{SarifLog, SarifSeverity};
 pub use scan::{
-    Finding, FindingStatus, ScanReport, compare_versions, ecosystem_of, match_packages, scan, scan_with_db_dir,
+    Finding, FindingStatus, PRO_FIX_NOTE, ScanReport, compare_versions, ecosystem_of, match_packages, scan,
+    scan_with_db_dir,
 };
 pub use upgrade::{
     ConffileAction, ConffileOutcome, FileAction, FileChange, Installed, PackageFiles, Spool, Spooled,

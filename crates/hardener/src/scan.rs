@@ -49,8 +49,14 @@ pub struct Finding {
     pub source_name: String,
     /// The source version compared.
     pub source_version: String,
-    /// The version that fixes it (the highest any advisory names), if any.
+    /// The version that fixes it (the highest any advisory names), if any. Only fixes the
+    /// image's own archive publishes: never one that needs Ubuntu Pro.
     pub fixed_version: Option<String>,
+    /// For an Ubuntu image, the version that fixes it in Ubuntu Pro (ESM) when the free
+    /// archive has no fix: the finding is then [`FindingStatus::Affected`] and
+    /// [`Finding::note`] says "fix requires Ubuntu Pro". Installing it needs a Pro
+    /// subscription (or Pro repositories configured in the image).
+    pub pro_fixed_version: Option<String>,
     /// The fix situation.
     pub status: FindingStatus,
     /// The severity (the highest any advisory gives).
@@ -63,6 +69,17 @@ pub struct Finding {
     pub format: PackageFormat,
     /// The package's architecture.
     pub architecture: Option<String>,
+}
+
+/// The note of a finding whose only fix is in Ubuntu Pro ([`Finding::pro_fixed_version`]).
+pub const PRO_FIX_NOTE: &str = "fix requires Ubuntu Pro";
+
+impl Finding {
+    /// What a report should say next to the status, if anything: for a fix only Ubuntu Pro
+    /// publishes, `fix requires Ubuntu Pro (fixed in VERSION)`.
+    pub fn note(&self) -> Option<String> {
+        self.pro_fixed_version.as_ref().map(|version| format!("{PRO_FIX_NOTE} (fixed in {version})"))
+    }
 }
 
 /// The result of scanning one image.
@@ -90,13 +107,16 @@ pub struct ScanReport {
     pub database: Option<DbInfo>,
 }
 
-/// The advisory ecosystem of an operating system (`Debian:12`, `Alpine:v3.20`).
+/// The advisory ecosystem of an operating system (`Debian:12`, `Alpine:v3.20`,
+/// `Ubuntu:24.04:LTS`: Ubuntu's free archive; [`Ecosystem::for_matching`] adds its Pro
+/// ecosystem).
 pub fn ecosystem_of(os: &OsInfo) -> Option<Ecosystem> {
     let version = os.version_id.as_deref()?;
     match os.family {
         OsFamily::Debian if os.id == "debian" => {
             Some(Ecosystem::Debian { release: version.split('.').next()?.to_owned() })
         }
+        OsFamily::Debian if os.id == "ubuntu" => Some(Ecosystem::ubuntu(version)),
         OsFamily::Alpine => {
             let branch = os.alpine_branch()?;
             Some(Ecosystem::Alpine { branch: branch.strip_prefix('v').unwrap_or(&branch).to_owned() })
@@ -131,6 +151,12 @@ fn source_version_for_matching(p: &Package) -> String {
 /// source package; the source version is compared with each fixed version using the
 /// package format's own ordering. Several advisories for one vulnerability merge: the
 /// highest fixed version wins, every advisory id is kept, the highest severity is used.
+///
+/// For Ubuntu, the release's free-archive advisories decide; its Ubuntu Pro advisories
+/// count only where the free archive has no fix: a Pro fix newer than the installed version
+/// makes the finding `affected` with [`Finding::pro_fixed_version`] set (an installed Pro
+/// version at or above it is not vulnerable). Other releases and FIPS streams are never
+/// consulted.
 pub fn match_packages(os: &OsInfo, packages: &[Package], db: &AdvisoryDb) -> (Vec<Finding>, Vec<String>) {
     let mut findings = Vec::new();
     let mut warnings = Vec::new();
@@ -142,19 +168,28 @@ pub fn match_packages(os: &OsInfo, packages: &[Package], db: &AdvisoryDb) -> (Ve
         ));
         return (findings, warnings);
     };
+    let pro = ecosystem.ubuntu_pro();
     for p in packages {
         let advisories = db.advisories_for(&ecosystem, &p.source_name);
-        if advisories.is_empty() {
+        let pro_advisories = pro.as_ref().map_or(&[][..], |pro| db.advisories_for(pro, &p.source_name));
+        if advisories.is_empty() && pro_advisories.is_empty() {
             continue;
         }
         let installed = source_version_for_matching(p);
-        let mut by_id: BTreeMap<&str, Vec<&Advisory>> = BTreeMap::new();
+        // (the image's own archive, Ubuntu Pro) per vulnerability
+        type Sides<'a> = (Vec<&'a Advisory>, Vec<&'a Advisory>);
+        let mut by_id: BTreeMap<&str, Sides<'_>> = BTreeMap::new();
         for a in advisories {
-            by_id.entry(a.id.as_str()).or_default().push(a);
+            by_id.entry(a.id.as_str()).or_default().0.push(a);
         }
-        for (id, group) in by_id {
-            match evaluate(p.format, &installed, &group) {
-                Ok(Some((status, fixed))) => findings.push(Finding {
+        for a in pro_advisories {
+            by_id.entry(a.id.as_str()).or_default().1.push(a);
+        }
+        for (id, (own, pro_group)) in by_id {
+            let verdict = evaluate_with_pro(p.format, &installed, &own, &pro_group);
+            let group: Vec<&Advisory> = own.iter().chain(&pro_group).copied().collect();
+            match verdict {
+                Ok(Some((status, fixed, pro_fixed))) => findings.push(Finding {
                     vulnerability_id: id.to_owned(),
                     advisory_ids: {
                         let mut ids: Vec<String> =
@@ -168,6 +203,7 @@ pub fn match_packages(os: &OsInfo, packages: &[Package], db: &AdvisoryDb) -> (Ve
                     source_name: p.source_name.clone(),
                     source_version: installed.clone(),
                     fixed_version: fixed,
+                    pro_fixed_version: pro_fixed,
                     status,
                     severity: group.iter().map(|a| a.severity).max().unwrap_or(Severity::Unknown),
                     summary: group.iter().find_map(|a| a.summary.clone()),
@@ -191,6 +227,35 @@ pub fn match_packages(os: &OsInfo, packages: &[Package], db: &AdvisoryDb) -> (Ve
         ))
     });
     (findings, warnings)
+}
+
+/// The verdict of the image's own advisories (`own`) and Ubuntu Pro's (`pro`) for one
+/// vulnerability: `own` decides when it has a fix or says the package is not affected;
+/// otherwise a Pro fix above the installed version makes it `affected` with that Pro
+/// version (third), and a Pro fix at or below it means not vulnerable.
+#[allow(clippy::type_complexity)]
+fn evaluate_with_pro(
+    format: PackageFormat,
+    installed: &str,
+    own: &[&Advisory],
+    pro: &[&Advisory],
+) -> std::result::Result<Option<(FindingStatus, Option<String>, Option<String>)>, String> {
+    let own_fix = own.iter().any(|a| matches!(a.status, AdvisoryStatus::Fixed { .. }));
+    let own_not_affected = !own.is_empty() && own.iter().all(|a| a.status == AdvisoryStatus::NotAffected);
+    if pro.is_empty() || own_fix || own_not_affected {
+        return Ok(evaluate(format, installed, own)?.map(|(status, fixed)| (status, fixed, None)));
+    }
+    match evaluate(format, installed, pro)? {
+        Some((FindingStatus::Fixed, Some(pro_fix))) => {
+            let status = evaluate(format, installed, own)?.map_or(FindingStatus::Affected, |(status, _)| status);
+            Ok(Some((status, None, Some(pro_fix))))
+        }
+        // Pro's fix is installed (a Pro image): nothing left to fix.
+        None if pro.iter().any(|a| matches!(a.status, AdvisoryStatus::Fixed { .. })) => Ok(None),
+        pro_verdict => {
+            Ok(evaluate(format, installed, own)?.or(pro_verdict).map(|(status, fixed)| (status, fixed, None)))
+        }
+    }
 }
 
 /// The verdict of the advisories for one vulnerability on one installed source version:
@@ -433,6 +498,248 @@ mod tests {
         assert!(warnings[0].contains("CVE-9") && warnings[0].contains("not a version"), "{warnings:?}");
     }
 
+    /// The OS detection's verdict on an Ubuntu os-release.
+    fn ubuntu_os(os_release: &str) -> OsInfo {
+        let files = crate::os::OsFiles {
+            os_release: Some(os_release.to_owned()),
+            debian_version: Some("trixie/sid\n".into()),
+            dpkg_status: true,
+            ..Default::default()
+        };
+        crate::os::identify(&files, "2025-01-01").0.unwrap()
+    }
+
+    /// Ubuntu 24.04's own `/usr/lib/os-release`.
+    fn noble() -> OsInfo {
+        ubuntu_os(concat!(
+            "PRETTY_NAME=\"Ubuntu 24.04 LTS\"\nNAME=\"Ubuntu\"\nVERSION_ID=\"24.04\"\n",
+            "VERSION=\"24.04 LTS (Noble Numbat)\"\nVERSION_CODENAME=noble\nID=ubuntu\nID_LIKE=debian\n",
+        ))
+    }
+
+    /// The real Ubuntu records, saved and opened for the image's release as a scan does.
+    fn ubuntu_db(extra: &[u8]) -> (tempfile::TempDir, AdvisoryDb) {
+        let fixtures =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/advisories/ubuntu-osv");
+        let mut db = AdvisoryDb::new();
+        db.ingest_path(&fixtures).unwrap();
+        if !extra.is_empty() {
+            db.ingest_reader("crafted.json", extra).unwrap();
+        }
+        let dir = tempfile::tempdir().unwrap();
+        db.save(dir.path()).unwrap();
+        let ecosystems: Vec<Ecosystem> = ecosystem_of(&noble()).into_iter().collect();
+        let loaded = AdvisoryDb::open_for(dir.path(), &ecosystems).unwrap();
+        (dir, loaded)
+    }
+
+    fn status_db(stanzas: &[(&str, &str, &str)]) -> Vec<Package> {
+        let text: String = stanzas
+            .iter()
+            .map(|(package, source, version)| {
+                let source = if source.is_empty() { String::new() } else { format!("Source: {source}\n") };
+                format!("Package: {package}\nStatus: install ok installed\nArchitecture: amd64\n{source}Version: {version}\n\n")
+            })
+            .collect();
+        let (packages, warnings) = crate::parse_dpkg_status(&text, "/var/lib/dpkg/status").unwrap();
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(packages.len(), stanzas.len());
+        packages
+    }
+
+    type Row<'a> = (&'a str, &'a str, FindingStatus, Option<&'a str>, Severity);
+
+    fn rows(findings: &[Finding]) -> Vec<Row<'_>> {
+        findings
+            .iter()
+            .map(|f| {
+                (f.package.as_str(), f.vulnerability_id.as_str(), f.status, f.fixed_version.as_deref(), f.severity)
+            })
+            .collect()
+    }
+
+    /// A noble image from the release pocket (every version below is in the records'
+    /// `versions` lists for `Ubuntu:24.04:LTS`) against the ten real Ubuntu records: the
+    /// 14 findings the fixtures' README describes, matched through source packages (the
+    /// `t64` library, `liblzma5`, `perl-base`); the noble fixes, never an interim
+    /// release's; no tomcat (not installed), no FIPS entry; `introduced: 0` affected.
+    #[test]
+    fn a_noble_release_pocket_image_gets_exactly_the_ubuntu_findings() {
+        let os = noble();
+        assert_eq!(ecosystem_of(&os).unwrap().to_string(), "Ubuntu:24.04:LTS");
+        let (_dir, db) = ubuntu_db(b"");
+        let packages = status_db(&[
+            ("coreutils", "", "9.4-3ubuntu6"),
+            ("libcap2", "", "1:2.66-5ubuntu2"),
+            ("liblzma5", "xz-utils", "5.6.1+really5.4.5-1build0.1"),
+            ("libssl3t64", "openssl", "3.0.13-0ubuntu3"),
+            ("openssl", "", "3.0.13-0ubuntu3"),
+            ("perl-base", "perl", "5.38.2-3.2build2"),
+        ]);
+        let (findings, warnings) = match_packages(&os, &packages, &db);
+        assert!(warnings.is_empty(), "{warnings:?}");
+        use FindingStatus::{Affected, Fixed};
+        let openssl = |package| -> [Row<'_>; 5] {
+            [
+                (package, "CVE-2025-15467", Fixed, Some("3.0.13-0ubuntu3.7"), Severity::Critical),
+                (package, "CVE-2024-41996", Affected, None, Severity::High),
+                (package, "CVE-2024-6119", Fixed, Some("3.0.13-0ubuntu3.4"), Severity::High),
+                (package, "CVE-2024-4603", Fixed, Some("3.0.13-0ubuntu3.2"), Severity::Low),
+                (package, "CVE-2024-4741", Fixed, Some("3.0.13-0ubuntu3.2"), Severity::Low),
+            ]
+        };
+        let mut expected: Vec<Row<'_>> = vec![
+            ("coreutils", "CVE-2016-2781", Affected, None, Severity::Medium),
+            ("libcap2", "CVE-2025-1390", Fixed, Some("1:2.66-5ubuntu2.2"), Severity::Medium),
+            ("liblzma5", "CVE-2025-31115", Fixed, Some("5.6.1+really5.4.5-1ubuntu0.2"), Severity::Medium),
+        ];
+        expected.extend(openssl("libssl3t64"));
+        expected.extend(openssl("openssl"));
+        expected.push(("perl-base", "CVE-2024-56406", Fixed, Some("5.38.2-3.2ubuntu0.1"), Severity::Medium));
+        assert_eq!(rows(&findings), expected);
+        assert!(findings.iter().all(|f| f.pro_fixed_version.is_none() && f.note().is_none()));
+        let t64 = findings.iter().find(|f| f.package == "libssl3t64").unwrap();
+        assert_eq!((t64.source_name.as_str(), t64.source_version.as_str()), ("openssl", "3.0.13-0ubuntu3"));
+        assert_eq!(t64.advisory_ids, ["UBUNTU-CVE-2025-15467", "USN-7980-1"]);
+
+        // Patched past every fix: only the unfixed ones remain. CVE-2024-41996's `versions`
+        // list stops at 3.0.13-0ubuntu3.9; a newer version than any listed is still affected.
+        let patched =
+            status_db(&[("libssl3t64", "openssl", "3.0.13-0ubuntu3.10"), ("perl-base", "perl", "5.38.2-3.2ubuntu0.1")]);
+        let (findings, _) = match_packages(&os, &patched, &db);
+        assert_eq!(rows(&findings), [("libssl3t64", "CVE-2024-41996", Affected, None, Severity::High)]);
+    }
+
+    /// dpkg as the judge: for every installed package of the noble image and every fixed
+    /// version the records give for its source (noble's, and the interim releases' that
+    /// must not be used), a `fixed` finding with that version exists exactly when dpkg says
+    /// the installed source version is lower and the fix is noble's (or, for an interim
+    /// release's fix, never).
+    #[test]
+    fn noble_verdicts_agree_with_dpkg_compare_versions() {
+        let dpkg_lt = |a: &str, b: &str| {
+            let status = std::process::Command::new("dpkg").args(["--compare-versions", a, "lt", b]).status();
+            status.expect("dpkg --compare-versions runs").success()
+        };
+        let (_dir, db) = ubuntu_db(b"");
+        let mut all = AdvisoryDb::new();
+        let fixtures =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/advisories/ubuntu-osv");
+        all.ingest_path(&fixtures).unwrap();
+        let packages = status_db(&[
+            ("coreutils", "", "9.4-3ubuntu6"),
+            ("libcap2", "", "1:2.66-5ubuntu2"),
+            ("liblzma5", "xz-utils", "5.6.1+really5.4.5-1build0.1"),
+            ("libssl3t64", "openssl", "3.0.13-0ubuntu3"),
+            ("perl-base", "perl", "5.38.2-3.2build2"),
+        ]);
+        let (findings, _) = match_packages(&noble(), &packages, &db);
+        let mut judged = 0;
+        for p in &packages {
+            for ecosystem in ["Ubuntu:24.04:LTS", "Ubuntu:24.10", "Ubuntu:25.04"] {
+                let ecosystem: Ecosystem = ecosystem.parse().unwrap();
+                let noble_release = ecosystem == ecosystem_of(&noble()).unwrap();
+                for a in all.advisories_for(&ecosystem, &p.source_name) {
+                    let Some(fix) = a.status.fixed_version() else { continue };
+                    let reported = findings.iter().any(|f| {
+                        f.package == p.name && f.vulnerability_id == a.id && f.fixed_version.as_deref() == Some(fix)
+                    });
+                    let lower = dpkg_lt(&p.source_version, fix);
+                    assert_eq!(reported, noble_release && lower, "{} {} {} {ecosystem} {fix}", p.name, p.version, a.id);
+                    judged += 1;
+                }
+            }
+        }
+        // Seven noble fixes (openssl ×4, xz-utils, libcap2, perl) and four interim ones.
+        assert_eq!(judged, 11);
+    }
+
+    /// A fix published only under `Ubuntu:Pro:24.04:LTS` is no fix for an image on the free
+    /// archive: `affected`, with the Pro version and the note. Real record
+    /// (UBUNTU-CVE-2025-24813: tomcat9 `introduced: 0` in noble, fixed in Pro), plus a
+    /// crafted one (marked so) for a package the free ecosystem does not list at all.
+    #[test]
+    fn a_fix_only_in_ubuntu_pro_is_affected_with_the_pro_version() {
+        let crafted = br#"{"schema_version": "1.7.0", "id": "UBUNTU-CVE-2099-0002", "upstream": ["CVE-2099-0002"],
+          "details": "CRAFTED for a test in the shape of UBUNTU-CVE-2025-24813; not Ubuntu data.",
+          "severity": [{"type": "Ubuntu", "score": "negligible"}],
+          "affected": [{"package": {"ecosystem": "Ubuntu:Pro:24.04:LTS", "name": "crafted-src"},
+            "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "1.0-1ubuntu0.1~esm1"}]}],
+            "ecosystem_specific": {"availability": "Available with Ubuntu Pro: https://ubuntu.com/pro"}}]}"#;
+        let (_dir, db) = ubuntu_db(crafted);
+        let packages = status_db(&[
+            ("libtomcat9-java", "tomcat9", "9.0.70-2ubuntu0.1"),
+            // Pro's own build installed (an image with Pro repositories): not vulnerable.
+            ("tomcat10", "", "10.1.16-1ubuntu0.1~esm1"),
+            ("crafted-bin", "crafted-src", "1.0-1"),
+        ]);
+        let (findings, warnings) = match_packages(&noble(), &packages, &db);
+        assert!(warnings.is_empty(), "{warnings:?}");
+        /// (package, vulnerability, status, fixed version, Pro's fixed version, severity)
+        type ProRow<'a> = (&'a str, &'a str, FindingStatus, Option<&'a str>, Option<&'a str>, Severity);
+        let got: Vec<ProRow<'_>> = findings
+            .iter()
+            .map(|f| {
+                (
+                    f.package.as_str(),
+                    f.vulnerability_id.as_str(),
+                    f.status,
+                    f.fixed_version.as_deref(),
+                    f.pro_fixed_version.as_deref(),
+                    f.severity,
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    "crafted-bin",
+                    "CVE-2099-0002",
+                    FindingStatus::Affected,
+                    None,
+                    Some("1.0-1ubuntu0.1~esm1"),
+                    Severity::Low
+                ),
+                (
+                    "libtomcat9-java",
+                    "CVE-2025-24813",
+                    FindingStatus::Affected,
+                    None,
+                    Some("9.0.70-2ubuntu0.1+esm1"),
+                    Severity::Critical
+                ),
+            ]
+        );
+        assert_eq!(findings[1].note().as_deref(), Some("fix requires Ubuntu Pro (fixed in 9.0.70-2ubuntu0.1+esm1)"));
+        // The Pro record's ids are kept with the archive's.
+        assert_eq!(findings[1].advisory_ids, ["UBUNTU-CVE-2025-24813", "USN-7525-1", "USN-7525-2"]);
+    }
+
+    /// Where the free archive has a fix, Ubuntu Pro's is not consulted; a Pro entry never
+    /// turns a fixed version into an unfixed one.
+    #[test]
+    fn an_archive_fix_wins_over_a_pro_fix() {
+        let ubuntu = |stream: &str| -> Ecosystem { format!("Ubuntu:{stream}24.04:LTS").parse().unwrap() };
+        let mut db = AdvisoryDb::new();
+        let mut pkg = advisory("CVE-7", "zlib", fixed("1:1.3-1ubuntu0.1"), Severity::High, "UBUNTU-CVE-7");
+        pkg.ecosystem = ubuntu("");
+        db.insert(pkg.clone());
+        pkg.ecosystem = ubuntu("Pro:");
+        pkg.status = fixed("1:1.3-1ubuntu0.1~esm1");
+        db.insert(pkg.clone());
+        pkg.ecosystem = ubuntu("Pro:FIPS-updates:");
+        pkg.status = fixed("1:9.9");
+        db.insert(pkg);
+        let (findings, _) = match_packages(&noble(), &[deb("zlib1g", "1:1.3-1", Some(("zlib", "1:1.3-1")))], &db);
+        let got: Vec<(Option<&str>, Option<&str>)> =
+            findings.iter().map(|f| (f.fixed_version.as_deref(), f.pro_fixed_version.as_deref())).collect();
+        assert_eq!(got, [(Some("1:1.3-1ubuntu0.1"), None)]);
+        let (findings, _) =
+            match_packages(&noble(), &[deb("zlib1g", "1:1.3-1ubuntu0.1", Some(("zlib", "1:1.3-1ubuntu0.1")))], &db);
+        assert!(findings.is_empty(), "{findings:?}");
+    }
+
     #[test]
     fn ecosystems_of_distributions() {
         assert_eq!(ecosystem_of(&bookworm()), Some(Ecosystem::Debian { release: "12".into() }));
@@ -446,5 +753,9 @@ mod tests {
             eol: None,
         };
         assert_eq!(ecosystem_of(&alpine), Some(Ecosystem::Alpine { branch: "3.20".into() }));
+        let jammy = ubuntu_os("ID=ubuntu\nID_LIKE=debian\nVERSION_ID=\"22.04\"\nVERSION_CODENAME=jammy\n");
+        assert_eq!(ecosystem_of(&jammy).unwrap().to_string(), "Ubuntu:22.04:LTS");
+        let oracular = ubuntu_os("ID=ubuntu\nVERSION_ID=\"24.10\"\n");
+        assert_eq!(ecosystem_of(&oracular).unwrap().to_string(), "Ubuntu:24.10");
     }
 }

@@ -23,7 +23,9 @@ mod tests;
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-pub use model::{Advisory, AdvisoryStatus, DbInfo, Ecosystem, IngestReport, Severity, SourceInfo, StaleDatabase};
+pub use model::{
+    Advisory, AdvisoryStatus, DbInfo, Ecosystem, IngestReport, Severity, SourceInfo, StaleDatabase, UbuntuStream,
+};
 pub use store::AdvisoryDb;
 pub use update::{DbSource, DbUpdate, DbUpdateEvent, update_db};
 
@@ -32,10 +34,12 @@ pub use update::{DbSource, DbUpdate, DbUpdateEvent, update_db};
 ///
 /// OSV's Debian and Alpine data are derived from the Debian tracker and Alpine secdb; both
 /// are kept because each side sometimes knows what the other does not yet, and the matcher
-/// merges advisories for the same vulnerability.
+/// merges advisories for the same vulnerability. Ubuntu's data is the Ubuntu Security
+/// Team's own OSV records (free archive, Pro and FIPS ecosystems of every release).
 pub const DEFAULT_SOURCES: &[(&str, &str)] = &[
     ("osv-debian", "https://osv-vulnerabilities.storage.googleapis.com/Debian/all.zip"),
     ("osv-alpine", "https://osv-vulnerabilities.storage.googleapis.com/Alpine/all.zip"),
+    ("osv-ubuntu", "https://osv-vulnerabilities.storage.googleapis.com/Ubuntu/all.zip"),
     ("debian-tracker", "https://security-tracker.debian.org/tracker/data/json"),
     ("alpine-secdb-v3.16-main", "https://secdb.alpinelinux.org/v3.16/main.json"),
     ("alpine-secdb-v3.16-community", "https://secdb.alpinelinux.org/v3.16/community.json"),

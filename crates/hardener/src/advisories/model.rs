@@ -9,7 +9,9 @@ use crate::{Error, Result};
 
 /// A distribution release that advisories apply to, named as OSV names its ecosystems.
 ///
-/// `Display` and `FromStr` use the OSV spelling: `Debian:12`, `Alpine:v3.20`.
+/// `Display` and `FromStr` use the OSV spelling: `Debian:12`, `Alpine:v3.20`,
+/// `Ubuntu:24.04:LTS`, `Ubuntu:24.10`, `Ubuntu:Pro:24.04:LTS`,
+/// `Ubuntu:Pro:FIPS-updates:24.04:LTS`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum Ecosystem {
@@ -23,6 +25,54 @@ pub enum Ecosystem {
         /// `"3.20"`, without the `v` OSV puts in front.
         branch: String,
     },
+    /// An Ubuntu release (`"24.04"`, `"24.10"`) in one of its package streams: the free
+    /// archive, Ubuntu Pro (ESM) or another Pro stream (FIPS).
+    Ubuntu {
+        /// `"24.04"`, `"22.04"`, `"24.10"`: `YY.MM`, without a point release. Whether it is an
+        /// LTS release follows from the number ([`Ecosystem::is_ubuntu_lts`]).
+        release: String,
+        /// Which packages the advisory speaks of.
+        stream: UbuntuStream,
+    },
+}
+
+/// The stream of Ubuntu packages an [`Ecosystem::Ubuntu`] advisory speaks of.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum UbuntuStream {
+    /// The free archive every image can use: the release, `-updates` and `-security`
+    /// pockets (OSV `Ubuntu:24.04:LTS`).
+    Archive,
+    /// Ubuntu Pro's Expanded Security Maintenance (`esm-infra`, `esm-apps`), which needs a
+    /// subscription (OSV `Ubuntu:Pro:24.04:LTS`). A fix published only here is reported as
+    /// "fix requires Ubuntu Pro" for an image on the free archive.
+    Pro,
+    /// Another Pro stream with its own package builds, such as `FIPS-updates`,
+    /// `FIPS-preview` or `FIPS` (OSV `Ubuntu:Pro:FIPS-updates:24.04:LTS`): never a fix for
+    /// an image on the plain archive, and never matched against one.
+    ProVariant(String),
+}
+
+/// The `Ubuntu:` ecosystem from what follows it (`24.04:LTS`, `Pro:24.04:LTS`,
+/// `Pro:FIPS-updates:24.04:LTS`, `24.10`); `None` when it is not of that shape.
+fn parse_ubuntu(rest: &str) -> Option<Ecosystem> {
+    let mut parts: Vec<&str> = rest.split(':').collect();
+    if parts.last() == Some(&"LTS") {
+        parts.pop();
+    }
+    let release = parts.pop()?;
+    let stream = match parts.as_slice() {
+        [] => UbuntuStream::Archive,
+        ["Pro"] => UbuntuStream::Pro,
+        ["Pro", variant] if !variant.is_empty() && !variant.contains(char::is_whitespace) => {
+            UbuntuStream::ProVariant((*variant).to_owned())
+        }
+        _ => return None,
+    };
+    let (year, month) = release.split_once('.')?;
+    let numeric = |s: &str| !s.is_empty() && s.len() <= 2 && s.chars().all(|c| c.is_ascii_digit());
+    (numeric(year) && month.len() == 2 && numeric(month))
+        .then(|| Ecosystem::Ubuntu { release: release.to_owned(), stream })
 }
 
 /// Debian codenames and the release numbers advisories are filed under.
@@ -88,6 +138,50 @@ impl Ecosystem {
     }
 }
 
+impl Ecosystem {
+    /// An Ubuntu release on the free archive from its version (`"24.04"`, or a point release
+    /// `"24.04.1"` → `"24.04"`).
+    pub fn ubuntu(release: &str) -> Self {
+        let release = release.trim();
+        let mut parts = release.split('.');
+        let release = match (parts.next(), parts.next()) {
+            (Some(year), Some(month)) => format!("{year}.{month}"),
+            _ => release.to_owned(),
+        };
+        Ecosystem::Ubuntu { release, stream: UbuntuStream::Archive }
+    }
+
+    /// Whether this is an Ubuntu long-term-support release: April of an even year
+    /// (`14.04`, …, `24.04`, `26.04`), written `:LTS` in OSV ecosystem names.
+    pub fn is_ubuntu_lts(&self) -> bool {
+        let Ecosystem::Ubuntu { release, .. } = self else {
+            return false;
+        };
+        release
+            .split_once('.')
+            .and_then(|(year, month)| Some((year.parse::<u32>().ok()?, month)))
+            .is_some_and(|(year, month)| month == "04" && year % 2 == 0)
+    }
+
+    /// For a release on Ubuntu's free archive, the same release's Ubuntu Pro ecosystem
+    /// (where fixes that need a subscription are published); `None` for anything else.
+    pub fn ubuntu_pro(&self) -> Option<Ecosystem> {
+        match self {
+            Ecosystem::Ubuntu { release, stream: UbuntuStream::Archive } => {
+                Some(Ecosystem::Ubuntu { release: release.clone(), stream: UbuntuStream::Pro })
+            }
+            _ => None,
+        }
+    }
+
+    /// The ecosystems whose advisories matching an image of this release needs: itself,
+    /// and for Ubuntu's free archive also its Pro ecosystem (to report fixes that need
+    /// Ubuntu Pro as such). Never another release, never a FIPS stream.
+    pub fn for_matching(&self) -> Vec<Ecosystem> {
+        std::iter::once(self.clone()).chain(self.ubuntu_pro()).collect()
+    }
+}
+
 impl fmt::Display for Ecosystem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -96,6 +190,16 @@ impl fmt::Display for Ecosystem {
                 write!(f, "Alpine:v{branch}")
             }
             Ecosystem::Alpine { branch } => write!(f, "Alpine:{branch}"),
+            Ecosystem::Ubuntu { release, stream } => {
+                f.write_str("Ubuntu:")?;
+                match stream {
+                    UbuntuStream::Archive => {}
+                    UbuntuStream::Pro => f.write_str("Pro:")?,
+                    UbuntuStream::ProVariant(variant) => write!(f, "Pro:{variant}:")?,
+                }
+                f.write_str(release)?;
+                if self.is_ubuntu_lts() { f.write_str(":LTS") } else { Ok(()) }
+            }
         }
     }
 }
@@ -103,7 +207,9 @@ impl fmt::Display for Ecosystem {
 impl FromStr for Ecosystem {
     type Err = Error;
 
-    /// Parses the OSV spelling (`Debian:12`, `Alpine:v3.20`); a Debian codename is accepted too.
+    /// Parses the OSV spelling (`Debian:12`, `Alpine:v3.20`, `Ubuntu:24.04:LTS`,
+    /// `Ubuntu:Pro:24.04:LTS`, `Ubuntu:Pro:FIPS-updates:22.04:LTS`, `Ubuntu:24.10`); a Debian
+    /// codename is accepted too, and Ubuntu's `:LTS` suffix may be left out.
     fn from_str(s: &str) -> Result<Self> {
         let unsupported =
             |reason: &str| Error::Advisory { source_name: format!("ecosystem {s:?}"), reason: reason.into() };
@@ -116,7 +222,12 @@ impl FromStr for Ecosystem {
         match name {
             "Debian" => Ok(Ecosystem::debian(release)),
             "Alpine" => Ok(Ecosystem::alpine(release)),
-            _ => Err(unsupported("not a supported distribution (Debian, Alpine)")),
+            "Ubuntu" => parse_ubuntu(release).ok_or_else(|| {
+                unsupported(
+                    "expected an Ubuntu release such as `Ubuntu:24.04:LTS`, `Ubuntu:Pro:24.04:LTS` or `Ubuntu:24.10`",
+                )
+            }),
+            _ => Err(unsupported("not a supported distribution (Debian, Alpine, Ubuntu)")),
         }
     }
 }
@@ -210,6 +321,20 @@ impl Severity {
         super::cvss::base_score(vector_or_score).map(Severity::from_cvss_score)
     }
 
+    /// The severity of an Ubuntu priority, as Trivy maps them: `negligible` and `low` →
+    /// low, `medium`, `high`, `critical` → themselves, `untriaged` → unknown. `None` for
+    /// anything else.
+    pub fn from_ubuntu_priority(priority: &str) -> Option<Self> {
+        match priority.trim().to_ascii_lowercase().as_str() {
+            "negligible" | "low" => Some(Severity::Low),
+            "medium" => Some(Severity::Medium),
+            "high" => Some(Severity::High),
+            "critical" => Some(Severity::Critical),
+            "untriaged" => Some(Severity::Unknown),
+            _ => None,
+        }
+    }
+
     /// The upper-case name Trivy prints: `UNKNOWN`, `LOW`, `MEDIUM`, `HIGH`, `CRITICAL`.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -264,7 +389,8 @@ pub struct Advisory {
     pub package: String,
     /// Fixed (in which version), affected, will not fix, fix deferred, not affected.
     pub status: AdvisoryStatus,
-    /// The distribution's rating (Debian urgency) if it gave one, else from CVSS.
+    /// The distribution's rating (Debian urgency) if it gave one, else from CVSS; for Ubuntu,
+    /// CVSS first, else Ubuntu's priority ([`Severity::from_ubuntu_priority`]).
     pub severity: Severity,
     /// A one-line description.
     pub summary: Option<String>,
@@ -385,9 +511,75 @@ mod tests {
             assert_eq!(s.parse::<Ecosystem>().unwrap().to_string(), s);
         }
         assert_eq!("Debian:wheezy".parse::<Ecosystem>().unwrap().to_string(), "Debian:7");
-        for bad in ["PyPI", "Ubuntu:22.04", "Debian:", "Debian"] {
+        for bad in ["PyPI", "Fedora:40", "Debian:", "Debian"] {
             assert!(bad.parse::<Ecosystem>().is_err(), "{bad}");
         }
+    }
+
+    /// Every Ubuntu ecosystem form of the fixture records round-trips; the streams and
+    /// releases are told apart; `:LTS` follows from the release.
+    #[test]
+    fn ubuntu_ecosystems_parse_and_display() {
+        for s in [
+            "Ubuntu:24.04:LTS",
+            "Ubuntu:22.04:LTS",
+            "Ubuntu:14.04:LTS",
+            "Ubuntu:24.10",
+            "Ubuntu:25.04",
+            "Ubuntu:25.10",
+            "Ubuntu:26.04:LTS",
+            "Ubuntu:Pro:24.04:LTS",
+            "Ubuntu:Pro:16.04:LTS",
+            "Ubuntu:Pro:FIPS-updates:24.04:LTS",
+            "Ubuntu:Pro:FIPS-preview:22.04:LTS",
+            "Ubuntu:Pro:FIPS:20.04:LTS",
+        ] {
+            assert_eq!(s.parse::<Ecosystem>().unwrap().to_string(), s);
+        }
+        let noble = Ecosystem::Ubuntu { release: "24.04".into(), stream: UbuntuStream::Archive };
+        assert_eq!("Ubuntu:24.04:LTS".parse::<Ecosystem>().unwrap(), noble);
+        assert_eq!("Ubuntu:24.04".parse::<Ecosystem>().unwrap(), noble);
+        assert_eq!(Ecosystem::ubuntu("24.04.1"), noble);
+        assert_eq!(
+            "Ubuntu:Pro:24.04:LTS".parse::<Ecosystem>().unwrap(),
+            Ecosystem::Ubuntu { release: "24.04".into(), stream: UbuntuStream::Pro }
+        );
+        assert_eq!(
+            "Ubuntu:Pro:FIPS-updates:24.04:LTS".parse::<Ecosystem>().unwrap(),
+            Ecosystem::Ubuntu { release: "24.04".into(), stream: UbuntuStream::ProVariant("FIPS-updates".into()) }
+        );
+        assert!(noble.is_ubuntu_lts() && !Ecosystem::ubuntu("24.10").is_ubuntu_lts());
+        assert!(!Ecosystem::ubuntu("25.04").is_ubuntu_lts() && !Ecosystem::debian("12").is_ubuntu_lts());
+        assert_eq!(
+            noble.for_matching().iter().map(ToString::to_string).collect::<Vec<_>>(),
+            ["Ubuntu:24.04:LTS", "Ubuntu:Pro:24.04:LTS"]
+        );
+        assert_eq!(Ecosystem::debian("12").for_matching(), [Ecosystem::debian("12")]);
+        let fips: Ecosystem = "Ubuntu:Pro:FIPS-updates:24.04:LTS".parse().unwrap();
+        assert_eq!(fips.ubuntu_pro(), None);
+        for bad in ["Ubuntu:", "Ubuntu:noble", "Ubuntu:Pro:", "Ubuntu:24.04:LTS:x", "Ubuntu:X:24.04", "Ubuntu:24.4"] {
+            assert!(bad.parse::<Ecosystem>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn ubuntu_priorities_map_as_trivy_maps_them() {
+        let got: Vec<Option<Severity>> = ["negligible", "low", "medium", "high", "critical", "untriaged", "important"]
+            .into_iter()
+            .map(Severity::from_ubuntu_priority)
+            .collect();
+        assert_eq!(
+            got,
+            [
+                Some(Severity::Low),
+                Some(Severity::Low),
+                Some(Severity::Medium),
+                Some(Severity::High),
+                Some(Severity::Critical),
+                Some(Severity::Unknown),
+                None
+            ]
+        );
     }
 
     #[test]

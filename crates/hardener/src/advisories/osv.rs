@@ -1,5 +1,5 @@
-//! OSV records (<https://ossf.github.io/osv-schema/>) for the `Debian:N` and `Alpine:vX.Y`
-//! ecosystems.
+//! OSV records (<https://ossf.github.io/osv-schema/>) for the `Debian:N`, `Alpine:vX.Y` and
+//! `Ubuntu:…` ecosystems.
 //!
 //! Mapping, per `affected[]` entry with an `ECOSYSTEM` range:
 //! - the last event `fixed: X` → fixed in X; no `fixed` (or an `introduced` after the last
@@ -11,7 +11,17 @@
 //!   aliased to the record's own id and its non-CVE aliases; a record naming no CVE makes
 //!   one advisory under its own id;
 //! - severity: the Debian urgency in `ecosystem_specific`, else CVSS (`severity[]` of the
-//!   entry, then of the record), else `database_specific.severity`;
+//!   entry, then of the record), else `database_specific.severity`; for Ubuntu, CVSS, else
+//!   Ubuntu's priority (`ecosystem_specific.ubuntu_priority` or `database_specific.ubuntu_priority`
+//!   of the entry, else the record's `severity[]` entry of type `Ubuntu`), mapped by
+//!   [`Severity::from_ubuntu_priority`];
+//! - Ubuntu records (<https://github.com/canonical/ubuntu-security-notices>, `osv/cve/`) come
+//!   in two shapes: `"id": "CVE-…"` (older files), and `"id": "UBUNTU-CVE-…"` with the CVE in
+//!   `upstream` or only in `related`. The CVE is the advisory id either way (taken from the
+//!   `UBUNTU-CVE-…` id itself), aliased to the record id and the `USN-…` notices in
+//!   `related`. Each ecosystem (`Ubuntu:24.04:LTS`, `Ubuntu:Pro:24.04:LTS`,
+//!   `Ubuntu:Pro:FIPS-updates:24.04:LTS`, …) is kept apart; the `versions` lists, which stop
+//!   at the last version published when the record was written, are never read;
 //! - a record with no `affected` entry (DLA-3623-1 lists 44 upstream CVEs and none) adds
 //!   nothing and says so; withdrawn records are skipped.
 
@@ -36,6 +46,8 @@ struct Record {
     aliases: Vec<String>,
     #[serde(default, deserialize_with = "nullable")]
     upstream: Vec<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    related: Vec<String>,
     #[serde(default)]
     summary: Option<String>,
     #[serde(default)]
@@ -123,14 +135,28 @@ pub(crate) fn ingest_record(value: Value, context: &str, sink: &mut Sink<'_>) {
         return;
     }
 
+    // An Ubuntu record's id names its CVE (`UBUNTU-CVE-2024-4603`), which the older schema
+    // lists only in `related`.
+    let ubuntu_cve = id.strip_prefix("UBUNTU-").filter(|cve| cve.starts_with("CVE-"));
     let mut cves: Vec<&str> = Vec::new();
-    for candidate in std::iter::once(&record.id).chain(&record.aliases).chain(&record.upstream) {
-        if candidate.starts_with("CVE-") && !cves.contains(&candidate.as_str()) {
+    for candidate in std::iter::once(id)
+        .chain(ubuntu_cve)
+        .chain(record.aliases.iter().map(String::as_str))
+        .chain(record.upstream.iter().map(String::as_str))
+    {
+        if candidate.starts_with("CVE-") && !cves.contains(&candidate) {
             cves.push(candidate);
         }
     }
-    let other_ids: Vec<&str> =
-        record.aliases.iter().map(String::as_str).filter(|a| !a.starts_with("CVE-") && *a != id).collect();
+    let ubuntu_notices =
+        record.related.iter().map(String::as_str).filter(|r| ubuntu_cve.is_some() && r.starts_with("USN-"));
+    let other_ids: Vec<&str> = record
+        .aliases
+        .iter()
+        .map(String::as_str)
+        .chain(ubuntu_notices)
+        .filter(|a| !a.starts_with("CVE-") && *a != id)
+        .collect();
     // (advisory id, its aliases)
     let ids: Vec<(&str, Vec<&str>)> = if cves.is_empty() {
         vec![(id, other_ids)]
@@ -147,7 +173,13 @@ pub(crate) fn ingest_record(value: Value, context: &str, sink: &mut Sink<'_>) {
             .collect()
     };
     let summary = summary_of(&record);
-    let record_severity = cvss_severity(&record.severity).or_else(|| text_severity(record.database_specific.as_ref()));
+    let record_cvss = cvss_severity(&record.severity);
+    let record_severity = record_cvss.or_else(|| text_severity(record.database_specific.as_ref()));
+    let record_ubuntu_priority = record
+        .severity
+        .iter()
+        .filter(|s| s.kind == UBUNTU_SCORE)
+        .find_map(|s| Severity::from_ubuntu_priority(&s.score));
 
     for affected in &record.affected {
         let Some(package) = &affected.package else {
@@ -156,7 +188,7 @@ pub(crate) fn ingest_record(value: Value, context: &str, sink: &mut Sink<'_>) {
         };
         let Ok(ecosystem) = package.ecosystem.parse::<Ecosystem>() else {
             sink.tally(format!(
-                "OSV affected entries in ecosystem {:?} skipped (only Debian:N and Alpine:vX.Y are used)",
+                "OSV affected entries in ecosystem {:?} skipped (only Debian:N, Alpine:vX.Y and Ubuntu:… are used)",
                 package.ecosystem
             ));
             continue;
@@ -166,12 +198,20 @@ pub(crate) fn ingest_record(value: Value, context: &str, sink: &mut Sink<'_>) {
             .then(|| affected.ecosystem_specific.as_ref()?.get("urgency")?.as_str())
             .flatten()
             .and_then(super::debian::urgency);
-        let severity = urgency
-            .map(|(severity, _)| severity)
-            .or_else(|| cvss_severity(&affected.severity))
-            .or_else(|| text_severity(affected.database_specific.as_ref()))
-            .or(record_severity)
-            .unwrap_or_default();
+        let severity = if matches!(ecosystem, Ecosystem::Ubuntu { .. }) {
+            cvss_severity(&affected.severity)
+                .or(record_cvss)
+                .or_else(|| ubuntu_priority(affected))
+                .or(record_ubuntu_priority)
+                .unwrap_or_default()
+        } else {
+            urgency
+                .map(|(severity, _)| severity)
+                .or_else(|| cvss_severity(&affected.severity))
+                .or_else(|| text_severity(affected.database_specific.as_ref()))
+                .or(record_severity)
+                .unwrap_or_default()
+        };
         let urgency_note = urgency.and_then(|(_, note)| note);
 
         let mut statuses = Vec::new();
@@ -252,8 +292,21 @@ fn summary_of(record: &Record) -> Option<String> {
     super::index::one_line(text)
 }
 
+/// The `severity[]` type under which Ubuntu records give their priority (schema 1.7).
+const UBUNTU_SCORE: &str = "Ubuntu";
+
+/// Ubuntu's priority for one affected entry (schema 1.6 records), in `ecosystem_specific`
+/// or `database_specific`.
+fn ubuntu_priority(affected: &Affected) -> Option<Severity> {
+    [&affected.ecosystem_specific, &affected.database_specific]
+        .into_iter()
+        .find_map(|specific| specific.as_ref()?.get("ubuntu_priority")?.as_str())
+        .and_then(Severity::from_ubuntu_priority)
+}
+
 /// The severity from CVSS scores: v3 vectors first, then v4 numeric scores, then v2, then any
-/// other entry whose score is a number or a severity name; the highest of the kind found.
+/// other entry whose score is a number or a severity name (Ubuntu's priority excepted: see
+/// [`ubuntu_priority`]); the highest of the kind found.
 fn cvss_severity(scores: &[ScoreEntry]) -> Option<Severity> {
     let of_kind = |kinds: &[&str]| {
         scores.iter().filter(|s| kinds.contains(&s.kind.as_str())).filter_map(|s| Severity::from_cvss(&s.score)).max()
@@ -261,6 +314,7 @@ fn cvss_severity(scores: &[ScoreEntry]) -> Option<Severity> {
     of_kind(&["CVSS_V3"]).or_else(|| of_kind(&["CVSS_V4"])).or_else(|| of_kind(&["CVSS_V2"])).or_else(|| {
         scores
             .iter()
+            .filter(|s| s.kind != UBUNTU_SCORE)
             .filter_map(|s| Severity::from_cvss(&s.score).or_else(|| s.score.parse().ok()))
             .filter(|s| *s != Severity::Unknown)
             .max()

@@ -202,11 +202,16 @@ impl AdvisoryDb {
         Self::load(dir, None)
     }
 
-    /// Loads only the advisories of `ecosystems` (the image's release): what a scan needs,
-    /// in a fifth of the memory of a database holding five releases. [`Self::info`] still
-    /// lists every source; such a database cannot be saved.
+    /// Loads only the advisories of `ecosystems` (the image's release) and of what matching
+    /// them needs besides ([`Ecosystem::for_matching`]: for Ubuntu's `Ubuntu:24.04:LTS`,
+    /// also `Ubuntu:Pro:24.04:LTS`): what a scan needs, in a fifth of the memory of a
+    /// database holding five releases. Nothing of other releases or streams (FIPS) is kept.
+    /// [`Self::info`] still lists every source; such a database cannot be saved.
     pub fn open_for(dir: &Path, ecosystems: &[Ecosystem]) -> Result<Self> {
-        Self::load(dir, Some(ecosystems))
+        let mut wanted: Vec<Ecosystem> = ecosystems.iter().flat_map(Ecosystem::for_matching).collect();
+        wanted.sort();
+        wanted.dedup();
+        Self::load(dir, Some(&wanted))
     }
 
     fn load(dir: &Path, only: Option<&[Ecosystem]>) -> Result<Self> {

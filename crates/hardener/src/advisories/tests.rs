@@ -240,6 +240,142 @@ fn osv_zip_archive_reads_every_entry() {
     assert_eq!(db.ingest_path(&path).unwrap().records, 1);
 }
 
+// ---- Ubuntu OSV ------------------------------------------------------------------------------
+
+fn ubuntu(ecosystem: &str) -> Ecosystem {
+    ecosystem.parse().unwrap()
+}
+
+/// The ten real Ubuntu records (`ubuntu-osv/`, CC BY-SA 4.0), both shapes: the CVE is the
+/// advisory id; each ecosystem (free archive, Pro, FIPS, interim releases) is kept apart;
+/// `introduced: 0` alone is affected however short the `versions` list; severity is CVSS,
+/// else Ubuntu's priority (entry-level in schema 1.6, record-level `Ubuntu` score in 1.7).
+#[test]
+fn ubuntu_records_of_both_shapes_map_to_cve_advisories_per_ecosystem() {
+    let (db, report) = ingest("ubuntu-osv");
+    assert_eq!(report.formats, ["osv"]);
+    assert!(!report.warnings.iter().any(|w| w.contains("not a valid OSV record")), "{report:#?}");
+    let noble = ubuntu("Ubuntu:24.04:LTS");
+
+    // Old shape: `"id": "CVE-2024-4741"`, map-shaped `binaries`; no CVSS, priority low.
+    let old = one(&db, &noble, "openssl", "CVE-2024-4741");
+    assert_eq!((&old.status, old.severity, old.aliases.len()), (&fixed("3.0.13-0ubuntu3.2"), Severity::Low, 0));
+    // Schema 1.6.3 with the CVE only in `related`: from the id; the USN is an alias.
+    let related = one(&db, &noble, "openssl", "CVE-2024-4603");
+    assert_eq!(related.status, fixed("3.0.13-0ubuntu3.2"));
+    assert_eq!(related.aliases, ["UBUNTU-CVE-2024-4603", "USN-6937-1"]);
+    assert_eq!(related.severity, Severity::Low);
+    assert_eq!(one(&db, &ubuntu("Ubuntu:24.10"), "openssl", "CVE-2024-4603").status, fixed("3.2.2-1ubuntu1"));
+    // Schema 1.7.0 (`upstream`); CVSS 9.8 wins over the priority `medium`.
+    let newest = one(&db, &noble, "openssl", "CVE-2025-15467");
+    assert_eq!((&newest.status, newest.severity), (&fixed("3.0.13-0ubuntu3.7"), Severity::Critical));
+    assert_eq!(newest.aliases, ["UBUNTU-CVE-2025-15467", "USN-7980-1"]);
+    assert_eq!(one(&db, &noble, "openssl", "CVE-2024-6119").status, fixed("3.0.13-0ubuntu3.4"));
+    // `introduced: 0` only: affected, whatever the `versions` list (it stops at …3.9).
+    let unfixed = one(&db, &noble, "openssl", "CVE-2024-41996");
+    assert_eq!((&unfixed.status, unfixed.severity), (&AdvisoryStatus::Affected, Severity::High));
+    assert_eq!(one(&db, &noble, "coreutils", "CVE-2016-2781").status, AdvisoryStatus::Affected);
+    // CVSS v4 only (not computed): the record's `Ubuntu` score `medium`.
+    let xz = one(&db, &noble, "xz-utils", "CVE-2025-31115");
+    assert_eq!((&xz.status, xz.severity), (&fixed("5.6.1+really5.4.5-1ubuntu0.2"), Severity::Medium));
+    // No CVSS, entry priority `medium`.
+    let perl = one(&db, &noble, "perl", "CVE-2024-56406");
+    assert_eq!((&perl.status, perl.severity), (&fixed("5.38.2-3.2ubuntu0.1"), Severity::Medium));
+    assert_eq!(one(&db, &ubuntu("Ubuntu:24.10"), "perl", "CVE-2024-56406").status, fixed("5.38.2-5ubuntu0.1"));
+    assert_eq!(one(&db, &noble, "libcap2", "CVE-2025-1390").status, fixed("1:2.66-5ubuntu2.2"));
+    // Pro-only fix: the free archive says affected, Pro has the fix.
+    assert_eq!(one(&db, &noble, "tomcat9", "CVE-2025-24813").status, AdvisoryStatus::Affected);
+    let pro = one(&db, &ubuntu("Ubuntu:Pro:24.04:LTS"), "tomcat9", "CVE-2025-24813");
+    assert_eq!((&pro.status, pro.severity), (&fixed("9.0.70-2ubuntu0.1+esm1"), Severity::Critical));
+    // FIPS streams are their own ecosystems, never the archive's.
+    let fips = ubuntu("Ubuntu:Pro:FIPS-updates:24.04:LTS");
+    assert_eq!(one(&db, &fips, "openssl-fips", "CVE-2025-15467").status, fixed("3.0.13-0ubuntu3.12+Fips1"));
+    assert!(db.advisories_for(&noble, "openssl-fips").is_empty());
+    assert!(db.advisories_for(&noble, "libssl3t64").is_empty(), "advisories are filed under source packages");
+    // Every noble openssl advisory, and nothing else, under that key.
+    let ids: Vec<&str> = db.advisories_for(&noble, "openssl").iter().map(|a| a.id.as_str()).collect();
+    assert_eq!(ids, ["CVE-2024-41996", "CVE-2024-4603", "CVE-2024-4741", "CVE-2024-6119", "CVE-2025-15467"]);
+}
+
+/// Ubuntu's priority when there is no CVSS, on a crafted record (not Ubuntu's data):
+/// `negligible` is low, `untriaged` unknown, an entry's `database_specific` is read too.
+#[test]
+fn ubuntu_priority_is_the_severity_when_no_cvss_is_given() {
+    let crafted = br#"{"schema_version": "1.6.3", "id": "UBUNTU-CVE-2099-0001",
+      "details": "CRAFTED for a test; not Ubuntu data.", "related": ["CVE-2099-0001"],
+      "affected": [
+        {"package": {"ecosystem": "Ubuntu:24.04:LTS", "name": "a"}, "ecosystem_specific": {"ubuntu_priority": "negligible"},
+         "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}]}]},
+        {"package": {"ecosystem": "Ubuntu:24.04:LTS", "name": "b"}, "ecosystem_specific": {"ubuntu_priority": "untriaged"},
+         "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}]}]},
+        {"package": {"ecosystem": "Ubuntu:24.04:LTS", "name": "c"}, "database_specific": {"ubuntu_priority": "high"},
+         "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}]}]}]}"#;
+    let mut db = AdvisoryDb::new();
+    assert_eq!(db.ingest_reader("crafted.json", &crafted[..]).unwrap().records, 3);
+    let noble = ubuntu("Ubuntu:24.04:LTS");
+    let severity = |package: &str| one(&db, &noble, package, "CVE-2099-0001").severity;
+    assert_eq!([severity("a"), severity("b"), severity("c")], [Severity::Low, Severity::Unknown, Severity::High]);
+}
+
+/// osv.dev's `Ubuntu/all.zip` shape: the same records in a zip give the same advisories.
+#[test]
+fn ubuntu_all_zip_reads_like_the_directory() {
+    let mut names: Vec<PathBuf> = std::fs::read_dir(fixture("ubuntu-osv"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 10);
+    let files: Vec<(String, Vec<u8>)> = names
+        .iter()
+        .map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read(p).unwrap()))
+        .collect();
+    let entries: Vec<(&str, &[u8])> = files.iter().map(|(n, d)| (n.as_str(), d.as_slice())).collect();
+    let archive = zip_of(&entries);
+    let mut zipped = AdvisoryDb::new();
+    let report =
+        zipped.ingest_reader("https://osv-vulnerabilities.storage.googleapis.com/Ubuntu/all.zip", &archive[..]);
+    let report = report.unwrap();
+    let (dir, dir_report) = ingest("ubuntu-osv");
+    assert_eq!(report.records, dir_report.records);
+    assert_eq!(zipped.info().ecosystems, dir.info().ecosystems);
+    for (ecosystem, _) in dir.info().ecosystems {
+        for package in ["openssl", "openssl-fips", "perl", "coreutils", "xz-utils", "libcap2", "tomcat9", "tomcat10"] {
+            assert_eq!(zipped.advisories_for(&ecosystem, package), dir.advisories_for(&ecosystem, package));
+        }
+    }
+    assert!(
+        DEFAULT_SOURCES.contains(&("osv-ubuntu", "https://osv-vulnerabilities.storage.googleapis.com/Ubuntu/all.zip"))
+    );
+}
+
+/// A noble image's database: the free archive and Pro for 24.04, nothing of 22.04, the
+/// interim releases or the FIPS streams.
+#[test]
+fn open_for_noble_loads_the_archive_and_pro_only() {
+    let (db, _) = ingest("ubuntu-osv");
+    let dir = tempfile::tempdir().unwrap();
+    db.save(dir.path()).unwrap();
+    let noble = ubuntu("Ubuntu:24.04:LTS");
+    let pro = ubuntu("Ubuntu:Pro:24.04:LTS");
+    let loaded = AdvisoryDb::open_for(dir.path(), std::slice::from_ref(&noble)).unwrap();
+    let count = |ecosystem: &Ecosystem| db.info().ecosystems.iter().find(|(e, _)| e == ecosystem).unwrap().1;
+    assert_eq!(loaded.len(), count(&noble) + count(&pro));
+    assert_eq!(loaded.advisories_for(&noble, "openssl"), db.advisories_for(&noble, "openssl"));
+    assert_eq!(loaded.advisories_for(&pro, "tomcat9"), db.advisories_for(&pro, "tomcat9"));
+    for (other, package) in [
+        ("Ubuntu:22.04:LTS", "openssl"),
+        ("Ubuntu:24.10", "openssl"),
+        ("Ubuntu:25.04", "xz-utils"),
+        ("Ubuntu:Pro:FIPS-updates:24.04:LTS", "openssl-fips"),
+        ("Ubuntu:Pro:22.04:LTS", "tomcat9"),
+    ] {
+        assert!(!db.advisories_for(&ubuntu(other), package).is_empty(), "{other}");
+        assert!(loaded.advisories_for(&ubuntu(other), package).is_empty(), "{other}");
+    }
+}
+
 // ---- Alpine secdb -------------------------------------------------------------------------
 
 #[test]

@@ -291,6 +291,7 @@ pub fn from_trivy_json(bytes: &[u8], name: &str) -> Result<ScanReport> {
                 layer: None,
                 format,
                 architecture: None,
+                pro_fixed_version: None,
             });
         }
     }
