@@ -80,7 +80,7 @@ pub use scan::{
     scan_with_db_dir,
 };
 pub use upgrade::{
-    ConffileAction, ConffileOutcome, FileAction, FileChange, Installed, PackageFiles, Spool, Spooled,
-    plan_package_files,
+    ConffileAction, ConffileOutcome, DebLocation, FileAction, FileChange, Installed, PackageFiles, PlannedPackage,
+    Spool, Spooled, UpgradePlan, UpgradeReason, UpgradeRequest, UpgradeTarget, plan_package_files,
 };
 pub use version::{ApkVersion, DpkgVersion};

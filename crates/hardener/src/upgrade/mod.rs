@@ -10,9 +10,11 @@
 //! - The database side is in [`crate::StatusEntry`] and [`crate::rewrite_status`].
 
 mod files;
+mod plan;
 mod spool;
 
 pub use files::{ConffileAction, ConffileOutcome, FileAction, FileChange, Installed, PackageFiles, plan_package_files};
+pub use plan::{DebLocation, PlannedPackage, UpgradePlan, UpgradeReason, UpgradeRequest, UpgradeTarget};
 pub use spool::{Spool, Spooled};
 
 /// The md5 (hex) of `bytes`, as dpkg records it.
