@@ -25,3 +25,4 @@ mod rules_report;
 mod scan;
 mod schema;
 mod snapshots;
+mod ubuntu;

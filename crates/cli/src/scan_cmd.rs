@@ -7,8 +7,8 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use hardener::{
-    AdvisoryDb, DbSource, DbUpdateEvent, Severity, from_trivy_json, parse_severity, to_cyclonedx, to_sarif, to_table,
-    to_trivy_json,
+    AdvisoryDb, Coverage, DbSource, DbUpdateEvent, Gate, Severity, from_trivy_json, parse_severity, to_cyclonedx,
+    to_sarif, to_table, to_trivy_json,
 };
 use oci_core::{Platform, PullScope, Reference};
 
@@ -53,6 +53,11 @@ pub struct ScanArgs {
     /// Exit 1 when a finding at or above this severity remains.
     #[arg(long, value_name = "SEVERITY")]
     fail_on: Option<String>,
+    /// Let the --fail-on gate pass an image that was not scanned (an OS or release the
+    /// advisory database does not cover, no package database); without it such an image
+    /// fails the gate with exit code 2.
+    #[arg(long)]
+    allow_unsupported: bool,
     /// Warn when the database is older than this many days.
     #[arg(long, default_value_t = 7)]
     max_db_age_days: u64,
@@ -128,6 +133,9 @@ pub fn scan(args: ScanArgs) -> Result<ExitCode> {
     for w in &report.warnings {
         eprintln!("warning: {w}");
     }
+    if let Coverage::NotScanned { reason, .. } = &report.coverage {
+        eprintln!("warning: not scanned: {reason}");
+    }
     let text = match args.format {
         ScanFormat::Table => to_table(&report),
         ScanFormat::Json => serde_json::to_string_pretty(&to_trivy_json(&report))? + "\n",
@@ -135,10 +143,19 @@ pub fn scan(args: ScanArgs) -> Result<ExitCode> {
         ScanFormat::Cyclonedx => serde_json::to_string_pretty(&to_cyclonedx(&report))? + "\n",
     };
     write_output(args.output.as_deref(), text.as_bytes())?;
-    Ok(match fail_on {
-        Some(threshold) if report.fails(threshold) => ExitCode::from(1),
-        _ => ExitCode::SUCCESS,
-    })
+    let Some(threshold) = fail_on else { return Ok(ExitCode::SUCCESS) };
+    match report.gate(threshold, args.allow_unsupported) {
+        Gate::Pass => Ok(ExitCode::SUCCESS),
+        Gate::Fail => Ok(ExitCode::from(1)),
+        Gate::NotScanned => {
+            let Coverage::NotScanned { os, reason } = &report.coverage else { unreachable!("the gate said so") };
+            bail!(
+                "{} was not scanned ({reason}): the --fail-on gate cannot pass it; pass --allow-unsupported to accept \
+                 an image that was not scanned",
+                os.as_deref().map_or_else(|| report.target.clone(), |os| format!("{} ({os})", report.target))
+            )
+        }
+    }
 }
 
 fn write_output(path: Option<&Path>, bytes: &[u8]) -> Result<()> {

@@ -76,8 +76,8 @@ pub use rules::{
 };
 pub use sarif::{SarifLog, SarifSeverity};
 pub use scan::{
-    Finding, FindingStatus, PRO_FIX_NOTE, ScanReport, compare_versions, ecosystem_of, match_packages, scan,
-    scan_with_db_dir,
+    Coverage, Finding, FindingStatus, Gate, PRO_FIX_NOTE, ScanReport, compare_versions, coverage_of, ecosystem_of,
+    match_packages, scan, scan_with_db_dir,
 };
 pub use upgrade::{
     ConffileAction, ConffileOutcome, DebLocation, FileAction, FileChange, Installed, PackageFiles, PlannedPackage,

@@ -163,6 +163,10 @@ pub enum RunProperties {
         image_name: String,
         /// Its manifest digest, when known (`null` otherwise).
         image_digest: Option<String>,
+        /// Present only when the image was not scanned: why (so that no result is never
+        /// read as "nothing vulnerable").
+        #[serde(skip_serializing_if = "Option::is_none")]
+        coverage: Option<crate::Coverage>,
     },
     /// A rule evaluation.
     #[serde(rename_all = "camelCase")]
@@ -345,7 +349,7 @@ mod tests {
                     message: None,
                 }],
             }],
-            RunProperties::Scan { image_name: "i".into(), image_digest: None },
+            RunProperties::Scan { image_name: "i".into(), image_digest: None, coverage: None },
         );
         let json = serde_json::to_string(&SarifLog::new(vec![run])).unwrap();
         assert_eq!(

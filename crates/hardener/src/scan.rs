@@ -105,6 +105,52 @@ pub struct ScanReport {
     pub warnings: Vec<String>,
     /// The advisory database used, if any.
     pub database: Option<DbInfo>,
+    /// Whether the image's packages were matched at all: "0 findings" means nothing when
+    /// they were not.
+    pub coverage: Coverage,
+}
+
+/// Whether a scan could match the image's packages against advisories.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase", tag = "status")]
+#[non_exhaustive]
+pub enum Coverage {
+    /// The packages were matched against the advisories of the image's release.
+    #[serde(rename_all = "camelCase")]
+    Scanned {
+        /// The advisory ecosystem (`Debian:12`, `Ubuntu:24.04:LTS`, `Alpine:v3.20`), or
+        /// the scanner a report was read from.
+        ecosystem: String,
+        /// How many advisories the database holds for it (`None` for a report read back).
+        advisories: Option<usize>,
+    },
+    /// The packages were not matched: the findings are empty because nothing was looked
+    /// at, not because nothing is vulnerable.
+    #[serde(rename_all = "camelCase")]
+    NotScanned {
+        /// The operating system, as detected (`ubuntu 24.04`), when it was.
+        os: Option<String>,
+        /// Why (no package database, an OS or release the database does not cover…).
+        reason: String,
+    },
+}
+
+impl Coverage {
+    /// Whether the packages were matched.
+    pub fn is_scanned(&self) -> bool {
+        matches!(self, Coverage::Scanned { .. })
+    }
+}
+
+/// The outcome of a `--fail-on` gate: see [`ScanReport::gate`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gate {
+    /// No finding at or above the threshold remains.
+    Pass,
+    /// A finding at or above the threshold remains.
+    Fail,
+    /// The image was not scanned: the gate cannot pass it (see [`Coverage::NotScanned`]).
+    NotScanned,
 }
 
 /// The advisory ecosystem of an operating system (`Debian:12`, `Alpine:v3.20`,
@@ -331,6 +377,7 @@ fn finish(target: &str, image: &Image, inventory: Inventory, fs_warnings: Vec<St
         }
         None => warnings.push("operating system not detected: packages were not matched".into()),
     }
+    let coverage = coverage_of(os.as_ref(), &packages, &db.info());
     ScanReport {
         target: target.to_owned(),
         image_digest: Some(image.digest().to_string()),
@@ -342,7 +389,28 @@ fn finish(target: &str, image: &Image, inventory: Inventory, fs_warnings: Vec<St
         findings,
         warnings,
         database: Some(db.info()),
+        coverage,
     }
+}
+
+/// Whether `packages` of `os` could be matched with a database holding `info`.
+pub fn coverage_of(os: Option<&OsInfo>, packages: &[Package], info: &DbInfo) -> Coverage {
+    let Some(os) = os else {
+        return Coverage::NotScanned { os: None, reason: "the operating system was not detected".into() };
+    };
+    let name = format!("{} {}", os.id, os.version_id.as_deref().unwrap_or("(no version)"));
+    let not_scanned = |reason: String| Coverage::NotScanned { os: Some(name.clone()), reason };
+    if packages.is_empty() {
+        return not_scanned("no package database (dpkg or apk) was found in the image".into());
+    }
+    let Some(ecosystem) = ecosystem_of(os) else {
+        return not_scanned(format!("no advisory source covers {name}"));
+    };
+    let advisories: usize = info.ecosystems.iter().filter(|(e, _)| *e == ecosystem).map(|(_, n)| n).sum();
+    if advisories == 0 {
+        return not_scanned(format!("the advisory database holds no advisories for {ecosystem}"));
+    }
+    Coverage::Scanned { ecosystem: ecosystem.to_string(), advisories: Some(advisories) }
 }
 
 impl ScanReport {
@@ -357,6 +425,18 @@ impl ScanReport {
     /// Whether a finding at or above `threshold` remains.
     pub fn fails(&self, threshold: Severity) -> bool {
         self.findings.iter().any(|f| f.severity >= threshold)
+    }
+
+    /// A CI gate at `threshold`: an image that was not scanned never passes, unless
+    /// `allow_not_scanned` says the caller accepts that.
+    pub fn gate(&self, threshold: Severity, allow_not_scanned: bool) -> Gate {
+        if !self.coverage.is_scanned() && !allow_not_scanned {
+            Gate::NotScanned
+        } else if self.fails(threshold) {
+            Gate::Fail
+        } else {
+            Gate::Pass
+        }
     }
 }
 

@@ -86,7 +86,10 @@ pub fn to_table(report: &ScanReport) -> String {
                 f.fixed_version.clone().unwrap_or_default(),
                 f.vulnerability_id.clone(),
                 f.severity.as_str().to_owned(),
-                f.status.as_str().to_owned(),
+                match f.note() {
+                    Some(note) => format!("{} ({note})", f.status.as_str()),
+                    None => f.status.as_str().to_owned(),
+                },
             ]
         })
         .collect();
@@ -128,6 +131,13 @@ pub fn to_table(report: &ScanReport) -> String {
         counts[Severity::Low as usize],
         counts[Severity::Unknown as usize]
     );
+    if let crate::Coverage::NotScanned { reason, .. } = &report.coverage {
+        let _ = writeln!(
+            out,
+            "NOT SCANNED: {reason}. The packages were not matched against any advisory: \
+             0 findings does not mean no vulnerabilities."
+        );
+    }
     out
 }
 

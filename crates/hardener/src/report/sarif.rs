@@ -48,7 +48,10 @@ pub fn to_sarif(report: &ScanReport) -> SarifLog {
                     f.vulnerability_id,
                     f.severity.as_str(),
                     f.fixed_version.as_deref().unwrap_or(""),
-                    f.status.as_str()
+                    match f.note() {
+                        Some(note) => format!("{} ({note})", f.status.as_str()),
+                        None => f.status.as_str().to_owned(),
+                    }
                 )),
                 locations: vec![SarifLocation {
                     physical_location: PhysicalLocation::in_image(db_path, Some(Region::START)),
@@ -60,6 +63,10 @@ pub fn to_sarif(report: &ScanReport) -> SarifLog {
     SarifLog::new(vec![SarifRun::new(
         rules,
         results,
-        RunProperties::Scan { image_name: report.target.clone(), image_digest: report.image_digest.clone() },
+        RunProperties::Scan {
+            image_name: report.target.clone(),
+            image_digest: report.image_digest.clone(),
+            coverage: (!report.coverage.is_scanned()).then(|| report.coverage.clone()),
+        },
     )])
 }

@@ -23,6 +23,11 @@ pub struct TrivyReport {
     pub metadata: TrivyMetadata,
     /// One result of class `os-pkgs`.
     pub results: Vec<TrivyResult>,
+    /// Our extension, present only when the image was NOT scanned (an OS or release the
+    /// advisory database does not cover, no package database): why, so that an empty
+    /// `Vulnerabilities` list is never read as "nothing vulnerable".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub coverage: Option<crate::Coverage>,
 }
 
 /// Trivy's `Metadata`.
@@ -125,6 +130,10 @@ pub struct TrivyVulnerability {
     /// For CVEs, the Aqua page.
     #[serde(rename = "PrimaryURL", skip_serializing_if = "Option::is_none")]
     pub primary_url: Option<String>,
+    /// Trivy's free-form `Custom` field: here, a fix that exists only in Ubuntu Pro
+    /// (`{"ProFixedVersion": …, "Note": "fix requires Ubuntu Pro"}`).
+    #[serde(rename = "Custom", skip_serializing_if = "Option::is_none")]
+    pub custom: Option<TrivyCustom>,
 }
 
 /// `{"PURL": …}`.
@@ -180,6 +189,10 @@ pub fn to_trivy_json(report: &ScanReport) -> TrivyReport {
                     .vulnerability_id
                     .starts_with("CVE-")
                     .then(|| format!("https://avd.aquasec.com/nvd/{}", f.vulnerability_id.to_lowercase())),
+                custom: f
+                    .pro_fixed_version
+                    .clone()
+                    .map(|v| TrivyCustom { pro_fixed_version: v, note: crate::PRO_FIX_NOTE }),
             }
         })
         .collect();
@@ -208,7 +221,18 @@ pub fn to_trivy_json(report: &ScanReport) -> TrivyReport {
                 .map(|a| TrivyImageConfig { architecture: a.clone(), os: "linux" }),
         },
         results: vec![TrivyResult { target, class: "os-pkgs", kind: os_type(report).to_owned(), vulnerabilities }],
+        coverage: (!report.coverage.is_scanned()).then(|| report.coverage.clone()),
     }
+}
+
+/// What a vulnerability's `Custom` field holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TrivyCustom {
+    /// The version that fixes it in Ubuntu Pro (ESM).
+    pub pro_fixed_version: String,
+    /// [`crate::PRO_FIX_NOTE`].
+    pub note: &'static str,
 }
 
 /// Reads a Trivy JSON report (as copa does) into a report of findings: only
@@ -295,7 +319,18 @@ pub fn from_trivy_json(bytes: &[u8], name: &str) -> Result<ScanReport> {
             });
         }
     }
+    // The other scanner decided what it covered; a report without an OS matched nothing.
+    let coverage = match &os {
+        Some(os) => crate::Coverage::Scanned {
+            ecosystem: format!("{} {} (from {name})", os.id, os.version_id.as_deref().unwrap_or("")),
+            advisories: None,
+        },
+        None => {
+            crate::Coverage::NotScanned { os: None, reason: format!("the report {name} names no operating system") }
+        }
+    };
     Ok(ScanReport {
+        coverage,
         target: v.get("ArtifactName").and_then(Value::as_str).unwrap_or(name).to_owned(),
         image_digest: None,
         config_digest: v.pointer("/Metadata/ImageID").and_then(Value::as_str).map(str::to_owned),
