@@ -895,3 +895,49 @@ fn debian_scan_lists_dpkg_versions_and_matches_only_tracked_sources() {
         assert!(tracked.contains(source), "{package} (source {source}) has no bookworm entry in the tracker: {v}");
     }
 }
+
+/// The OpenVEX 0.2.0 schema (draft 2020-12), with formats checked.
+pub(crate) fn openvex_schema() -> Validator {
+    let schema = read_json(&fixture("schemas/openvex/openvex_json_schema.json"));
+    jsonschema::options().should_validate_formats(true).build(&schema).expect("compiling the OpenVEX schema")
+}
+
+/// OpenVEX of a patch (library side; the patch command feeds it its before/after scans): a
+/// scan of the shipped Alpine image as "before", the same scan with busybox upgraded past
+/// its fixes as "after". busybox's CVEs are `fixed` for the new image, everything else
+/// `affected` with the reason, and the document validates against the OpenVEX schema.
+#[test]
+fn openvex_of_a_patch_validates_and_says_what_was_fixed() {
+    let alpine = Alpine::new(&alpine_320());
+    let reference: oci_core::Reference = alpine.reference.parse().expect("a reference");
+    let image = oci_core::ImageSource::open(&reference).expect("open").image(None).expect("an image");
+    let before =
+        hardener::scan_with_db_dir(&alpine.reference, &image, &alpine.db, &hardener::today_utc()).expect("a scan");
+    let mut after = before.clone();
+    for p in after.packages.iter_mut().filter(|p| p.name.starts_with("busybox")) {
+        p.version = "1.36.1-r31".into();
+    }
+    after.findings.retain(|f| !f.package.starts_with("busybox"));
+    let product = hardener::oci_purl("alpine", "sha256:0123456789abcdef", None);
+    let vex = serde_json::to_value(hardener::to_openvex(&before, &after, &product, "2026-12-07T00:00:00Z")).unwrap();
+    assert_valid(&openvex_schema(), "OpenVEX", &vex);
+    let statements = vex["statements"].as_array().expect("statements");
+    let fixed: BTreeSet<&str> = statements
+        .iter()
+        .filter(|s| s["status"] == "fixed")
+        .map(|s| s["vulnerability"]["name"].as_str().expect("a name"))
+        .collect();
+    let busybox: BTreeSet<&str> =
+        before.findings.iter().filter(|f| f.package == "busybox").map(|f| f.vulnerability_id.as_str()).collect();
+    assert_eq!(fixed, busybox);
+    for s in statements.iter().filter(|s| s["status"] == "fixed") {
+        let subs = &s["products"][0]["subcomponents"];
+        assert!(subs.as_array().expect("subcomponents").iter().all(|c| {
+            c["@id"].as_str().is_some_and(|p| p.starts_with("pkg:apk/alpine/busybox") && p.contains("@1.36.1-r31"))
+        }));
+    }
+    let affected = statements.iter().filter(|s| s["status"] == "affected").count();
+    let remaining: BTreeSet<&str> = after.findings.iter().map(|f| f.vulnerability_id.as_str()).collect();
+    assert_eq!(affected, remaining.len());
+    assert!(statements.iter().filter(|s| s["status"] == "affected").all(|s| s["action_statement"].is_string()));
+}

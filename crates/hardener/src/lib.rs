@@ -66,8 +66,10 @@ pub use patch::{
 };
 pub use report::{
     BomAffects, BomAnalysis, BomComponent, BomMetadata, BomProperty, BomRating, BomSource, BomTools, BomVulnerability,
-    CycloneDxBom, TrivyImageConfig, TrivyLayer, TrivyMetadata, TrivyOs, TrivyPkgIdentifier, TrivyReport, TrivyResult,
-    TrivyVulnerability, from_trivy_json, parse_severity, purl, to_cyclonedx, to_sarif, to_table, to_trivy_json,
+    CycloneDxBom, OPENVEX_CONTEXT, TrivyCustom, TrivyImageConfig, TrivyLayer, TrivyMetadata, TrivyOs,
+    TrivyPkgIdentifier, TrivyReport, TrivyResult, TrivyVulnerability, VexDocument, VexProduct, VexStatement, VexStatus,
+    VexSubcomponent, VexVulnerability, from_trivy_json, oci_purl, parse_severity, purl, to_cyclonedx, to_openvex,
+    to_sarif, to_table, to_trivy_json,
 };
 pub use restore::RestoreRecord;
 pub use rules::{

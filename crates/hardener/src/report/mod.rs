@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 mod cyclonedx;
 mod sarif;
 mod trivy;
+mod vex;
 
 pub use cyclonedx::{
     BomAffects, BomAnalysis, BomComponent, BomMetadata, BomProperty, BomRating, BomSource, BomTools, BomVulnerability,
@@ -13,8 +14,12 @@ pub use cyclonedx::{
 };
 pub use sarif::to_sarif;
 pub use trivy::{
-    TrivyImageConfig, TrivyLayer, TrivyMetadata, TrivyOs, TrivyPkgIdentifier, TrivyReport, TrivyResult,
+    TrivyCustom, TrivyImageConfig, TrivyLayer, TrivyMetadata, TrivyOs, TrivyPkgIdentifier, TrivyReport, TrivyResult,
     TrivyVulnerability, from_trivy_json, to_trivy_json,
+};
+pub use vex::{
+    OPENVEX_CONTEXT, VexDocument, VexProduct, VexStatement, VexStatus, VexSubcomponent, VexVulnerability, oci_purl,
+    to_openvex,
 };
 
 use crate::scan::ScanReport;
