@@ -26,7 +26,7 @@ fn help_lists_every_command_and_each_command_has_help() {
         .collect();
     assert_eq!(listed, COMMANDS, "--help lists other commands than this test knows:\n{text}");
     for cmd in COMMANDS {
-        let run = oci_harden(&[cmd, "--help"]).ok();
+        let run = oci_harden(&[*cmd, "--help"]).ok();
         assert!(run.text().contains("Usage: oci-harden"), "{cmd} --help:\n{}", run.text());
     }
     for sub in ["update", "info"] {
