@@ -59,7 +59,7 @@ fn installed(fs: &MergedFs) -> Result<(Vec<Pkg>, Vec<String>)> {
     let mut statusd: Vec<String> = fs
         .walk("var/lib/dpkg/status.d")
         .map(|(p, _)| p.to_owned())
-        .filter(|p| p.matches('/').count() == 4 && !p.contains('.'))
+        .filter(|p| p.matches('/').count() == 4 && !p.rsplit('/').next().unwrap_or("").contains('.'))
         .collect();
     statusd.sort();
     for p in statusd {
