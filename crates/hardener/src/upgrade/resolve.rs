@@ -59,7 +59,7 @@ fn installed(fs: &MergedFs) -> Result<(Vec<Pkg>, Vec<String>)> {
     let mut statusd: Vec<String> = fs
         .walk("var/lib/dpkg/status.d")
         .map(|(p, _)| p.to_owned())
-        .filter(|p| p.matches('/').count() == 4 && !p.rsplit('/').next().unwrap_or("").contains('.'))
+        .filter(|p| p.matches('/').count() == 4 && !p.ends_with(".md5sums"))
         .collect();
     statusd.sort();
     for p in statusd {
@@ -68,45 +68,7 @@ fn installed(fs: &MergedFs) -> Result<(Vec<Pkg>, Vec<String>)> {
     }
     let mut out = Vec::new();
     for (file, bytes, needs_status) in &texts {
-        let text = String::from_utf8_lossy(bytes);
-        for para in paragraphs(&text, file, false) {
-            let para = para?;
-            let db = |reason: String| Error::PackageDb { path: file.clone(), reason };
-            let Some(name) = para.get("Package") else { continue };
-            if *needs_status {
-                let state = para.get("Status").and_then(|s| s.split_whitespace().nth(2)).unwrap_or("");
-                if matches!(state, "not-installed" | "config-files" | "") {
-                    continue;
-                }
-            }
-            let version: DpkgVersion = para.get("Version").unwrap_or("").parse()?;
-            let rel = |field: &str| -> Result<Vec<Dependency>> {
-                para.field(field)
-                    .map(|f| parse_relations(&f.folded()).map_err(|e| db(format!("{name} {field}: {e}"))))
-                    .transpose()
-                    .map(Option::unwrap_or_default)
-            };
-            let source_version = match para.get("Source").and_then(|s| s.split_once('(')) {
-                None => version.clone(),
-                Some((_, v)) => v.trim_end_matches(')').trim().parse()?,
-            };
-            out.push(Pkg {
-                name: name.to_owned(),
-                arch: para.get("Architecture").unwrap_or("all").to_owned(),
-                version,
-                multi_arch: match para.get("Multi-Arch") {
-                    Some("same") => MultiArch::Same,
-                    Some("foreign") => MultiArch::Foreign,
-                    Some("allowed") => MultiArch::Allowed,
-                    _ => MultiArch::No,
-                },
-                source_version,
-                depends: [rel("Pre-Depends")?, rel("Depends")?].concat(),
-                provides: rel("Provides")?,
-                breaks: [rel("Breaks")?, rel("Conflicts")?].concat(),
-                candidate: None,
-            });
-        }
+        out.extend(parse_installed(&String::from_utf8_lossy(bytes), file, *needs_status)?);
     }
     // Native first: dpkg's own architecture, else the first of `arch`, else the most common.
     let mut archs: Vec<String> = Vec::new();
@@ -127,6 +89,51 @@ fn installed(fs: &MergedFs) -> Result<(Vec<Pkg>, Vec<String>)> {
     let mut seen = BTreeSet::new();
     archs.retain(|a| seen.insert(a.clone()));
     Ok((out, archs))
+}
+
+/// The installed packages of a dpkg status text (`needs_status`: skip stanzas whose `Status`
+/// is not an installed state; distroless `status.d` files have none).
+fn parse_installed(text: &str, file: &str, needs_status: bool) -> Result<Vec<Pkg>> {
+    let mut out = Vec::new();
+    for para in paragraphs(text, file, false) {
+        let para = para?;
+        let db = |reason: String| Error::PackageDb { path: file.to_owned(), reason };
+        let Some(name) = para.get("Package") else { continue };
+        if needs_status {
+            let state = para.get("Status").and_then(|s| s.split_whitespace().nth(2)).unwrap_or("");
+            if matches!(state, "not-installed" | "config-files" | "") {
+                continue;
+            }
+        }
+        let version: DpkgVersion = para.get("Version").unwrap_or("").parse()?;
+        let rel = |field: &str| -> Result<Vec<Dependency>> {
+            para.field(field)
+                .map(|f| parse_relations(&f.folded()).map_err(|e| db(format!("{name} {field}: {e}"))))
+                .transpose()
+                .map(Option::unwrap_or_default)
+        };
+        let source_version = match para.get("Source").and_then(|s| s.split_once('(')) {
+            None => version.clone(),
+            Some((_, v)) => v.trim_end_matches(')').trim().parse()?,
+        };
+        out.push(Pkg {
+            name: name.to_owned(),
+            arch: para.get("Architecture").unwrap_or("all").to_owned(),
+            version,
+            multi_arch: match para.get("Multi-Arch") {
+                Some("same") => MultiArch::Same,
+                Some("foreign") => MultiArch::Foreign,
+                Some("allowed") => MultiArch::Allowed,
+                _ => MultiArch::No,
+            },
+            source_version,
+            depends: [rel("Pre-Depends")?, rel("Depends")?].concat(),
+            provides: rel("Provides")?,
+            breaks: [rel("Breaks")?, rel("Conflicts")?].concat(),
+            candidate: None,
+        });
+    }
+    Ok(out)
 }
 
 /// Reads every index, keeping the entries named in `names` or providing one of them.
@@ -660,4 +667,180 @@ impl<'a> Solver<'a> {
 
 fn refused(reason: String) -> Error {
     Error::Resolution { reason }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::apt::parse_packages;
+
+    /// Installed packages from status stanzas (`Status` added).
+    fn installed(text: &str) -> Vec<Pkg> {
+        let text: String =
+            text.trim().split("\n\n").map(|p| format!("{p}\nStatus: install ok installed\n\n")).collect();
+        parse_installed(&text, "status", true).expect("status")
+    }
+
+    /// Candidates from `Packages` stanzas (the file fields added).
+    fn pool(text: &str) -> Vec<(PackageEntry, usize)> {
+        let text: String = text
+            .trim()
+            .split("\n\n")
+            .map(|p| format!("{p}\nFilename: pool/x.deb\nSize: 1\nSHA256: {}\n\n", "0".repeat(64)))
+            .collect();
+        parse_packages(&text, "Packages").expect("packages").into_iter().map(|e| (e, 0)).collect()
+    }
+
+    /// Resolves `request`, every name loaded; the plan as `name:arch version (reason)`, in order.
+    fn solve(installed: &[Pkg], pool: &[(PackageEntry, usize)], request: UpgradeRequest) -> Result<Vec<String>> {
+        let mut names: BTreeSet<String> = installed.iter().map(|p| p.name.clone()).collect();
+        for (e, _) in pool {
+            names.insert(e.package.clone());
+            for d in e.depends.iter().chain(&e.pre_depends).chain(&e.provides) {
+                names.extend(d.alternatives.iter().map(|r| r.name.clone()));
+            }
+        }
+        let mut solver = Solver::new(installed, pool, "amd64", &names);
+        let Step::Done = solver.run(&request)? else { panic!("names missing") };
+        Ok(solver
+            .order()
+            .iter()
+            .map(|k| {
+                let (p, reason) = &solver.planned[k];
+                let why = match reason {
+                    UpgradeReason::Dependency { by } => format!("for {by}"),
+                    other => format!("{other:?}"),
+                };
+                format!("{}:{} {} ({why})", p.name, p.arch, p.version)
+            })
+            .collect())
+    }
+
+    fn packages(names: &[&str]) -> UpgradeRequest {
+        UpgradeRequest::Packages(names.iter().map(|s| s.to_string()).collect())
+    }
+
+    #[test]
+    fn same_source_pins_and_newer_dependencies_upgrade_the_sibling() {
+        let inst = installed(
+            "Package: openssl\nVersion: 3.0.1-1\nArchitecture: amd64\nDepends: libssl3 (= 3.0.1-1)\n\n\
+             Package: libssl3\nVersion: 3.0.1-1\nArchitecture: amd64\nSource: openssl\n\n\
+             Package: app\nVersion: 1\nArchitecture: amd64\nDepends: libx (>= 1)\n\n\
+             Package: libx\nVersion: 1\nArchitecture: amd64",
+        );
+        let cands = pool(
+            "Package: openssl\nVersion: 3.0.2-1\nArchitecture: amd64\nDepends: libssl3 (= 3.0.2-1)\n\n\
+             Package: libssl3\nVersion: 3.0.2-1\nArchitecture: amd64\nSource: openssl\n\n\
+             Package: app\nVersion: 2\nArchitecture: amd64\nDepends: libx (>= 2)\n\n\
+             Package: libx\nVersion: 2\nArchitecture: amd64\n\n\
+             Package: libx\nVersion: 0.9\nArchitecture: amd64",
+        );
+        // The library alone: the binary pinned to it follows.
+        assert_eq!(
+            solve(&inst, &cands, packages(&["libssl3"])).unwrap(),
+            ["libssl3:amd64 3.0.2-1 (Requested)", "openssl:amd64 3.0.2-1 (for libssl3)"]
+        );
+        // The binary alone: the library it needs follows, before it.
+        assert_eq!(
+            solve(&inst, &cands, packages(&["openssl"])).unwrap(),
+            ["libssl3:amd64 3.0.2-1 (for openssl)", "openssl:amd64 3.0.2-1 (Requested)"]
+        );
+        assert_eq!(
+            solve(&inst, &cands, packages(&["app"])).unwrap(),
+            ["libx:amd64 2 (for app)", "app:amd64 2 (Requested)"]
+        );
+    }
+
+    #[test]
+    fn an_impossible_dependency_is_refused_with_its_chain() {
+        let inst = installed(
+            "Package: app\nVersion: 1\nArchitecture: amd64\nDepends: libx (>= 1)\n\n\
+             Package: libx\nVersion: 1\nArchitecture: amd64",
+        );
+        let cands = pool(
+            "Package: app\nVersion: 2\nArchitecture: amd64\nDepends: libx (>= 3) | liby\n\n\
+             Package: libx\nVersion: 2\nArchitecture: amd64",
+        );
+        let err = solve(&inst, &cands, packages(&["app"])).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "cannot resolve the upgrade: app:amd64 1 → 2 (requested) → needs libx (>= 3) | liby → libx: 1 \
+             installed, only 2 available; liby: none available (it would need a removal or a downgrade)"
+        );
+        // Not installed at all: refused, not guessed.
+        let err = solve(&inst, &cands, packages(&["nothing"])).unwrap_err().to_string();
+        assert!(err.contains("nothing is not installed"), "{err}");
+    }
+
+    #[test]
+    fn virtual_packages_any_qualifiers_and_no_downgrades() {
+        let inst = installed(
+            "Package: mailer\nVersion: 1\nArchitecture: amd64\n\n\
+             Package: perl\nVersion: 5.36\nArchitecture: amd64\nMulti-Arch: allowed\n\n\
+             Package: newer\nVersion: 9\nArchitecture: all",
+        );
+        let cands = pool(
+            "Package: mailer\nVersion: 2\nArchitecture: amd64\nDepends: perl:any (>= 5), default-mta | mail-transport-agent\n\n\
+             Package: exim4\nVersion: 4.96\nArchitecture: amd64\nProvides: mail-transport-agent\n\n\
+             Package: newer\nVersion: 8\nArchitecture: all",
+        );
+        assert_eq!(
+            solve(&inst, &cands, UpgradeRequest::All).unwrap(),
+            ["exim4:amd64 4.96 (for mailer)", "mailer:amd64 2 (Newer)"]
+        );
+    }
+
+    #[test]
+    fn breaks_upgrade_what_stays_or_refuse() {
+        let inst = installed(
+            "Package: libx\nVersion: 1\nArchitecture: amd64\n\n\
+             Package: plugin\nVersion: 1\nArchitecture: amd64\nDepends: libx",
+        );
+        let with_fix = pool(
+            "Package: libx\nVersion: 2\nArchitecture: amd64\nBreaks: plugin (<< 2)\n\n\
+             Package: plugin\nVersion: 2\nArchitecture: amd64\nDepends: libx (>= 2)",
+        );
+        assert_eq!(
+            solve(&inst, &with_fix, packages(&["libx"])).unwrap(),
+            ["libx:amd64 2 (Requested)", "plugin:amd64 2 (for libx)"]
+        );
+        let without = pool("Package: libx\nVersion: 2\nArchitecture: amd64\nBreaks: plugin (<< 2)");
+        let err = solve(&inst, &without, packages(&["libx"])).unwrap_err().to_string();
+        assert!(err.contains("libx:amd64 1 → 2 (requested) → breaks plugin:amd64 1"), "{err}");
+        assert!(err.contains("removal"), "{err}");
+    }
+
+    #[test]
+    fn multi_arch_same_moves_together_or_not_at_all() {
+        let inst = installed(
+            "Package: libm\nVersion: 1\nArchitecture: amd64\nMulti-Arch: same\n\n\
+             Package: libm\nVersion: 1\nArchitecture: i386\nMulti-Arch: same",
+        );
+        let both = pool(
+            "Package: libm\nVersion: 2\nArchitecture: amd64\nMulti-Arch: same\n\n\
+             Package: libm\nVersion: 2\nArchitecture: i386\nMulti-Arch: same",
+        );
+        let t = UpgradeTarget {
+            package: "libm".into(),
+            architecture: Some("amd64".into()),
+            fixed_version: "2".into(),
+            vulnerabilities: vec!["CVE-1".into()],
+        };
+        let plan = solve(&inst, &both, UpgradeRequest::Vulnerable(vec![t.clone()])).unwrap();
+        assert_eq!(plan[0], "libm:amd64 2 (Fixes { vulnerabilities: [\"CVE-1\"] })");
+        assert_eq!(plan[1], "libm:i386 2 (for libm)");
+        let one = pool("Package: libm\nVersion: 2\nArchitecture: amd64\nMulti-Arch: same");
+        let err = solve(&inst, &one, UpgradeRequest::Vulnerable(vec![t])).unwrap_err().to_string();
+        assert!(err.contains("Multi-Arch: same") && err.contains("not available for i386"), "{err}");
+    }
+
+    #[test]
+    fn unknown_names_are_asked_for_before_deciding() {
+        let inst = installed("Package: app\nVersion: 1\nArchitecture: amd64");
+        let cands = pool("Package: app\nVersion: 2\nArchitecture: amd64\nDepends: libnew | libalt");
+        let names: BTreeSet<String> = ["app".to_owned()].into();
+        let mut solver = Solver::new(&inst, &cands, "amd64", &names);
+        let Step::Need(more) = solver.run(&UpgradeRequest::All).unwrap() else { panic!("should ask for names") };
+        assert_eq!(more.into_iter().collect::<Vec<_>>(), ["libalt", "libnew"]);
+    }
 }
