@@ -601,17 +601,20 @@ impl<'a> Solver<'a> {
                         }
                         // Upgrade whichever side stays at its installed version.
                         let (stay, other) = if o.candidate.is_none() { (&o, p) } else { (p, &o) };
-                        let why = format!("{} → breaks {}", self.chain_of(other), stay.show());
+                        let stay_is_broken = o.name == stay.name;
+                        let why = if stay_is_broken {
+                            format!("{} → breaks {}", self.chain_of(other), stay.show())
+                        } else {
+                            format!("{} → is broken by {}", self.chain_of(other), stay.show())
+                        };
+                        let fixes = |c: &Pkg| {
+                            let still_broken = stay_is_broken && Self::satisfies(r, &arch, c);
+                            let breaks_other =
+                                c.breaks.iter().flat_map(|d| &d.alternatives).any(|b| Self::satisfies(b, &arch, other));
+                            !still_broken && !breaks_other
+                        };
                         if stay.candidate.is_none()
-                            && let Some(c) = self.best(&stay.name, &stay.arch, Some(&stay.version), |c| {
-                                !(c.name == p.name && c.version == p.version)
-                                    && !(o.name == stay.name && Self::satisfies(r, &arch, c))
-                                    && !c
-                                        .breaks
-                                        .iter()
-                                        .flat_map(|d| &d.alternatives)
-                                        .any(|b| Self::satisfies(b, &arch, other))
-                            })
+                            && let Some(c) = self.best(&stay.name, &stay.arch, Some(&stay.version), fixes)
                         {
                             let reason = UpgradeReason::Dependency { by: other.name.clone() };
                             self.plan(Some((stay.name.clone(), stay.arch.clone())), c, reason, why);
@@ -808,6 +811,22 @@ mod tests {
         let err = solve(&inst, &without, packages(&["libx"])).unwrap_err().to_string();
         assert!(err.contains("libx:amd64 1 → 2 (requested) → breaks plugin:amd64 1"), "{err}");
         assert!(err.contains("removal"), "{err}");
+
+        // An installed package that breaks the new version: its newer version does not.
+        let inst = installed(
+            "Package: libx\nVersion: 1\nArchitecture: amd64\n\n\
+             Package: tool\nVersion: 1\nArchitecture: amd64\nBreaks: libx (>= 2)",
+        );
+        let cands = pool(
+            "Package: libx\nVersion: 2\nArchitecture: amd64\n\n\
+             Package: tool\nVersion: 2\nArchitecture: amd64\nBreaks: libx (>= 3)",
+        );
+        assert_eq!(
+            solve(&inst, &cands, packages(&["libx"])).unwrap(),
+            ["libx:amd64 2 (Requested)", "tool:amd64 2 (for libx)"]
+        );
+        let err = solve(&inst, &without, packages(&["libx"])).unwrap_err().to_string();
+        assert!(err.contains("libx:amd64 1 → 2 (requested) → is broken by tool:amd64 1"), "{err}");
     }
 
     #[test]
