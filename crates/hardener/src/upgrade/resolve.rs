@@ -28,6 +28,8 @@ struct Pkg {
     breaks: Vec<Dependency>,
     /// Index into the candidates (`None` for what is installed).
     candidate: Option<usize>,
+    /// Installed and held (`Status: hold …`): upgraded only when named.
+    held: bool,
 }
 
 impl Pkg {
@@ -42,6 +44,7 @@ impl Pkg {
             provides: e.provides.clone(),
             breaks: e.breaks.iter().chain(&e.conflicts).cloned().collect(),
             candidate: Some(index),
+            held: false,
         }
     }
 
@@ -99,6 +102,7 @@ fn parse_installed(text: &str, file: &str, needs_status: bool) -> Result<Vec<Pkg
         let para = para?;
         let db = |reason: String| Error::PackageDb { path: file.to_owned(), reason };
         let Some(name) = para.get("Package") else { continue };
+        let held = para.get("Status").is_some_and(|s| s.starts_with("hold "));
         if needs_status {
             let state = para.get("Status").and_then(|s| s.split_whitespace().nth(2)).unwrap_or("");
             if matches!(state, "not-installed" | "config-files" | "") {
@@ -131,6 +135,7 @@ fn parse_installed(text: &str, file: &str, needs_status: bool) -> Result<Vec<Pkg
             provides: rel("Provides")?,
             breaks: [rel("Breaks")?, rel("Conflicts")?].concat(),
             candidate: None,
+            held,
         });
     }
     Ok(out)
@@ -203,7 +208,7 @@ pub fn resolve_upgrades(fs: &MergedFs, request: &UpgradeRequest, options: &RepoO
                 let mut plan = UpgradePlan {
                     architectures: archs,
                     sources: repos.iter().map(|r| r.line.clone()).collect(),
-                    warnings,
+                    warnings: [warnings, std::mem::take(&mut solver.warnings)].concat(),
                     unfixable: solver.unfixable.clone(),
                     ..UpgradePlan::default()
                 };
@@ -257,6 +262,11 @@ struct Solver<'a> {
     unfixable: Vec<UpgradeTarget>,
     loaded: BTreeSet<String>,
     missing: BTreeSet<String>,
+    /// Names the caller asked for by name (held packages among them may be upgraded).
+    named: BTreeSet<String>,
+    /// A held package some new version would need upgraded.
+    held_needed: Option<String>,
+    warnings: Vec<String>,
 }
 
 impl<'a> Solver<'a> {
@@ -279,6 +289,9 @@ impl<'a> Solver<'a> {
             unfixable: Vec::new(),
             loaded,
             missing: BTreeSet::new(),
+            named: BTreeSet::new(),
+            held_needed: None,
+            warnings: Vec::new(),
         }
     }
 
@@ -294,8 +307,13 @@ impl<'a> Solver<'a> {
     }
 
     fn plan(&mut self, old_key: Option<Key>, pkg: Pkg, reason: UpgradeReason, why: String) {
-        if let Some(k) = old_key {
-            self.state.remove(&k);
+        if let Some(k) = old_key
+            && let Some(old) = self.state.remove(&k)
+            && old.held
+            && !self.named.contains(&old.name)
+            && self.held_needed.is_none()
+        {
+            self.held_needed = Some(format!("{why} → {} is held", old.show()));
         }
         let key = (pkg.name.clone(), pkg.arch.clone());
         self.state.insert(key.clone(), pkg.clone());
@@ -308,6 +326,12 @@ impl<'a> Solver<'a> {
         match request {
             UpgradeRequest::All => {
                 for p in installed {
+                    if p.held {
+                        if self.best(&p.name, &p.arch, Some(&p.version), |_| true).is_some() {
+                            self.warnings.push(format!("{} is held: not upgraded", p.show()));
+                        }
+                        continue;
+                    }
                     if let Some(c) = self.best(&p.name, &p.arch, Some(&p.version), |_| true) {
                         let why = format!("{} → {} (newer)", p.show(), c.version);
                         self.plan(Some((p.name.clone(), p.arch.clone())), c, UpgradeReason::Newer, why);
@@ -315,6 +339,7 @@ impl<'a> Solver<'a> {
                 }
             }
             UpgradeRequest::Packages(names) => {
+                self.named.extend(names.iter().cloned());
                 for name in names {
                     let mine: Vec<&Pkg> = installed.iter().filter(|p| &p.name == name).collect();
                     if mine.is_empty() {
@@ -339,6 +364,11 @@ impl<'a> Solver<'a> {
                     let mut chosen = Vec::new();
                     for p in mine {
                         if p.source_version >= fixed {
+                            continue;
+                        }
+                        if p.held {
+                            self.warnings.push(format!("{} is held: not upgraded", p.show()));
+                            fixable = false;
                             continue;
                         }
                         match self.best(&p.name, &p.arch, Some(&p.version), |_| true) {
@@ -369,6 +399,9 @@ impl<'a> Solver<'a> {
             }
             self.reverse_dependencies()?;
             self.breaks()?;
+            if let Some(why) = self.held_needed.take() {
+                return Err(refused(why));
+            }
             if !self.missing.is_empty() {
                 return Ok(Step::Need(std::mem::take(&mut self.missing)));
             }
@@ -851,6 +884,38 @@ mod tests {
         let one = pool("Package: libm\nVersion: 2\nArchitecture: amd64\nMulti-Arch: same");
         let err = solve(&inst, &one, UpgradeRequest::Vulnerable(vec![t])).unwrap_err().to_string();
         assert!(err.contains("Multi-Arch: same") && err.contains("not available for i386"), "{err}");
+    }
+
+    #[test]
+    fn held_packages_move_only_when_named() {
+        let inst = parse_installed(
+            "Package: app\nStatus: install ok installed\nVersion: 1\nArchitecture: amd64\nDepends: libx\n\n\
+             Package: libx\nStatus: hold ok installed\nVersion: 1\nArchitecture: amd64\n",
+            "status",
+            true,
+        )
+        .expect("status");
+        let cands = pool(
+            "Package: app\nVersion: 2\nArchitecture: amd64\nDepends: libx (>= 2)\n\n\
+             Package: libx\nVersion: 2\nArchitecture: amd64",
+        );
+        let err = solve(&inst, &cands, UpgradeRequest::All).unwrap_err().to_string();
+        assert!(err.ends_with("app:amd64 1 → 2 (newer) → needs libx (>= 2) → libx:amd64 1 is held"), "{err}");
+        assert_eq!(
+            solve(&inst, &cands, packages(&["app", "libx"])).unwrap(),
+            ["libx:amd64 2 (Requested)", "app:amd64 2 (Requested)"]
+        );
+        let t = UpgradeTarget {
+            package: "libx".into(),
+            architecture: None,
+            fixed_version: "2".into(),
+            vulnerabilities: vec![],
+        };
+        let names = BTreeSet::from(["app".to_owned(), "libx".to_owned()]);
+        let mut solver = Solver::new(&inst, &cands, "amd64", &names);
+        assert!(matches!(solver.run(&UpgradeRequest::Vulnerable(vec![t.clone()])).unwrap(), Step::Done));
+        assert_eq!((solver.planned.len(), &solver.unfixable[..]), (0, &[t][..]));
+        assert_eq!(solver.warnings, ["libx:amd64 1 is held: not upgraded"]);
     }
 
     #[test]
