@@ -256,6 +256,14 @@ pub(crate) fn open_repositories(
             for component in &source.components {
                 for arch in &archs {
                     for loc in release.packages_indexes(component, arch) {
+                        // apt reads `binary-all` only when the Release lists `all` among its
+                        // Architectures (the security archive lists the index but not the
+                        // architecture, and its mirrors do not keep it current).
+                        let all_listed = release.architectures.is_empty()
+                            || release.architectures.iter().any(|a| a == "all");
+                        if loc.path.contains("/binary-all/") && !all_listed {
+                            continue;
+                        }
                         if !locations.iter().any(|l| l.path == loc.path) {
                             locations.push(loc);
                         }
