@@ -14,6 +14,10 @@ use crate::{AptError, Error, Result};
 /// The most a signed metadata file (`InRelease`, `Release`, `Release.gpg`) may weigh.
 const MAX_METADATA: u64 = 64 << 20;
 
+/// How many times an HTTP request is tried when it fails before any byte arrives.
+#[cfg(feature = "download")]
+const RETRIES: u32 = 3;
+
 /// The media type the cache records for repository files (only the digest matters there).
 const MEDIA_TYPE: &str = "application/vnd.debian.binary-package";
 
@@ -96,7 +100,24 @@ impl Transport {
         }
         let (runtime, client) = self.http.as_ref().expect("made above");
         runtime.block_on(async {
-            let mut response = client.get(url).send().await.map_err(|e| failed(&e))?;
+            // Transient failures before any byte arrived (no connection, a server error) are
+            // tried again; a failure while the body streams is not (its bytes went out).
+            let mut attempt = 0;
+            let mut response = loop {
+                attempt += 1;
+                let transient = match client.get(url).send().await {
+                    Ok(r) if r.status().is_server_error() || r.status() == reqwest::StatusCode::TOO_MANY_REQUESTS => {
+                        Error::Download { url: url.to_owned(), reason: format!("HTTP {}", r.status()) }
+                    }
+                    Ok(r) => break r,
+                    Err(e) if e.is_connect() || e.is_timeout() => failed(&e),
+                    Err(e) => return Err(failed(&e)),
+                };
+                if attempt >= RETRIES {
+                    return Err(transient);
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(250 << attempt)).await;
+            };
             let status = response.status();
             if status == reqwest::StatusCode::NOT_FOUND || status == reqwest::StatusCode::GONE {
                 return Ok(false);
@@ -227,5 +248,48 @@ mod tests {
         // A missing file is reported as such.
         let gone = format!("file:{}", dir.path().join("nothing").display());
         assert!(cached(&layout, &mut t, &[gone], &other, 1).unwrap_err().to_string().contains("not found"));
+    }
+
+    /// A server on loopback answering each connection with the next canned response.
+    #[cfg(feature = "download")]
+    fn serve(responses: Vec<&'static str>) -> (String, std::thread::JoinHandle<usize>) {
+        use std::io::{BufRead, BufReader};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/x", listener.local_addr().unwrap());
+        let handle = std::thread::spawn(move || {
+            let mut served = 0;
+            for response in responses {
+                let (mut stream, _) = listener.accept().unwrap();
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                while reader.read_line(&mut line).unwrap() > 0 && line != "\r\n" {
+                    line.clear();
+                }
+                stream.write_all(response.as_bytes()).unwrap();
+                served += 1;
+            }
+            served
+        });
+        (url, handle)
+    }
+
+    #[cfg(feature = "download")]
+    #[test]
+    fn transient_http_failures_are_tried_again_and_404_is_missing() {
+        let unavailable = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+        let ok = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello";
+        let (url, server) = serve(vec![unavailable, ok]);
+        let mut t = Transport::default();
+        assert_eq!(t.get_small(&url).unwrap().as_deref(), Some(&b"hello"[..]));
+        assert_eq!((server.join().unwrap(), t.requests), (2, 1));
+
+        let (url, server) = serve(vec![unavailable; 3]);
+        let err = Transport::default().get_small(&url).unwrap_err().to_string();
+        assert!(err.contains("503") && err.contains(&url), "{err}");
+        assert_eq!(server.join().unwrap(), 3);
+
+        let (url, server) = serve(vec!["HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"]);
+        assert_eq!(Transport::default().get_small(&url).unwrap(), None);
+        assert_eq!(server.join().unwrap(), 1);
     }
 }

@@ -245,32 +245,7 @@ pub(crate) fn open_repositories(
             ));
             continue;
         }
-        let mut locations: Vec<IndexLocation> = Vec::new();
-        let archs: Vec<&String> = architectures
-            .iter()
-            .filter(|a| source.architectures.is_empty() || source.architectures.contains(a))
-            .collect();
-        if source.is_flat() {
-            locations.extend(release.index("Packages"));
-        } else {
-            for component in &source.components {
-                for arch in &archs {
-                    for loc in release.packages_indexes(component, arch) {
-                        // apt reads `binary-all` only when the Release lists `all` among its
-                        // Architectures (the security archive lists the index but not the
-                        // architecture, and its mirrors do not keep it current).
-                        let all_listed = release.architectures.is_empty()
-                            || release.architectures.iter().any(|a| a == "all");
-                        if loc.path.contains("/binary-all/") && !all_listed {
-                            continue;
-                        }
-                        if !locations.iter().any(|l| l.path == loc.path) {
-                            locations.push(loc);
-                        }
-                    }
-                }
-            }
-        }
+        let locations = index_locations(&release, &source, architectures);
         let mut indexes = Vec::new();
         for loc in locations {
             let mut urls = vec![format!("{base}/{}", loc.fetch_path)];
@@ -283,6 +258,33 @@ pub(crate) fn open_repositories(
         repos.push(Repository { uri: source.uri.clone(), suite: source.suite.clone(), line, indexes });
     }
     Ok(Repositories { repos, warnings })
+}
+
+/// The `Packages` indexes apt reads for `source` on `architectures`: each component's
+/// `binary-ARCH` and, when the `Release` lists the `all` architecture (or no architectures),
+/// `binary-all`; a flat repository's `Packages`.
+fn index_locations(release: &Release, source: &Source, architectures: &[String]) -> Vec<IndexLocation> {
+    if source.is_flat() {
+        return release.index("Packages").into_iter().collect();
+    }
+    // The security archive lists `binary-all` indexes but not the `all` architecture, and
+    // its mirrors do not keep those current: apt does not read them.
+    let all_listed = release.architectures.is_empty() || release.architectures.iter().any(|a| a == "all");
+    let mut locations: Vec<IndexLocation> = Vec::new();
+    for component in &source.components {
+        for arch in architectures.iter().filter(|a| source.architectures.is_empty() || source.architectures.contains(a))
+        {
+            for loc in release.packages_indexes(component, arch) {
+                if loc.path.contains("/binary-all/") && !all_listed {
+                    continue;
+                }
+                if !locations.iter().any(|l| l.path == loc.path) {
+                    locations.push(loc);
+                }
+            }
+        }
+    }
+    locations
 }
 
 /// The verified text of a suite's `Release` and the file it came from: `InRelease` first,
@@ -329,5 +331,63 @@ fn signed_release(
                 format!("{release_url}: used without a valid signature because its source says trusted=yes ({e})");
             Ok((text, release_url, Some(warning)))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn release(archs: &str) -> Release {
+        let sha = "0".repeat(64);
+        let text = format!(
+            "Suite: bookworm-security\nCodename: bookworm-security\nArchitectures: {archs}\nComponents: updates/main\n\
+             Acquire-By-Hash: yes\nSHA256:\n {sha} 10 main/binary-amd64/Packages.xz\n {sha} 10 main/binary-all/Packages.xz\n \
+             {sha} 10 main/binary-i386/Packages.gz\n"
+        );
+        Release::parse(&text, "Release").expect("release")
+    }
+
+    #[test]
+    fn indexes_as_apt_reads_them() {
+        let source = &Sources::parse_list("deb http://a.example/debian-security bookworm-security main", "x.list")
+            .expect("source")
+            .entries[0];
+        let archs = ["amd64".to_owned(), "i386".to_owned()];
+        let paths = |r: &Release, s: &Source| -> Vec<String> {
+            index_locations(r, s, &archs).into_iter().map(|l| l.fetch_path).collect()
+        };
+        let h = "0".repeat(64);
+        assert_eq!(
+            paths(&release("amd64 i386"), source),
+            [format!("main/binary-amd64/by-hash/SHA256/{h}"), format!("main/binary-i386/by-hash/SHA256/{h}")]
+        );
+        assert_eq!(
+            paths(&release("all amd64 i386"), source),
+            [
+                format!("main/binary-amd64/by-hash/SHA256/{h}"),
+                format!("main/binary-all/by-hash/SHA256/{h}"),
+                format!("main/binary-i386/by-hash/SHA256/{h}")
+            ]
+        );
+        let amd64_only =
+            &Sources::parse_list("deb [arch=amd64] http://a.example/debian-security bookworm-security main", "x.list")
+                .expect("source")
+                .entries[0];
+        assert_eq!(paths(&release("amd64 i386"), amd64_only), [format!("main/binary-amd64/by-hash/SHA256/{h}")]);
+    }
+
+    #[test]
+    fn suites_of_the_images_release_only() {
+        let r = |suite: &str, codename: &str| Release {
+            suite: Some(suite.into()),
+            codename: Some(codename.into()),
+            ..release("amd64")
+        };
+        assert!(belongs(&r("oldstable-security", "bookworm-security"), "bookworm"));
+        assert!(belongs(&r("oldstable-updates", "bookworm-updates"), "bookworm"));
+        assert!(belongs(&r("oldstable", "bookworm"), "bookworm"));
+        assert!(!belongs(&r("stable", "trixie"), "bookworm"));
+        assert!(!belongs(&r("stable-security", "trixie-security"), "bookworm"));
     }
 }
