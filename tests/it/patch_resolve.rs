@@ -270,3 +270,76 @@ fn hostile_repositories_are_refused_and_nothing_unverified_is_kept() {
     assert_eq!(plan.packages.len(), 6);
     cache_is_verified(&cache);
 }
+
+#[test]
+fn keys_from_the_image_as_apt_finds_them() {
+    let mut fixture = standard_fixture();
+    let repo = &fixture.repo;
+    let tmp = tempdir();
+    let opts = options(&tmp.path().join("cache"));
+    let hello = UpgradeRequest::Packages(vec!["hello".into()]);
+    let key = fs::read(repo.key().public_binary()).expect("reading the key");
+    let plain: String = repo.suites().iter().map(|s| format!("deb {} {s} main\n", repo.file_uri())).collect();
+
+    // One-line sources without Signed-By, the key under a name apt skips: not trusted.
+    fixture.image.layer("skipped-key", |root| {
+        fs::remove_file(root.join("etc/apt/sources.list.d/test.sources")).expect("rm");
+        fs::write(root.join("etc/apt/sources.list"), &plain).expect("writing sources.list");
+        fs::write(root.join("etc/apt/trusted.gpg.d/test.gpg~"), &key).expect("writing a backup key");
+    });
+    let err = resolve_upgrades(&merged(&fixture.image), &hello, &opts).expect_err("no trusted key").to_string();
+    assert!(err.starts_with("signature of ") && err.contains("dists/bookworm/InRelease"), "{err}");
+
+    // The same key under a name apt reads.
+    fixture.image.layer("trusted-gpg-d", |root| {
+        fs::write(root.join("etc/apt/trusted.gpg.d/test.gpg"), &key).expect("writing the key");
+    });
+    let plan = resolve_upgrades(&merged(&fixture.image), &hello, &opts).expect("trusted.gpg.d");
+    assert_eq!(names(&plan), ["libbar1:amd64 1.0-1", "hello:amd64 1.0-1+deb12u1"]);
+
+    // Signed-By naming another key's fingerprint restricts the trusted keys to none that signed.
+    let other = "0123456789ABCDEF0123456789ABCDEF01234567";
+    let restricted: String =
+        repo.suites().iter().map(|s| format!("deb [signed-by={other}] {} {s} main\n", repo.file_uri())).collect();
+    fixture.image.layer("fingerprint", |root| {
+        fs::write(root.join("etc/apt/sources.list"), &restricted).expect("writing sources.list");
+    });
+    let err = resolve_upgrades(&merged(&fixture.image), &hello, &opts).expect_err("restricted").to_string();
+    assert!(err.contains(other), "{err}");
+
+    // deb822 with the key inline (and the trusted.gpg.d key gone).
+    let inline = repo.deb822_sources_inline_key(&repo.file_uri());
+    fixture.image.layer("inline", |root| {
+        fs::remove_file(root.join("etc/apt/sources.list")).expect("rm");
+        fs::remove_file(root.join("etc/apt/trusted.gpg.d/test.gpg")).expect("rm");
+        fs::write(root.join("etc/apt/sources.list.d/inline.sources"), &inline).expect("writing inline.sources");
+    });
+    let plan = resolve_upgrades(&merged(&fixture.image), &hello, &opts).expect("inline key");
+    assert_eq!(names(&plan), ["libbar1:amd64 1.0-1", "hello:amd64 1.0-1+deb12u1"]);
+}
+
+#[test]
+fn candidates_come_only_from_the_images_own_release() {
+    use crate::harness::{Deb, KeyAlgo, Suite};
+    let fixture = standard_fixture();
+    let fs = merged(&fixture.image);
+    let epochal = |v: &str| Deb::new("epochal", v, "amd64").file("usr/bin/epochal", 0o755, b"#!/bin/sh\n");
+    let other = AptRepo::builder()
+        .key(KeyAlgo::Ed25519)
+        .architectures(&["amd64"])
+        .suite(Suite::new(NEW_SUITE).debs([epochal("1:1.2-1+deb12u2")]))
+        .suite(Suite::new("trixie").debs([epochal("1:1.3-1")]))
+        .suite(Suite::new("bookworm-backports").debs([epochal("1:1.2-1")]))
+        .build();
+    let tmp = tempdir();
+    let mut opts = options(&tmp.path().join("cache"));
+    opts.replace_sources = true;
+    opts.keyrings = vec![other.key().public_binary().to_owned()];
+    opts.repos = vec![other.suites().iter().map(|s| format!("deb {} {s} main\n", other.file_uri())).collect()];
+    let plan = resolve_upgrades(&fs, &UpgradeRequest::All, &opts).expect("resolving");
+    // Trixie's newer version is not a candidate; the backports suite has only an older one.
+    assert_eq!(names(&plan), ["epochal:amd64 1:1.2-1+deb12u2"]);
+    assert_eq!(plan.packages[0].deb.suite, NEW_SUITE);
+    assert!(plan.warnings.iter().any(|w| w.contains("trixie main: skipped") && w.contains("bookworm")), "{plan:?}");
+    assert_eq!(plan.sources.len(), 2, "{:?}", plan.sources);
+}

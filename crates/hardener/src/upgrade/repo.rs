@@ -170,8 +170,8 @@ fn belongs(release: &Release, codename: &str) -> bool {
 }
 
 /// Reads the sources, verifies every suite and brings its `Packages` indexes for
-/// `architectures` into the cache. Suites of another release than `codename` are skipped
-/// (with a warning).
+/// `architectures` into the cache. Suites of another release than `codename` (without one:
+/// the release of the first suite) are skipped, with a warning.
 pub(crate) fn open_repositories(
     fs: &MergedFs,
     options: &RepoOptions,
@@ -181,6 +181,7 @@ pub(crate) fn open_repositories(
     codename: Option<&str>,
 ) -> Result<Repositories> {
     let mut warnings = Vec::new();
+    let mut codename = codename.map(str::to_owned);
     let mut named = if options.replace_sources { Vec::new() } else { image_sources(fs)? };
     named.extend(option_sources(options)?);
     named.retain(|n| n.source.kind == SourceKind::Deb);
@@ -235,7 +236,14 @@ pub(crate) fn open_repositories(
         {
             warnings.push(format!("{file}: expired (Valid-Until has passed), accepted as asked"));
         }
-        if let Some(codename) = codename
+        if codename.is_none()
+            && !source.is_flat()
+            && let Some(c) = release.codename.as_deref().or(release.suite.as_deref())
+        {
+            // No os-release codename: the first suite's release is the image's.
+            codename = Some(c.split(['-', '/']).next().unwrap_or(c).to_owned());
+        }
+        if let Some(codename) = codename.as_deref()
             && !source.is_flat()
             && !belongs(&release, codename)
         {
