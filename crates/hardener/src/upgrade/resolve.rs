@@ -188,7 +188,9 @@ pub fn resolve_upgrades(fs: &MergedFs, request: &UpgradeRequest, options: &RepoO
 
     let mut names: BTreeSet<String> = installed.iter().map(|p| p.name.clone()).collect();
     match request {
-        UpgradeRequest::Packages(list) => names.extend(list.iter().cloned()),
+        UpgradeRequest::Packages(list) => {
+            names.extend(list.iter().map(|n| n.split(':').next().unwrap_or(n).to_owned()))
+        }
         UpgradeRequest::Vulnerable(targets) => names.extend(targets.iter().map(|t| t.package.clone())),
         _ => {}
     }
@@ -339,11 +341,14 @@ impl<'a> Solver<'a> {
                 }
             }
             UpgradeRequest::Packages(names) => {
-                self.named.extend(names.iter().cloned());
-                for name in names {
-                    let mine: Vec<&Pkg> = installed.iter().filter(|p| &p.name == name).collect();
+                for asked in names {
+                    // `NAME` (every installed architecture) or `NAME:ARCH`.
+                    let (name, arch) = asked.split_once(':').map_or((asked.as_str(), None), |(n, a)| (n, Some(a)));
+                    self.named.insert(name.to_owned());
+                    let mine: Vec<&Pkg> =
+                        installed.iter().filter(|p| p.name == name && arch.is_none_or(|a| a == p.arch)).collect();
                     if mine.is_empty() {
-                        return Err(Error::Resolution { reason: format!("{name} is not installed in the image") });
+                        return Err(Error::Resolution { reason: format!("{asked} is not installed in the image") });
                     }
                     for p in mine {
                         if let Some(c) = self.best(&p.name, &p.arch, Some(&p.version), |_| true) {
@@ -531,7 +536,9 @@ impl<'a> Solver<'a> {
     fn satisfy(&mut self, dep: &Dependency, arch: &str, by: &str, why: &str) -> bool {
         for r in dep.alternatives.iter().filter(|r| Self::applies(r, arch)) {
             // An installed package of that name: a newer version of it.
-            let present: Vec<Pkg> = self.state.values().filter(|p| p.name == r.name).cloned().collect();
+            // Installed for a compatible architecture: a newer version of it.
+            let present: Vec<Pkg> =
+                self.state.values().filter(|p| p.name == r.name && Self::arch_ok(r, arch, p)).cloned().collect();
             for old in &present {
                 if let Some(c) = self.best(&r.name, &old.arch, Some(&old.version), |c| Self::satisfies(r, arch, c)) {
                     let reason = UpgradeReason::Dependency { by: by.to_owned() };
@@ -555,7 +562,12 @@ impl<'a> Solver<'a> {
                 providers.first().map(|p| (*p).clone())
             });
             if let Some(c) = chosen {
-                if self.state.keys().any(|(n, _)| *n == c.name) {
+                // Another architecture of it may join only a `Multi-Arch: same` package.
+                let taken = self
+                    .state
+                    .values()
+                    .any(|p| p.name == c.name && (c.multi_arch != MultiArch::Same || p.arch == c.arch));
+                if taken {
                     continue;
                 }
                 self.plan(None, c, UpgradeReason::Dependency { by: by.to_owned() }, why.to_owned());
@@ -884,6 +896,35 @@ mod tests {
         let one = pool("Package: libm\nVersion: 2\nArchitecture: amd64\nMulti-Arch: same");
         let err = solve(&inst, &one, UpgradeRequest::Vulnerable(vec![t])).unwrap_err().to_string();
         assert!(err.contains("Multi-Arch: same") && err.contains("not available for i386"), "{err}");
+    }
+
+    #[test]
+    fn architectures_of_dependencies() {
+        let inst = installed(
+            "Package: app\nVersion: 1\nArchitecture: i386\n\n\
+             Package: libm\nVersion: 1\nArchitecture: amd64\nMulti-Arch: same\n\n\
+             Package: libm\nVersion: 1\nArchitecture: i386\nMulti-Arch: same\n\n\
+             Package: tool\nVersion: 1\nArchitecture: amd64\nMulti-Arch: foreign",
+        );
+        let cands = pool(
+            "Package: app\nVersion: 2\nArchitecture: i386\nDepends: libq, tool (>= 1), libm (>= 1)\n\n\
+             Package: libq\nVersion: 1\nArchitecture: amd64\nMulti-Arch: same\n\n\
+             Package: libq\nVersion: 1\nArchitecture: i386\nMulti-Arch: same\n\n\
+             Package: libm\nVersion: 2\nArchitecture: amd64\nMulti-Arch: same\n\n\
+             Package: libm\nVersion: 2\nArchitecture: i386\nMulti-Arch: same",
+        );
+        // The i386 package gets the i386 library; the foreign tool serves it as it is.
+        assert_eq!(
+            solve(&inst, &cands, packages(&["app"])).unwrap(),
+            ["libq:i386 1 (for app)", "app:i386 2 (Requested)"]
+        );
+        // NAME:ARCH names one architecture; Multi-Arch: same brings the other along.
+        assert_eq!(
+            solve(&inst, &cands, packages(&["libm:i386"])).unwrap(),
+            ["libm:amd64 2 (for libm)", "libm:i386 2 (Requested)"]
+        );
+        let err = solve(&inst, &cands, packages(&["libm:arm64"])).unwrap_err().to_string();
+        assert!(err.contains("libm:arm64 is not installed"), "{err}");
     }
 
     #[test]
