@@ -185,6 +185,14 @@ fn over_http_with_a_cache_that_is_not_fetched_twice_and_air_gapped() {
     opts.keyrings = vec![repo.key().public_binary().to_owned()];
     let plan = resolve_upgrades(&fs, &UpgradeRequest::All, &opts).expect("resolving from a directory");
     assert_eq!(plan.packages.len(), 6, "{plan:?}");
+    // Or a deb822 file on this machine whose Signed-By names a key on this machine.
+    let sources = tmp.path().join("air-gapped.sources");
+    fs::write(&sources, repo.deb822_sources(&repo.file_uri(), repo.key().public_binary())).expect("writing");
+    let mut deb822 = options(&dir_cache);
+    deb822.replace_sources = true;
+    deb822.repos = vec![sources.display().to_string()];
+    let from_file = resolve_upgrades(&fs, &UpgradeRequest::All, &deb822).expect("resolving from a deb822 file");
+    assert_eq!(names(&from_file), names(&plan));
 
     // A distroless image names no sources at all.
     let distroless = standard_distroless(repo);

@@ -170,6 +170,15 @@ fn load(repos: &[Repository], names: &BTreeSet<String>) -> Result<Vec<(PackageEn
 /// dependencies first. Indexes are fetched into the blob cache (`options.cache`); `.deb`s are
 /// not (see [`super::fetch_debs`]).
 ///
+/// [`UpgradeRequest::Packages`] names installed packages as `NAME` (every architecture
+/// installed) or `NAME:ARCH`. Held packages (`Status: hold …`) are upgraded only when named
+/// there: [`UpgradeRequest::All`] and vulnerable targets leave them (with a warning; a held
+/// target is unfixable), and a dependency that needs one refuses the upgrade.
+///
+/// Memory: indexes are read one paragraph at a time keeping only the entries of the names
+/// involved (installed, asked for, and those the new versions' relations name), read again
+/// when new names appear; never a whole index.
+///
 /// # Errors
 /// [`Error::NoAptSources`] when neither the image nor the options name a source;
 /// [`Error::Apt`] for a refused repository (signature, key, expiry, future date, index hash
