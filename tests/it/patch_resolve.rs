@@ -39,6 +39,16 @@ fn names(plan: &UpgradePlan) -> Vec<String> {
 /// Every file in the cache's blob directory is named by its own SHA256.
 #[track_caller]
 fn cache_is_verified(cache: &Path) -> usize {
+    let listing = |d: &Path| -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(d)
+            .map(|r| r.map(|e| e.expect("entry").file_name().to_string_lossy().into_owned()).collect())
+            .unwrap_or_default();
+        names.sort();
+        names
+    };
+    // No temporary or partial file anywhere.
+    assert!(listing(cache).iter().all(|n| ["blobs", "index.json", "oci-layout"].contains(&n.as_str())), "{cache:?}");
+    assert!(listing(&cache.join("blobs")).iter().all(|n| n == "sha256"), "{:?}", listing(&cache.join("blobs")));
     let dir = cache.join("blobs/sha256");
     let Ok(entries) = fs::read_dir(&dir) else { return 0 };
     let mut count = 0;
