@@ -622,10 +622,19 @@ impl<'a> Solver<'a> {
                 if self.satisfied(dep, &arch) {
                     continue;
                 }
+                // The planned package whose installed version satisfied it (by name or by a
+                // `Provides` the new version dropped); a dependency broken before is not ours.
+                let installed = self.installed;
                 let culprit = self
                     .planned
                     .values()
-                    .find(|(c, _)| dep.alternatives.iter().any(|r| r.name == c.name))
+                    .find(|(c, _)| {
+                        installed.iter().any(|old| {
+                            old.name == c.name
+                                && old.arch == c.arch
+                                && dep.alternatives.iter().any(|r| Self::satisfies(r, &arch, old))
+                        })
+                    })
                     .map(|(c, _)| c.clone());
                 let Some(culprit) = culprit else { continue };
                 let why = format!("{} → {} needs {dep}", self.chain_of(&culprit), p.show());
@@ -806,6 +815,27 @@ mod tests {
             solve(&inst, &cands, packages(&["app"])).unwrap(),
             ["libx:amd64 2 (for app)", "app:amd64 2 (Requested)"]
         );
+    }
+
+    #[test]
+    fn a_dropped_provides_upgrades_its_users() {
+        let inst = installed(
+            "Package: libold\nVersion: 1\nArchitecture: amd64\nProvides: libapi\n\n\
+             Package: user\nVersion: 1\nArchitecture: amd64\nDepends: libapi\n\n\
+             Package: broken\nVersion: 1\nArchitecture: amd64\nDepends: nothing-installed",
+        );
+        let cands = pool(
+            "Package: libold\nVersion: 2\nArchitecture: amd64\n\n\
+             Package: user\nVersion: 2\nArchitecture: amd64\nDepends: libold (>= 2)",
+        );
+        // `broken` was broken before: left as it is.
+        assert_eq!(
+            solve(&inst, &cands, packages(&["libold"])).unwrap(),
+            ["libold:amd64 2 (Requested)", "user:amd64 2 (for libold)"]
+        );
+        let alone = pool("Package: libold\nVersion: 2\nArchitecture: amd64");
+        let err = solve(&inst, &alone, packages(&["libold"])).unwrap_err().to_string();
+        assert!(err.contains("user:amd64 1 needs libapi → no newer user is available"), "{err}");
     }
 
     #[test]
