@@ -100,6 +100,16 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// The image names no apt sources (a distroless image, say): repositories and their keys
+    /// must be given.
+    #[error("the image names no apt sources: the repositories and the keys to trust must be given")]
+    NoAptSources,
+    /// A package upgrade cannot be resolved without removing or downgrading something.
+    #[error("cannot resolve the upgrade: {reason}")]
+    Resolution {
+        /// The chain of dependencies that leads there.
+        reason: String,
+    },
 }
 
 impl Error {

@@ -83,6 +83,7 @@ pub use scan::{
 };
 pub use upgrade::{
     ConffileAction, ConffileOutcome, DebLocation, FileAction, FileChange, Installed, PackageFiles, PlannedPackage,
-    Spool, Spooled, UpgradePlan, UpgradeReason, UpgradeRequest, UpgradeTarget, plan_package_files,
+    RepoOptions, Spool, Spooled, UpgradePlan, UpgradeReason, UpgradeRequest, UpgradeTarget, fetch_debs,
+    plan_package_files, resolve_upgrades,
 };
 pub use version::{ApkVersion, DpkgVersion};

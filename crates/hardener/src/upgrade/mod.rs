@@ -9,12 +9,18 @@
 //!   order, so memory stays flat.
 //! - The database side is in [`crate::StatusEntry`] and [`crate::rewrite_status`].
 
+mod fetch;
 mod files;
 mod plan;
+mod repo;
+mod resolve;
 mod spool;
 
+pub use fetch::fetch_debs;
 pub use files::{ConffileAction, ConffileOutcome, FileAction, FileChange, Installed, PackageFiles, plan_package_files};
 pub use plan::{DebLocation, PlannedPackage, UpgradePlan, UpgradeReason, UpgradeRequest, UpgradeTarget};
+pub use repo::RepoOptions;
+pub use resolve::resolve_upgrades;
 pub use spool::{Spool, Spooled};
 
 /// The md5 (hex) of `bytes`, as dpkg records it.

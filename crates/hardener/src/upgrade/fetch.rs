@@ -1,0 +1,295 @@
+//! Getting repository files: `http(s)://` (streamed), `file:` URIs and plain paths
+//! (air-gapped mirrors), and the blob cache every index and `.deb` passes through, named by
+//! the SHA256 the signed metadata promises (a second run asks for nothing it has).
+
+use std::io::{self, Read, Write};
+use std::path::PathBuf;
+
+use oci_core::{Descriptor, Digest, MediaType, OciLayout};
+
+use super::plan::UpgradePlan;
+use super::repo::RepoOptions;
+use crate::{AptError, Error, Result};
+
+/// The most a signed metadata file (`InRelease`, `Release`, `Release.gpg`) may weigh.
+const MAX_METADATA: u64 = 64 << 20;
+
+/// How many times an HTTP request is tried when it fails before any byte arrives.
+#[cfg(feature = "download")]
+const RETRIES: u32 = 3;
+
+/// The media type the cache records for repository files (only the digest matters there).
+const MEDIA_TYPE: &str = "application/vnd.debian.binary-package";
+
+/// Reads URLs of the supported schemes; the HTTP client and its runtime are made on first
+/// use.
+#[derive(Default)]
+pub(crate) struct Transport {
+    #[cfg(feature = "download")]
+    http: Option<(tokio::runtime::Runtime, reqwest::Client)>,
+    /// How many network requests were made (for messages and tests).
+    pub(crate) requests: usize,
+}
+
+/// A local path for `file:` URIs and plain paths; `None` for other schemes.
+fn local_path(url: &str) -> Option<PathBuf> {
+    if let Some(rest) = url.strip_prefix("file://") {
+        return Some(PathBuf::from(rest));
+    }
+    if let Some(rest) = url.strip_prefix("file:") {
+        return Some(PathBuf::from(rest));
+    }
+    url.starts_with('/').then(|| PathBuf::from(url))
+}
+
+impl Transport {
+    /// Copies the file at `url` into `out`; `Ok(false)` when it does not exist (HTTP 404 or
+    /// 410, no such file). At most `limit` bytes are accepted.
+    pub(crate) fn copy_to(&mut self, url: &str, out: &mut dyn Write, limit: u64) -> Result<bool> {
+        if let Some(path) = local_path(url) {
+            let file = match std::fs::File::open(&path) {
+                Ok(f) => f,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+                Err(e) => return Err(Error::io(format!("opening {url}"), e)),
+            };
+            let copied =
+                io::copy(&mut file.take(limit + 1), out).map_err(|e| Error::io(format!("reading {url}"), e))?;
+            if copied > limit {
+                return Err(too_large(url, limit));
+            }
+            return Ok(true);
+        }
+        if url.starts_with("http://") || url.starts_with("https://") {
+            self.requests += 1;
+            return self.http_copy(url, out, limit);
+        }
+        Err(Error::Download {
+            url: url.to_owned(),
+            reason: "unsupported URI scheme (http, https and file only)".into(),
+        })
+    }
+
+    /// The whole (small) file at `url`, `None` when it does not exist.
+    pub(crate) fn get_small(&mut self, url: &str) -> Result<Option<Vec<u8>>> {
+        let mut buf = Vec::new();
+        Ok(self.copy_to(url, &mut buf, MAX_METADATA)?.then_some(buf))
+    }
+
+    #[cfg(feature = "download")]
+    fn http_copy(&mut self, url: &str, out: &mut dyn Write, limit: u64) -> Result<bool> {
+        let failed = |e: &dyn std::error::Error| {
+            let mut reason = e.to_string();
+            let mut cause = e.source();
+            while let Some(c) = cause {
+                reason.push_str(": ");
+                reason.push_str(&c.to_string());
+                cause = c.source();
+            }
+            Error::Download { url: url.to_owned(), reason }
+        };
+        if self.http.is_none() {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| Error::io("starting the download runtime", e))?;
+            let client = reqwest::Client::builder()
+                .connect_timeout(std::time::Duration::from_secs(30))
+                .build()
+                .map_err(|e| failed(&e))?;
+            self.http = Some((runtime, client));
+        }
+        let (runtime, client) = self.http.as_ref().expect("made above");
+        runtime.block_on(async {
+            // Transient failures before any byte arrived (no connection, a server error) are
+            // tried again; a failure while the body streams is not (its bytes went out).
+            let mut attempt = 0;
+            let mut response = loop {
+                attempt += 1;
+                let transient = match client.get(url).send().await {
+                    Ok(r) if r.status().is_server_error() || r.status() == reqwest::StatusCode::TOO_MANY_REQUESTS => {
+                        Error::Download { url: url.to_owned(), reason: format!("HTTP {}", r.status()) }
+                    }
+                    Ok(r) => break r,
+                    Err(e) if e.is_connect() || e.is_timeout() => failed(&e),
+                    Err(e) => return Err(failed(&e)),
+                };
+                if attempt >= RETRIES {
+                    return Err(transient);
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(250 << attempt)).await;
+            };
+            let status = response.status();
+            if status == reqwest::StatusCode::NOT_FOUND || status == reqwest::StatusCode::GONE {
+                return Ok(false);
+            }
+            if !status.is_success() {
+                return Err(Error::Download { url: url.to_owned(), reason: format!("HTTP {status}") });
+            }
+            let mut written = 0u64;
+            while let Some(chunk) = response.chunk().await.map_err(|e| failed(&e))? {
+                written += chunk.len() as u64;
+                if written > limit {
+                    return Err(too_large(url, limit));
+                }
+                out.write_all(&chunk).map_err(|e| Error::io(format!("storing the download of {url}"), e))?;
+            }
+            Ok(true)
+        })
+    }
+
+    #[cfg(not(feature = "download"))]
+    fn http_copy(&mut self, url: &str, _out: &mut dyn Write, _limit: u64) -> Result<bool> {
+        Err(Error::Download { url: url.to_owned(), reason: "built without the download feature".into() })
+    }
+}
+
+fn too_large(url: &str, limit: u64) -> Error {
+    Error::Apt(AptError::Mismatch {
+        file: url.to_owned(),
+        what: "size",
+        expected: limit.to_string(),
+        actual: format!("more than {limit}"),
+    })
+}
+
+/// The blob cache's file for `sha256`, fetched from `urls` (the first that exists) when it is
+/// not there yet. The bytes are streamed through the layout's blob writer and become
+/// visible only when their size and SHA256 match; nothing else is ever left in the cache.
+pub(crate) fn cached(
+    layout: &OciLayout,
+    transport: &mut Transport,
+    urls: &[String],
+    sha256: &str,
+    size: u64,
+) -> Result<PathBuf> {
+    let what = urls.first().cloned().unwrap_or_default();
+    let digest: Digest = format!("sha256:{}", sha256.to_ascii_lowercase())
+        .parse()
+        .map_err(|_| Error::Apt(AptError::parse(&what, None, format!("{sha256:?} is not a SHA256"))))?;
+    if layout.has_blob(&digest) {
+        return Ok(layout.blob_path(&digest));
+    }
+    for url in urls {
+        let mut writer = layout.blob_writer()?;
+        if !transport.copy_to(url, &mut writer, size)? {
+            continue;
+        }
+        let written = writer.written();
+        if written != size {
+            return Err(Error::Apt(AptError::Mismatch {
+                file: url.clone(),
+                what: "size",
+                expected: size.to_string(),
+                actual: written.to_string(),
+            }));
+        }
+        let descriptor = Descriptor::new(MediaType::Other(MEDIA_TYPE.into()), digest.clone(), size);
+        return match writer.finish_expected(&descriptor) {
+            Ok(()) => Ok(layout.blob_path(&digest)),
+            Err(oci_core::Error::DigestMismatch { found, .. }) => Err(Error::Apt(AptError::Mismatch {
+                file: url.clone(),
+                what: "SHA256",
+                expected: sha256.to_owned(),
+                actual: found.hex().to_owned(),
+            })),
+            Err(e) => Err(e.into()),
+        };
+    }
+    Err(Error::Download { url: what, reason: "not found".into() })
+}
+
+/// Fetches every planned `.deb` into the blob cache (`options.cache`), verified by the
+/// `Packages` index's SHA256 and size, and records where each is in
+/// [`super::DebLocation::local`]. Files already in the cache are not fetched again.
+///
+/// # Errors
+/// [`Error::Apt`] with a size or SHA256 mismatch (a tampered or truncated download: nothing
+/// is kept), [`Error::Download`] when a file cannot be fetched, [`Error::Image`] when the cache
+/// cannot be written.
+pub fn fetch_debs(plan: &mut UpgradePlan, options: &RepoOptions) -> Result<()> {
+    let layout = oci_core::open_cache(&options.cache)?;
+    let mut transport = Transport::default();
+    for package in &mut plan.packages {
+        let deb = &mut package.deb;
+        let url = format!("{}/{}", deb.repository, deb.filename);
+        let path = cached(&layout, &mut transport, &[url], &deb.sha256, deb.size)?;
+        deb.local = Some(path);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cache_keeps_only_verified_files_and_reads_them_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = oci_core::open_cache(&dir.path().join("cache")).unwrap();
+        let src = dir.path().join("pool.deb");
+        std::fs::write(&src, b"package bytes").unwrap();
+        let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(b"package bytes"));
+        let url = format!("file:{}", src.display());
+        let mut t = Transport::default();
+        // Wrong size and wrong hash: refused, nothing kept.
+        let err = cached(&layout, &mut t, std::slice::from_ref(&url), &sha, 5).unwrap_err().to_string();
+        assert!(err.contains("size mismatch") && err.contains("pool.deb"), "{err}");
+        let other = "0".repeat(64);
+        let err = cached(&layout, &mut t, std::slice::from_ref(&url), &other, 13).unwrap_err().to_string();
+        assert!(err.contains("SHA256 mismatch") && err.contains(&sha), "{err}");
+        let blobs = |l: &OciLayout| std::fs::read_dir(l.root().join("blobs/sha256")).map(|d| d.count()).unwrap_or(0);
+        assert_eq!(blobs(&layout), 0);
+        // Right: stored under its digest; then served from the cache even once the source is gone.
+        let path = cached(&layout, &mut t, std::slice::from_ref(&url), &sha, 13).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"package bytes");
+        std::fs::remove_file(&src).unwrap();
+        assert_eq!(cached(&layout, &mut t, &[url], &sha, 13).unwrap(), path);
+        assert_eq!(blobs(&layout), 1);
+        // A missing file is reported as such.
+        let gone = format!("file:{}", dir.path().join("nothing").display());
+        assert!(cached(&layout, &mut t, &[gone], &other, 1).unwrap_err().to_string().contains("not found"));
+    }
+
+    /// A server on loopback answering each connection with the next canned response.
+    #[cfg(feature = "download")]
+    fn serve(responses: Vec<&'static str>) -> (String, std::thread::JoinHandle<usize>) {
+        use std::io::{BufRead, BufReader};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/x", listener.local_addr().unwrap());
+        let handle = std::thread::spawn(move || {
+            let mut served = 0;
+            for response in responses {
+                let (mut stream, _) = listener.accept().unwrap();
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                while reader.read_line(&mut line).unwrap() > 0 && line != "\r\n" {
+                    line.clear();
+                }
+                stream.write_all(response.as_bytes()).unwrap();
+                served += 1;
+            }
+            served
+        });
+        (url, handle)
+    }
+
+    #[cfg(feature = "download")]
+    #[test]
+    fn transient_http_failures_are_tried_again_and_404_is_missing() {
+        let unavailable = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+        let ok = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello";
+        let (url, server) = serve(vec![unavailable, ok]);
+        let mut t = Transport::default();
+        assert_eq!(t.get_small(&url).unwrap().as_deref(), Some(&b"hello"[..]));
+        assert_eq!((server.join().unwrap(), t.requests), (2, 1));
+
+        let (url, server) = serve(vec![unavailable; 3]);
+        let err = Transport::default().get_small(&url).unwrap_err().to_string();
+        assert!(err.contains("503") && err.contains(&url), "{err}");
+        assert_eq!(server.join().unwrap(), 3);
+
+        let (url, server) = serve(vec!["HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"]);
+        assert_eq!(Transport::default().get_small(&url).unwrap(), None);
+        assert_eq!(server.join().unwrap(), 1);
+    }
+}
