@@ -83,7 +83,7 @@ pub use scan::{
 };
 pub use upgrade::{
     ConffileAction, ConffileOutcome, DebLocation, FileAction, FileChange, Installed, PackageFiles, PlannedPackage,
-    RepoOptions, Spool, Spooled, UpgradePlan, UpgradeReason, UpgradeRequest, UpgradeTarget, fetch_debs,
-    plan_package_files, resolve_upgrades,
+    PlannedUpgrades, RepoOptions, Spool, Spooled, UpgradePlan, UpgradeReason, UpgradeRequest, UpgradeSelection,
+    UpgradeTarget, fetch_debs, plan_package_files, plan_upgrades, resolve_upgrades, targets_from_findings,
 };
 pub use version::{ApkVersion, DpkgVersion};

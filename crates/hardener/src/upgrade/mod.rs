@@ -11,6 +11,7 @@
 
 mod fetch;
 mod files;
+mod job;
 mod plan;
 mod repo;
 mod resolve;
@@ -18,6 +19,7 @@ mod spool;
 
 pub use fetch::fetch_debs;
 pub use files::{ConffileAction, ConffileOutcome, FileAction, FileChange, Installed, PackageFiles, plan_package_files};
+pub use job::{PlannedUpgrades, UpgradeSelection, plan_upgrades, targets_from_findings};
 pub use plan::{DebLocation, PlannedPackage, UpgradePlan, UpgradeReason, UpgradeRequest, UpgradeTarget};
 pub use repo::RepoOptions;
 pub use resolve::resolve_upgrades;
