@@ -19,7 +19,8 @@
 //!   advice.
 //! - Repositories and packages (issue 9): signed apt metadata ([`Keyring`], [`verify_clearsigned`],
 //!   [`Release`], [`read_packages`], [`Sources`]) and `.deb` files ([`VerifiedDeb`]), each verified
-//!   before use.
+//!   before use; upgrades applied as files and database entries ([`apply_upgrades`]) and
+//!   written with rule fixes as one layer ([`patch_image`]).
 
 mod advisories;
 mod apt;
@@ -80,7 +81,10 @@ pub use scan::{
     scan_with_db_dir,
 };
 pub use upgrade::{
-    ConffileAction, ConffileOutcome, DebLocation, FileAction, FileChange, Installed, PackageFiles, PlannedPackage,
-    Spool, Spooled, UpgradePlan, UpgradeReason, UpgradeRequest, UpgradeTarget, plan_package_files,
+    AppliedUpgrades, ConffileAction, ConffileOutcome, DebLocation, FileAction, FileChange, FilesSummary,
+    HARMLESS_DEBHELPER, HARMLESS_INTEREST, Installed, LABEL_PACKAGES, LABEL_SOURCES, PackageFiles, PatchOptions,
+    Patched, PlannedPackage, ScriptClass, ScriptDisposition, ScriptOutcome, ScriptPolicy, Spool, Spooled, TriggerClass,
+    UpgradePlan, UpgradeReason, UpgradeRequest, UpgradeTarget, UpgradedPackage, apply_capture, apply_upgrades,
+    classify_script, classify_trigger, library_names, patch_base, patch_image, plan_deb_files, plan_package_files,
 };
 pub use version::{ApkVersion, DpkgVersion};

@@ -1,0 +1,668 @@
+//! Applying an [`UpgradePlan`] to an image as file changes: each package's files placed as
+//! dpkg would place them ([`plan_deb_files`]) and dpkg's database rewritten as dpkg would
+//! leave it, with maintainer scripts and triggers classified instead of run
+//! ([`super::scripts`]). Nothing is written to the image: the result is a list of changes
+//! whose contents wait in a [`Spool`], for one layer.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use oci_core::{EntryKind, EntryMeta, MergedFs};
+use serde::Serialize;
+
+use super::files::{ConffileOutcome, FileAction, FileChange, Installed, plan_deb_files};
+use super::plan::{PlannedPackage, UpgradePlan, UpgradeReason};
+use super::scripts::{
+    ScriptClass, ScriptDisposition, ScriptOutcome, ScriptPolicy, TriggerClass, classify_script, classify_trigger,
+    library_names,
+};
+use super::spool::Spool;
+use crate::packages::{ConffileRecord, StatusEntry, info_file_name, list_file, rewrite_status};
+use crate::{DebControl, Error, Result, VerifiedDeb};
+
+const ADMIN: &str = "var/lib/dpkg";
+const STATUS: &str = "var/lib/dpkg/status";
+const INFO: &str = "var/lib/dpkg/info";
+const STATUS_D: &str = "var/lib/dpkg/status.d";
+const DIVERSIONS: &str = "var/lib/dpkg/diversions";
+
+/// The `info/` files dpkg keeps per package besides its control members: their suffixes.
+const INFO_SUFFIXES: &[&str] = &[
+    "list",
+    "md5sums",
+    "conffiles",
+    "preinst",
+    "postinst",
+    "prerm",
+    "postrm",
+    "config",
+    "templates",
+    "triggers",
+    "shlibs",
+    "symbols",
+];
+
+/// Whether [`apply_upgrades`] reads a path of the image: build the [`MergedFs`] with this
+/// as (part of) its capture so no second pass over the layers is needed (the dpkg
+/// database and `/etc`, where configuration files live).
+pub fn apply_capture(path: &str) -> bool {
+    path.starts_with("var/lib/dpkg/") || path.starts_with("etc/")
+}
+
+/// The result of [`apply_upgrades`]: the changes (one per real path, sorted, the
+/// contents of written files in [`AppliedUpgrades::spool`]) and the report per package.
+pub struct AppliedUpgrades {
+    /// The file changes, sorted by path, one per path.
+    pub changes: Vec<FileChange>,
+    /// Where the written files' contents are.
+    pub spool: Spool,
+    /// One per planned package, in plan order.
+    pub packages: Vec<UpgradedPackage>,
+}
+
+impl std::fmt::Debug for AppliedUpgrades {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppliedUpgrades")
+            .field("changes", &self.changes.len())
+            .field("packages", &self.packages)
+            .finish()
+    }
+}
+
+/// What was done for one package (serialised into reports).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UpgradedPackage {
+    /// The binary package.
+    pub name: String,
+    /// Its architecture.
+    pub architecture: String,
+    /// The version before (`None`: new to the image).
+    pub old_version: Option<String>,
+    /// The version now.
+    pub new_version: String,
+    /// The source package and version of the new version.
+    pub source: String,
+    /// See [`UpgradedPackage::source`].
+    pub source_version: String,
+    /// Why it is in the plan.
+    pub reason: UpgradeReason,
+    /// The `.deb`'s verified SHA256.
+    pub deb_sha256: String,
+    /// The package's files (database files not included).
+    pub files: FilesSummary,
+    /// What happened to each configuration file.
+    pub conffiles: Vec<ConffileOutcome>,
+    /// Every maintainer script and trigger concerned, and what was done about it.
+    pub scripts: Vec<ScriptOutcome>,
+}
+
+/// The files of one package that were added, replaced and removed (real paths).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FilesSummary {
+    /// Paths that did not exist (directories excluded).
+    pub added: Vec<String>,
+    /// Paths that existed and were written (directories excluded).
+    pub replaced: Vec<String>,
+    /// Paths removed (whiteouts).
+    pub removed: Vec<String>,
+}
+
+/// Which database the image has.
+enum Db {
+    /// `var/lib/dpkg/status` and `info/`.
+    Full { status: String, lists: BTreeMap<String, Vec<String>> },
+    /// Distroless: `status.d/NAME` (+ `NAME.md5sums`); file name by package name.
+    Distroless { files: BTreeMap<String, String>, lists: BTreeMap<String, Vec<String>> },
+}
+
+/// Applies `plan` to the image whose merged filesystem is `fs` (ideally built with
+/// [`apply_capture`]): every planned package's `.deb` (opened again by
+/// [`VerifiedDeb::open`] against the plan's size and SHA256) is placed on the filesystem
+/// and recorded in dpkg's database, each package seeing the changes of those before it.
+///
+/// Maintainer scripts and triggers are never run: each is classified ([`super::scripts`])
+/// and, when not known to be harmless or handled, the upgrade is refused under
+/// [`ScriptPolicy::Refuse`] or listed as not run under [`ScriptPolicy::Warn`].
+///
+/// # Errors
+/// [`Error::Apt`] for a `.deb` that does not match the plan or holds unsafe entries,
+/// [`Error::PackageDb`] for a database that cannot be read or an entry that cannot be
+/// placed, [`Error::ScriptRefused`] for a script or trigger refused. Nothing is written
+/// in any case (the caller writes the changes).
+pub fn apply_upgrades(fs: &MergedFs, plan: &UpgradePlan, policy: ScriptPolicy) -> Result<AppliedUpgrades> {
+    let mut db = read_db(fs)?;
+    let diversions = read_diversions(fs)?;
+    let interests = read_interests(fs, &db)?;
+    let has_ld_cache = fs.resolve("etc/ld.so.cache").is_some();
+    let mut spool = Spool::new().map_err(|e| Error::io("creating the package spool", e))?;
+    let mut changes: BTreeMap<String, FileChange> = BTreeMap::new();
+    let mut earlier: BTreeMap<String, EntryKind> = BTreeMap::new();
+    let mut entries: Vec<StatusEntry> = Vec::new();
+    let mut db_files: BTreeMap<String, (EntryMeta, Vec<u8>)> = BTreeMap::new();
+    let mut db_removed: BTreeSet<String> = BTreeSet::new();
+    let mut reports = Vec::new();
+
+    for p in &plan.packages {
+        let local =
+            p.deb.local.as_ref().ok_or_else(|| {
+                db_error(&p.name, format!("{} {}: the package file was not fetched", p.name, p.version))
+            })?;
+        let deb = VerifiedDeb::open(local, p.deb.size, &p.deb.sha256)?;
+        let control = deb.control()?;
+        check_control(&deb, &control, p)?;
+        let conffiles = control.conffiles()?;
+        let conffile_paths: Vec<String> = conffiles.iter().map(|c| c.path.clone()).collect();
+        let key = instance_key(p);
+
+        // The old version: its stanza, its paths, its conffiles.
+        let (old_key, old_paths, old_conffiles) = match &db {
+            Db::Full { status, lists } => {
+                let stanza = find_stanza(status, &p.name, &p.architecture);
+                let old_key = [format!("{}:{}", p.name, p.architecture), p.name.clone()]
+                    .into_iter()
+                    .find(|k| lists.contains_key(k));
+                let paths = old_key.as_ref().and_then(|k| lists.get(k)).cloned().unwrap_or_default();
+                let conffiles = stanza.as_deref().map(parse_conffiles).unwrap_or_default();
+                (old_key, paths, conffiles)
+            }
+            Db::Distroless { lists, .. } => {
+                (Some(p.name.clone()), lists.get(&p.name).cloned().unwrap_or_default(), Vec::new())
+            }
+        };
+        let lists = match &db {
+            Db::Full { lists, .. } | Db::Distroless { lists, .. } => lists,
+        };
+        let own: BTreeSet<&str> = [Some(key.as_str()), old_key.as_deref()].into_iter().flatten().collect();
+        let mut owned_elsewhere: BTreeSet<&str> = BTreeSet::new();
+        for (k, paths) in lists {
+            if !own.contains(k.as_str()) {
+                owned_elsewhere.extend(paths.iter().map(String::as_str));
+            }
+        }
+        let others = |path: &str| owned_elsewhere.contains(path);
+        let name = p.name.clone();
+        let divert = |raw: &str| {
+            diversions
+                .get(&format!("/{raw}"))
+                .filter(|(_, by)| *by != name)
+                .map(|(to, _)| to.trim_start_matches('/').to_owned())
+        };
+        let installed = Installed {
+            old_paths: &old_paths,
+            old_conffiles: &old_conffiles,
+            owned_by_others: &others,
+            divert: &divert,
+            earlier: &earlier,
+        };
+        let files = plan_deb_files(fs, &deb, &conffile_paths, &installed, &mut spool)?;
+
+        // The report of the package's files.
+        let mut summary = FilesSummary::default();
+        for c in &files.changes {
+            match &c.action {
+                FileAction::Remove => summary.removed.push(c.path.clone()),
+                FileAction::Write { meta, .. } if meta.kind == EntryKind::Dir => {}
+                FileAction::Write { .. } => {
+                    let existed =
+                        earlier.contains_key(&c.path) || fs.get(&c.path).is_some_and(|n| n.meta.kind != EntryKind::Dir);
+                    if existed { summary.replaced.push(c.path.clone()) } else { summary.added.push(c.path.clone()) }
+                }
+            }
+        }
+
+        // Scripts and triggers.
+        let new_paths: Vec<&str> = files.listed.iter().map(String::as_str).collect();
+        let scripts = classify_package(ClassifyInput {
+            package: p,
+            control: &control,
+            fs,
+            old_key: old_key.as_deref(),
+            old_paths: &old_paths,
+            new_paths: &new_paths,
+            removed: &summary.removed,
+            interests: &interests,
+            has_ld_cache,
+            policy,
+        })?;
+
+        // The database.
+        let mut records: Vec<ConffileRecord> = Vec::new();
+        for c in &conffiles {
+            if let Some(r) = files.conffiles.iter().find(|r| r.path == c.path) {
+                records.push(ConffileRecord { remove_on_upgrade: c.remove_on_upgrade, ..r.clone() });
+            }
+        }
+        for old in &old_conffiles {
+            if !records.iter().any(|r| r.path == old.path) {
+                records.push(ConffileRecord { obsolete: true, ..old.clone() });
+            }
+        }
+        let md5sums = md5sums_text(&deb, &conffile_paths)?;
+        match &mut db {
+            Db::Full { lists, .. } => {
+                entries.push(StatusEntry::installed(control.control_text(), &records)?);
+                let mut written: BTreeSet<String> = BTreeSet::new();
+                let mut put = |member: &str, mode: u32, bytes: Vec<u8>| {
+                    let path =
+                        format!("{INFO}/{}", info_file_name(&p.name, &p.architecture, p.multi_arch_same, member));
+                    written.insert(path.clone());
+                    db_files.insert(path, (EntryMeta::file(mode, bytes.len() as u64), bytes));
+                };
+                put("list", 0o644, list_file(new_paths.iter().copied()).into_bytes());
+                if !md5sums.is_empty() {
+                    put("md5sums", 0o644, md5sums.into_bytes());
+                }
+                for m in control.members() {
+                    if m.name == "control" || m.name == "md5sums" {
+                        continue;
+                    }
+                    put(&m.name, m.mode & 0o7777, m.data.clone());
+                }
+                // The old version's info files the new one lacks.
+                if let Some(old) = &old_key {
+                    for suffix in INFO_SUFFIXES {
+                        let path = format!("{INFO}/{old}.{suffix}");
+                        if !written.contains(&path) && fs.get(&path).is_some() {
+                            db_removed.insert(path);
+                        }
+                    }
+                }
+                for path in &written {
+                    db_removed.remove(path);
+                }
+                if let Some(old) = &old_key {
+                    lists.remove(old);
+                }
+                lists.insert(key.clone(), files.listed.clone());
+            }
+            Db::Distroless { files: names, lists } => {
+                let file = names.get(&p.name).cloned().unwrap_or_else(|| p.name.clone());
+                let text = control.control_text().as_bytes().to_vec();
+                db_files.insert(format!("{STATUS_D}/{file}"), (EntryMeta::file(0o644, text.len() as u64), text));
+                if !md5sums.is_empty() {
+                    let bytes = control.member("md5sums").map_or_else(|| md5sums.into_bytes(), |m| m.data.clone());
+                    db_files.insert(
+                        format!("{STATUS_D}/{file}.md5sums"),
+                        (EntryMeta::file(0o644, bytes.len() as u64), bytes),
+                    );
+                }
+                names.insert(p.name.clone(), file);
+                lists.insert(p.name.clone(), files.listed.iter().filter(|l| *l != "/.").cloned().collect());
+            }
+        }
+
+        for c in files.changes {
+            match &c.action {
+                FileAction::Write { meta, .. } => {
+                    earlier.insert(c.path.clone(), meta.kind);
+                }
+                FileAction::Remove => {
+                    earlier.remove(&c.path);
+                }
+            }
+            changes.insert(c.path.clone(), c);
+        }
+        reports.push(UpgradedPackage {
+            name: p.name.clone(),
+            architecture: p.architecture.clone(),
+            old_version: p.installed.clone(),
+            new_version: p.version.clone(),
+            source: p.source.clone(),
+            source_version: p.source_version.clone(),
+            reason: p.reason.clone(),
+            deb_sha256: deb.sha256().to_owned(),
+            files: summary,
+            conffiles: files.conffile_outcomes,
+            scripts,
+        });
+    }
+
+    // The status file, rewritten once with every new stanza.
+    if let Db::Full { status, .. } = &db
+        && !entries.is_empty()
+    {
+        let text = rewrite_status(status, &entries, &format!("/{STATUS}"))?;
+        let meta = fs.get(STATUS).map_or_else(|| EntryMeta::file(0o644, 0), |n| n.meta.clone());
+        db_files.insert(STATUS.to_owned(), (meta, text.into_bytes()));
+    }
+    for (path, (mut meta, bytes)) in db_files {
+        let content =
+            spool.append(&mut &bytes[..], bytes.len() as u64).map_err(|e| Error::io(format!("spooling /{path}"), e))?;
+        meta.kind = EntryKind::File;
+        meta.link = None;
+        meta.size = bytes.len() as u64;
+        changes.insert(path.clone(), FileChange { path, action: FileAction::Write { meta, content: Some(content) } });
+    }
+    for path in db_removed {
+        changes.insert(path.clone(), FileChange { path, action: FileAction::Remove });
+    }
+    Ok(AppliedUpgrades { changes: changes.into_values().collect(), spool, packages: reports })
+}
+
+fn db_error(path: &str, reason: impl Into<String>) -> Error {
+    Error::PackageDb { path: path.to_owned(), reason: reason.into() }
+}
+
+/// `NAME:ARCH` for `Multi-Arch: same` packages, else `NAME`: the `info/` file prefix.
+fn instance_key(p: &PlannedPackage) -> String {
+    info_file_name(&p.name, &p.architecture, p.multi_arch_same, "").trim_end_matches('.').to_owned()
+}
+
+/// The `.deb` must be the package the plan names.
+fn check_control(deb: &VerifiedDeb, control: &DebControl, p: &PlannedPackage) -> Result<()> {
+    let fields = control.fields()?;
+    let get = |n: &str| fields.get(n).map(str::trim).unwrap_or("");
+    let (name, version, arch) = (get("Package"), get("Version"), get("Architecture"));
+    if name != p.name || version != p.version || arch != p.architecture {
+        return Err(db_error(
+            deb.name(),
+            format!(
+                "the package is {name} {version} ({arch}), the plan expects {} {} ({})",
+                p.name, p.version, p.architecture
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn read_db(fs: &MergedFs) -> Result<Db> {
+    let text = |path: &str| -> Result<String> {
+        String::from_utf8(fs.read(path)?).map_err(|_| db_error(&format!("/{path}"), "not UTF-8 text"))
+    };
+    let is_file = |path: &str| fs.resolve(path).is_some_and(|(_, n)| n.meta.kind == EntryKind::File);
+    if is_file(STATUS) {
+        let status = text(STATUS)?;
+        let names: Vec<String> = fs
+            .walk(INFO)
+            .filter(|(p, n)| {
+                p.ends_with(".list") && n.meta.kind == EntryKind::File && !p[INFO.len() + 1..].contains('/')
+            })
+            .map(|(p, _)| p.to_owned())
+            .collect();
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        let contents = fs.read_many(&refs)?;
+        let mut lists = BTreeMap::new();
+        for (path, bytes) in contents {
+            let key = path[INFO.len() + 1..path.len() - ".list".len()].to_owned();
+            let text = String::from_utf8(bytes).map_err(|_| db_error(&format!("/{path}"), "not UTF-8 text"))?;
+            lists.insert(key, text.lines().map(str::to_owned).collect());
+        }
+        return Ok(Db::Full { status, lists });
+    }
+    if fs.get(STATUS_D).is_some_and(|n| n.meta.kind == EntryKind::Dir) {
+        let paths: Vec<String> = fs
+            .walk(STATUS_D)
+            .filter(|(p, n)| n.meta.kind == EntryKind::File && !p[STATUS_D.len() + 1..].contains('/'))
+            .map(|(p, _)| p.to_owned())
+            .collect();
+        let refs: Vec<&str> = paths.iter().map(String::as_str).collect();
+        let contents = fs.read_many(&refs)?;
+        let mut files = BTreeMap::new();
+        let mut md5sums: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (path, bytes) in &contents {
+            let file = &path[STATUS_D.len() + 1..];
+            let text = String::from_utf8_lossy(bytes);
+            if let Some(base) = file.strip_suffix(".md5sums") {
+                md5sums.insert(
+                    base.to_owned(),
+                    text.lines()
+                        .filter_map(|l| l.split_once(' ').map(|(_, p)| format!("/{}", p.trim_start())))
+                        .collect(),
+                );
+            } else if let Some(name) = field(&text, "Package") {
+                files.insert(name, file.to_owned());
+            }
+        }
+        let lists = files.iter().map(|(name, file)| (name.clone(), md5sums.remove(file).unwrap_or_default())).collect();
+        return Ok(Db::Distroless { files, lists });
+    }
+    Err(db_error(&format!("/{ADMIN}"), "the image has no dpkg database (neither status nor status.d/)"))
+}
+
+/// `/var/lib/dpkg/diversions`: diverted path → (new path, diverting package or `:`).
+fn read_diversions(fs: &MergedFs) -> Result<BTreeMap<String, (String, String)>> {
+    if fs.resolve(DIVERSIONS).is_none() {
+        return Ok(BTreeMap::new());
+    }
+    let bytes = fs.read(DIVERSIONS)?;
+    let text = String::from_utf8(bytes).map_err(|_| db_error(&format!("/{DIVERSIONS}"), "not UTF-8 text"))?;
+    let lines: Vec<&str> = text.lines().collect();
+    if lines.len() % 3 != 0 {
+        return Err(db_error(&format!("/{DIVERSIONS}"), "not groups of three lines (from, to, package)"));
+    }
+    Ok(lines.chunks(3).map(|c| (c[0].to_owned(), (c[1].to_owned(), c[2].to_owned()))).collect())
+}
+
+/// File-trigger interests of the installed packages: `(package, path)`.
+fn read_interests(fs: &MergedFs, db: &Db) -> Result<Vec<(String, String)>> {
+    if !matches!(db, Db::Full { .. }) {
+        return Ok(Vec::new());
+    }
+    let names: Vec<String> = fs
+        .walk(INFO)
+        .filter(|(p, n)| p.ends_with(".triggers") && n.meta.kind == EntryKind::File)
+        .map(|(p, _)| p.to_owned())
+        .collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let mut out = Vec::new();
+    for (path, bytes) in fs.read_many(&refs)? {
+        let package = path[INFO.len() + 1..path.len() - ".triggers".len()].to_owned();
+        for line in String::from_utf8_lossy(&bytes).lines() {
+            let mut w = line.split_whitespace();
+            if let (Some(d), Some(name)) = (w.next(), w.next())
+                && d.starts_with("interest")
+                && name.starts_with('/')
+            {
+                out.push((package.clone(), name.to_owned()));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The first value of a field in deb822 text (its first line).
+fn field(text: &str, name: &str) -> Option<String> {
+    text.lines().find_map(|l| {
+        let (n, v) = l.split_once(':')?;
+        n.eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
+    })
+}
+
+/// The status stanza of `name` (for `Multi-Arch: same` packages, of `arch`).
+fn find_stanza(status: &str, name: &str, arch: &str) -> Option<String> {
+    let stanzas: Vec<&str> = status.split("\n\n").filter(|s| !s.trim().is_empty()).collect();
+    let of_name: Vec<&&str> = stanzas.iter().filter(|s| field(s, "Package").as_deref() == Some(name)).collect();
+    of_name
+        .iter()
+        .find(|s| field(s, "Architecture").as_deref() == Some(arch))
+        .or_else(|| of_name.first())
+        .map(|s| (**s).to_owned())
+}
+
+/// The `Conffiles` field of a status stanza.
+fn parse_conffiles(stanza: &str) -> Vec<ConffileRecord> {
+    let mut out = Vec::new();
+    let mut inside = false;
+    for line in stanza.lines() {
+        if line.starts_with("Conffiles:") {
+            inside = true;
+            continue;
+        }
+        if !inside {
+            continue;
+        }
+        if !line.starts_with([' ', '\t']) {
+            break;
+        }
+        let words: Vec<&str> = line.split_whitespace().collect();
+        if let [path, md5, flags @ ..] = words.as_slice() {
+            out.push(ConffileRecord {
+                path: (*path).to_owned(),
+                md5: (*md5).to_owned(),
+                obsolete: flags.contains(&"obsolete"),
+                remove_on_upgrade: flags.contains(&"remove-on-upgrade"),
+            });
+        }
+    }
+    out
+}
+
+/// `info/PKG.md5sums` as dpkg writes it: the MD5 of every file of the package but its
+/// conffiles, in archive order (computed, as dpkg does, not copied from the package).
+fn md5sums_text(deb: &VerifiedDeb, conffiles: &[String]) -> Result<String> {
+    let mut out = String::new();
+    for (path, md5) in deb.file_md5sums()? {
+        if conffiles.iter().any(|c| c.trim_start_matches('/') == path) {
+            continue;
+        }
+        out.push_str(&format!("{md5}  {path}\n"));
+    }
+    Ok(out)
+}
+
+struct ClassifyInput<'a> {
+    package: &'a PlannedPackage,
+    control: &'a DebControl,
+    fs: &'a MergedFs,
+    old_key: Option<&'a str>,
+    old_paths: &'a [String],
+    new_paths: &'a [&'a str],
+    removed: &'a [String],
+    interests: &'a [(String, String)],
+    has_ld_cache: bool,
+    policy: ScriptPolicy,
+}
+
+/// Every maintainer script dpkg would run or store on this upgrade, and every trigger,
+/// with what is done about it; refused ones stop the upgrade under
+/// [`ScriptPolicy::Refuse`].
+fn classify_package(input: ClassifyInput<'_>) -> Result<Vec<ScriptOutcome>> {
+    let mut out = Vec::new();
+    // What dpkg runs on an upgrade: the old prerm and postrm, the new preinst and postinst
+    // (and debconf's config); the new prerm and postrm are only stored.
+    if let Some(old) = input.old_key {
+        for kind in ["prerm", "postrm"] {
+            let path = format!("{INFO}/{old}.{kind}");
+            if input.fs.resolve(&path).is_some() {
+                let text = input.fs.read(&path)?;
+                judge(&input, kind, "old", &text, &mut out)?;
+            }
+        }
+    }
+    for m in input.control.scripts() {
+        match m.name.as_str() {
+            "preinst" | "postinst" | "config" => judge(&input, &m.name, "new", &m.data, &mut out)?,
+            _ => out.push(ScriptOutcome {
+                kind: m.name.clone(),
+                name: "new".into(),
+                disposition: ScriptDisposition::Stored,
+                detail: "stored for a later removal; dpkg does not run it on an upgrade".into(),
+            }),
+        }
+    }
+    // The package's own triggers.
+    let old_libs = library_names(input.old_paths.iter().map(String::as_str));
+    let new_libs = library_names(input.new_paths.iter().copied());
+    for line in input.control.triggers()?.unwrap_or("").lines().map(str::trim).filter(|l| !l.is_empty()) {
+        let outcome = |disposition, detail: &str| ScriptOutcome {
+            kind: "trigger".into(),
+            name: line.to_owned(),
+            disposition,
+            detail: detail.to_owned(),
+        };
+        match classify_trigger(line) {
+            TriggerClass::Ldconfig if old_libs == new_libs => {
+                out.push(outcome(ScriptDisposition::Handled, "the same shared libraries: the linker cache stays valid"))
+            }
+            TriggerClass::Ldconfig if !input.has_ld_cache => {
+                out.push(outcome(ScriptDisposition::Handled, "no /etc/ld.so.cache in the image: nothing to refresh"))
+            }
+            TriggerClass::Ldconfig => unknown(
+                &input,
+                "trigger",
+                line.to_owned(),
+                format!("the shared libraries change ({old_libs:?} → {new_libs:?}): /etc/ld.so.cache would be stale"),
+                &mut out,
+            )?,
+            TriggerClass::HarmlessInterest(why) => out.push(outcome(ScriptDisposition::Harmless, why)),
+            TriggerClass::Unknown => {
+                unknown(&input, "trigger", line.to_owned(), "unknown trigger".to_owned(), &mut out)?;
+            }
+        }
+    }
+    // File triggers of installed packages that the new (or removed) paths activate.
+    let touched: Vec<&str> = input.new_paths.iter().copied().chain(input.removed.iter().map(String::as_str)).collect();
+    let mut seen = BTreeSet::new();
+    for (package, interest) in input.interests {
+        let hit = touched.iter().any(|t| {
+            let t = format!("/{}", t.trim_start_matches('/'));
+            t == *interest || t.starts_with(&format!("{interest}/"))
+        });
+        if !hit || !seen.insert((package, interest)) {
+            continue;
+        }
+        let name = format!("{package}: interest {interest}");
+        match classify_trigger(&format!("interest {interest}")) {
+            TriggerClass::HarmlessInterest(why) => out.push(ScriptOutcome {
+                kind: "trigger".into(),
+                name,
+                disposition: ScriptDisposition::Harmless,
+                detail: format!("activated, not processed: {why}"),
+            }),
+            _ => unknown(&input, "trigger", name, "activated file trigger of unknown effect".into(), &mut out)?,
+        }
+    }
+    Ok(out)
+}
+
+/// An unknown script or trigger: refused under [`ScriptPolicy::Refuse`], else listed as not
+/// run.
+fn unknown(
+    input: &ClassifyInput<'_>,
+    kind: &str,
+    name: String,
+    detail: String,
+    out: &mut Vec<ScriptOutcome>,
+) -> Result<()> {
+    if input.policy == ScriptPolicy::Refuse {
+        return Err(Error::ScriptRefused {
+            package: input.package.name.clone(),
+            script: format!("{name} {kind}"),
+            reason: detail,
+        });
+    }
+    out.push(ScriptOutcome { kind: kind.to_owned(), name, disposition: ScriptDisposition::NotRun, detail });
+    Ok(())
+}
+
+/// One maintainer script, classified ([`classify_script`]). Harmless debhelper blocks
+/// count as harmless only on an upgrade within the same package: for a new package they
+/// would set something up.
+fn judge(input: &ClassifyInput<'_>, kind: &str, name: &str, text: &[u8], out: &mut Vec<ScriptOutcome>) -> Result<()> {
+    let upgrade = input.package.installed.is_some();
+    match classify_script(&String::from_utf8_lossy(text)) {
+        ScriptClass::Harmless(blocks) if upgrade || blocks.is_empty() => {
+            let detail = if blocks.is_empty() {
+                "boilerplate only".to_owned()
+            } else {
+                format!("debhelper blocks of {}", blocks.join(", "))
+            };
+            out.push(ScriptOutcome {
+                kind: kind.to_owned(),
+                name: name.to_owned(),
+                disposition: ScriptDisposition::Harmless,
+                detail,
+            });
+            Ok(())
+        }
+        ScriptClass::Harmless(blocks) => unknown(
+            input,
+            kind,
+            name.to_owned(),
+            format!("a new package's {} blocks would set it up", blocks.join(", ")),
+            out,
+        ),
+        ScriptClass::Unknown(line) => unknown(input, kind, name.to_owned(), format!("unknown content: {line}"), out),
+    }
+}
