@@ -20,6 +20,7 @@ mod harden;
 mod harness;
 mod inventory;
 mod layout_interop;
+mod patch_apply;
 mod registry;
 mod rules_report;
 mod scan;

@@ -238,7 +238,8 @@ pub fn apply_upgrades(fs: &MergedFs, plan: &UpgradePlan, policy: ScriptPolicy) -
                 records.push(ConffileRecord { obsolete: true, ..old.clone() });
             }
         }
-        let md5sums = md5sums_text(&deb, &conffile_paths)?;
+        let md5sums =
+            if control.member("md5sums").is_some() { String::new() } else { md5sums_text(&deb, &conffile_paths)? };
         match &mut db {
             Db::Full { lists, .. } => {
                 entries.push(StatusEntry::installed(control.control_text(), &records)?);
@@ -250,11 +251,13 @@ pub fn apply_upgrades(fs: &MergedFs, plan: &UpgradePlan, policy: ScriptPolicy) -
                     db_files.insert(path, (EntryMeta::file(mode, bytes.len() as u64), bytes));
                 };
                 put("list", 0o644, list_file(new_paths.iter().copied()).into_bytes());
-                if !md5sums.is_empty() {
+                // dpkg keeps the package's own md5sums as it is, and computes one only for a
+                // package that ships none.
+                if control.member("md5sums").is_none() && !md5sums.is_empty() {
                     put("md5sums", 0o644, md5sums.into_bytes());
                 }
                 for m in control.members() {
-                    if m.name == "control" || m.name == "md5sums" {
+                    if m.name == "control" {
                         continue;
                     }
                     put(&m.name, m.mode & 0o7777, m.data.clone());
@@ -280,8 +283,11 @@ pub fn apply_upgrades(fs: &MergedFs, plan: &UpgradePlan, policy: ScriptPolicy) -
                 let file = names.get(&p.name).cloned().unwrap_or_else(|| p.name.clone());
                 let text = control.control_text().as_bytes().to_vec();
                 db_files.insert(format!("{STATUS_D}/{file}"), (EntryMeta::file(0o644, text.len() as u64), text));
-                if !md5sums.is_empty() {
-                    let bytes = control.member("md5sums").map_or_else(|| md5sums.into_bytes(), |m| m.data.clone());
+                if let Some(bytes) = control
+                    .member("md5sums")
+                    .map(|m| m.data.clone())
+                    .or_else(|| (!md5sums.is_empty()).then(|| md5sums.into_bytes()))
+                {
                     db_files.insert(
                         format!("{STATUS_D}/{file}.md5sums"),
                         (EntryMeta::file(0o644, bytes.len() as u64), bytes),
@@ -508,8 +514,8 @@ fn parse_conffiles(stanza: &str) -> Vec<ConffileRecord> {
     out
 }
 
-/// `info/PKG.md5sums` as dpkg writes it: the MD5 of every file of the package but its
-/// conffiles, in archive order (computed, as dpkg does, not copied from the package).
+/// `info/PKG.md5sums` as dpkg writes it for a package without an `md5sums` member: the MD5
+/// of every file of the package but its conffiles, in archive order.
 fn md5sums_text(deb: &VerifiedDeb, conffiles: &[String]) -> Result<String> {
     let mut out = String::new();
     for (path, md5) in deb.file_md5sums()? {
