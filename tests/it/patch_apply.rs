@@ -298,10 +298,80 @@ fn rules_and_packages_share_one_layer_and_the_rule_wins() {
     assert_eq!(dpkg_audit(root), "");
     // dpkg sees the mode change the rule made, and the user's conffile.
     let verify = dpkg_verify(root);
-    assert!(verify.contains("/usr/bin/hello-suid") || verify.lines().count() == 1, "{verify}");
-    // Reproducible.
+    assert_eq!(verify, "??5?????? c /etc/hello/user.conf\n", "dpkg --verify checks contents, not modes");
+    // Reproducible, in another directory too (a copy of the layout, a different time zone
+    // in the environment of the copy is irrelevant: nothing reads the local time).
     let again = patch(&fixture.image, "old", &plan, Some(&rules), ScriptPolicy::Warn).unwrap();
     assert_eq!(again.descriptor.digest, patched.descriptor.digest);
+    let elsewhere = tempdir();
+    let copy = elsewhere.path().join("copied-layout");
+    crate::harness::tool("cp", &["-a", fixture.image.layout.to_str().unwrap(), copy.to_str().unwrap()]).ok();
+    let layout = OciLayout::open(&copy).unwrap();
+    let mut options = PatchOptions::default();
+    options.scripts = ScriptPolicy::Warn;
+    let there = patch_image(&open(&copy, "old"), Some(&plan), Some(&rules), &layout, &options).unwrap();
+    assert_eq!(there.descriptor.digest, patched.descriptor.digest);
+}
+
+#[test]
+fn every_platform_of_an_index_gets_its_own_plan_and_one_layer() {
+    let fixture = standard_fixture();
+    let path = &fixture.image.layout;
+    let layout = OciLayout::open(path).unwrap();
+    let child = |tag: &str, arch: &str| {
+        let mut d = serde_json::to_value(layout.resolve(Some(tag)).unwrap()).unwrap();
+        d["platform"] = serde_json::json!({"os": "linux", "architecture": arch});
+        d.as_object_mut().unwrap().remove("annotations");
+        d
+    };
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [child("old", "amd64"), child("installed", "arm64")],
+    });
+    let bytes = serde_json::to_vec(&index).unwrap();
+    let digest = layout.write_blob(&bytes).unwrap();
+    let desc: hardener::oci_core::Descriptor = serde_json::from_value(serde_json::json!({
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "digest": digest.to_string(),
+        "size": bytes.len(),
+    }))
+    .unwrap();
+    layout.set_tag(Some("multi"), &desc).unwrap();
+    let installed = layout.resolve(Some("installed")).unwrap().digest;
+
+    let full = standard_plan(&fixture.repo, true);
+    let mut only_epochal = full.clone();
+    only_epochal.packages.retain(|p| p.name == "epochal");
+    let source = ImageSource::open(&oci_ref(path, Some("multi")).parse().unwrap()).unwrap();
+    let mut options = PatchOptions::default();
+    options.scripts = ScriptPolicy::Warn;
+    let outcome = hardener::patch_source(
+        &source,
+        |base| Ok(Some(if *base.digest() == installed { only_epochal.clone() } else { full.clone() })),
+        None,
+        &layout,
+        &options,
+    )
+    .unwrap();
+    assert_eq!(outcome.images.len(), 2);
+    let new_index = blob_json(path, &outcome.descriptor.digest.to_string());
+    let manifests = new_index["manifests"].as_array().unwrap();
+    assert_eq!(manifests[1]["platform"]["architecture"], "arm64");
+    for (i, image) in outcome.images.iter().enumerate() {
+        assert_eq!(manifests[i]["digest"], image.patched.descriptor.digest.to_string());
+        let tag = format!("p{i}");
+        layout.set_tag(Some(&tag), &image.patched.descriptor).unwrap();
+        let before = layers(path, if i == 0 { "old" } else { "installed" });
+        assert_eq!(layers(path, &tag).len(), before.len() + 1);
+        let root = unpack(path, &tag);
+        assert_eq!(dpkg_audit(&root.path), "");
+        let versions = dpkg_query_versions(&root.path);
+        assert_eq!(versions["epochal:amd64"], "1:1.2-1+deb12u1");
+        assert_eq!(versions["hello:amd64"], if i == 0 { "1.0-1+deb12u1" } else { "1.0-1" });
+        let verify = dpkg_verify(&root.path);
+        assert_eq!(verify, if i == 0 { "??5?????? c /etc/hello/user.conf\n" } else { "" });
+    }
 }
 
 #[test]

@@ -83,8 +83,9 @@ pub use scan::{
 pub use upgrade::{
     AppliedUpgrades, ConffileAction, ConffileOutcome, DebLocation, FileAction, FileChange, FilesSummary,
     HARMLESS_DEBHELPER, HARMLESS_INTEREST, Installed, LABEL_PACKAGES, LABEL_SOURCES, PackageFiles, PatchOptions,
-    Patched, PlannedPackage, ScriptClass, ScriptDisposition, ScriptOutcome, ScriptPolicy, Spool, Spooled, TriggerClass,
-    UpgradePlan, UpgradeReason, UpgradeRequest, UpgradeTarget, UpgradedPackage, apply_capture, apply_upgrades,
-    classify_script, classify_trigger, library_names, patch_base, patch_image, plan_deb_files, plan_package_files,
+    PatchOutcome, Patched, PatchedImage, PlannedPackage, ScriptClass, ScriptDisposition, ScriptOutcome, ScriptPolicy,
+    Spool, Spooled, TriggerClass, UpgradePlan, UpgradeReason, UpgradeRequest, UpgradeTarget, UpgradedPackage,
+    apply_capture, apply_upgrades, classify_script, classify_trigger, library_names, patch_base, patch_image,
+    patch_source, plan_deb_files, plan_package_files,
 };
 pub use version::{ApkVersion, DpkgVersion};

@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 
 use oci_core::{
-    Append, AppendedLayer, Compression, ConfigChange, EntryKind, EntryMeta, Image, ImageSource, LayerWriter, MergedFs,
-    OciLayout,
+    Append, AppendedLayer, Compression, ConfigChange, Descriptor, Digest, EntryKind, EntryMeta, Image, ImageSource,
+    LayerWriter, MergedFs, OciLayout, Platform,
 };
 use serde::Serialize;
 
@@ -34,6 +34,9 @@ pub struct PatchOptions {
     pub base_name: Option<String>,
     /// What to do about maintainer scripts and triggers not known to be harmless.
     pub scripts: ScriptPolicy,
+    /// [`patch_source`]: patch only the images of an index for these platforms (the others
+    /// are kept unchanged); empty: every image.
+    pub platforms: Vec<Platform>,
 }
 
 /// The result of [`patch_image`].
@@ -264,6 +267,66 @@ pub fn patch_image(
         upgrades: applied.packages,
         unchanged: false,
     })
+}
+
+/// One image patched by [`patch_source`].
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct PatchedImage {
+    /// Its platform, when the index names one.
+    pub platform: Option<Platform>,
+    /// The manifest digest of the image patched.
+    pub base: Digest,
+    /// The result.
+    pub patched: Patched,
+}
+
+/// The result of [`patch_source`].
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct PatchOutcome {
+    /// The new top descriptor: the patched image, or the rebuilt index.
+    pub descriptor: Descriptor,
+    /// A source reading the result (from the working layout, falling back to the original
+    /// source for blobs left unchanged), ready to be copied or pushed.
+    pub result: ImageSource,
+    /// One per patched image, in index order.
+    pub images: Vec<PatchedImage>,
+}
+
+/// [`patch_image`] on `source`: one image, or every image of an index for
+/// [`PatchOptions::platforms`] (all when empty), each with its own plan, the index
+/// rebuilt with [`oci_core::replace_in_index`] keeping its other entries. `plan_for` is
+/// called with the base of each image ([`patch_base`]) and returns its plan (`None`: rules
+/// only). New blobs go into `layout`; nothing is written anywhere else.
+///
+/// # Errors
+/// Those of `plan_for` and [`patch_image`], for the first image that fails.
+pub fn patch_source(
+    source: &ImageSource,
+    mut plan_for: impl FnMut(&Image) -> Result<Option<UpgradePlan>>,
+    rules: Option<&RuleSet>,
+    layout: &OciLayout,
+    options: &PatchOptions,
+) -> Result<PatchOutcome> {
+    let (top, selected) = crate::harden::selected_images(source, &options.platforms)?;
+    let mut replaced = BTreeMap::new();
+    let mut images = Vec::with_capacity(selected.len());
+    for image in &selected {
+        let plan = plan_for(&patch_base(image, layout)?)?;
+        let patched = patch_image(image, plan.as_ref(), rules, layout, options)?;
+        let mut desc = patched.descriptor.clone();
+        desc.platform = image.descriptor().platform.clone();
+        replaced.insert(image.digest().clone(), desc);
+        images.push(PatchedImage { platform: image.platform(), base: image.digest().clone(), patched });
+    }
+    let descriptor = if top.media_type().is_index() {
+        oci_core::replace_in_index(&top, &replaced, layout)?
+    } else {
+        replaced.into_values().next().expect("one image")
+    };
+    let result = crate::hardened_source(layout, descriptor.clone(), Some(source));
+    Ok(PatchOutcome { descriptor, result, images })
 }
 
 /// The image a plan for `image` is to be resolved against: its base when it was patched

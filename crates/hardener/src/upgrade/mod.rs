@@ -24,7 +24,10 @@ pub use files::{
     ConffileAction, ConffileOutcome, FileAction, FileChange, Installed, PackageFiles, plan_deb_files,
     plan_package_files,
 };
-pub use image::{LABEL_PACKAGES, LABEL_SOURCES, PatchOptions, Patched, patch_base, patch_image};
+pub use image::{
+    LABEL_PACKAGES, LABEL_SOURCES, PatchOptions, PatchOutcome, Patched, PatchedImage, patch_base, patch_image,
+    patch_source,
+};
 pub use plan::{DebLocation, PlannedPackage, UpgradePlan, UpgradeReason, UpgradeRequest, UpgradeTarget};
 pub use scripts::{
     HARMLESS_DEBHELPER, HARMLESS_INTEREST, ScriptClass, ScriptDisposition, ScriptOutcome, ScriptPolicy, TriggerClass,
