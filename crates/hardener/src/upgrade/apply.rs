@@ -238,8 +238,7 @@ pub fn apply_upgrades(fs: &MergedFs, plan: &UpgradePlan, policy: ScriptPolicy) -
                 records.push(ConffileRecord { obsolete: true, ..old.clone() });
             }
         }
-        let md5sums =
-            if control.member("md5sums").is_some() { String::new() } else { md5sums_text(&deb, &conffile_paths)? };
+        let md5sums = if control.member("md5sums").is_some() { String::new() } else { md5sums_text(&deb)? };
         match &mut db {
             Db::Full { lists, .. } => {
                 entries.push(StatusEntry::installed(control.control_text(), &records)?);
@@ -515,13 +514,11 @@ fn parse_conffiles(stanza: &str) -> Vec<ConffileRecord> {
 }
 
 /// `info/PKG.md5sums` as dpkg writes it for a package without an `md5sums` member: the MD5
-/// of every file of the package but its conffiles, in archive order.
-fn md5sums_text(deb: &VerifiedDeb, conffiles: &[String]) -> Result<String> {
+/// of every file of the package, conffiles included, in archive order (checked against
+/// dpkg 1.21).
+fn md5sums_text(deb: &VerifiedDeb) -> Result<String> {
     let mut out = String::new();
     for (path, md5) in deb.file_md5sums()? {
-        if conffiles.iter().any(|c| c.trim_start_matches('/') == path) {
-            continue;
-        }
         out.push_str(&format!("{md5}  {path}\n"));
     }
     Ok(out)
@@ -670,5 +667,181 @@ fn judge(input: &ClassifyInput<'_>, kind: &str, name: &str, text: &[u8], out: &m
             out,
         ),
         ScriptClass::Unknown(line) => unknown(input, kind, name.to_owned(), format!("unknown content: {line}"), out),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Path, PathBuf};
+    use std::process::Command;
+
+    use oci_core::testing::write_layers;
+    use oci_core::{ImageSource, OciLayout};
+
+    use super::*;
+    use crate::deb::tests::{run, sha256_file};
+    use crate::upgrade::plan::DebLocation;
+
+    /// Builds `NAME_VERSION.deb` with dpkg-deb from `(path, mode, content)` entries
+    /// (`content` `None`: a directory).
+    fn build(dir: &Path, name: &str, version: &str, extra: &str, entries: &[(&str, u32, Option<&str>)]) -> PathBuf {
+        let tree = dir.join(format!("tree-{name}"));
+        std::fs::create_dir_all(tree.join("DEBIAN")).unwrap();
+        std::fs::write(
+            tree.join("DEBIAN/control"),
+            format!(
+                "Package: {name}\nVersion: {version}\nArchitecture: all\nMaintainer: T <t@example.org>\n{extra}\
+Description: test\n"
+            ),
+        )
+        .unwrap();
+        for (path, mode, content) in entries {
+            let p = tree.join(path);
+            match content {
+                None => std::fs::create_dir_all(&p).unwrap(),
+                Some(c) => {
+                    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+                    std::fs::write(&p, c).unwrap();
+                }
+            }
+            use std::os::unix::fs::PermissionsExt as _;
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(*mode)).unwrap();
+        }
+        let deb = dir.join(format!("{name}_{version}_all.deb"));
+        run(Command::new("dpkg-deb").args(["--root-owner-group", "-Zgzip", "--build"]).arg(&tree).arg(&deb));
+        deb
+    }
+
+    fn planned(deb: &Path, name: &str, version: &str, installed: Option<&str>) -> PlannedPackage {
+        PlannedPackage {
+            name: name.into(),
+            architecture: "all".into(),
+            multi_arch_same: false,
+            installed: installed.map(str::to_owned),
+            version: version.into(),
+            source: name.into(),
+            source_version: version.into(),
+            reason: UpgradeReason::Requested,
+            deb: DebLocation {
+                repository: "file:/x".into(),
+                suite: "s".into(),
+                filename: "f".into(),
+                size: std::fs::metadata(deb).unwrap().len(),
+                sha256: sha256_file(deb),
+                local: Some(deb.to_path_buf()),
+            },
+        }
+    }
+
+    /// Two packages in one plan: `a` 2 (its `/usr/bin/a` diverted by another package, its
+    /// `/usr/bin/moved` handed over to `b`) and `b` 1, new, whose files lie in a directory
+    /// `a` 2 creates.
+    #[test]
+    fn diversions_and_packages_that_see_each_other() {
+        let dir = tempfile::tempdir().unwrap();
+        let status = "Package: a\nStatus: install ok installed\nMaintainer: T <t@example.org>\nArchitecture: all\n\
+Version: 1\nDescription: test\n\nPackage: divpkg\nStatus: install ok installed\nMaintainer: T <t@example.org>\n\
+Architecture: all\nVersion: 1\nDescription: test\n\n";
+        let file = |c: &str| EntryMeta::file(0o755, c.len() as u64);
+        let layout = OciLayout::create(dir.path().join("layout")).unwrap();
+        write_layers(
+            &layout,
+            "t",
+            &[vec![
+                ("usr", EntryMeta::dir(0o755), b""),
+                ("usr/bin", EntryMeta::dir(0o755), b""),
+                ("usr/bin/a", file("a1\n"), b"a1\n"),
+                ("usr/bin/a.distrib", file("a1\n"), b"a1\n"),
+                ("usr/bin/moved", file("m\n"), b"m\n"),
+                ("var", EntryMeta::dir(0o755), b""),
+                ("var/lib", EntryMeta::dir(0o755), b""),
+                ("var/lib/dpkg", EntryMeta::dir(0o755), b""),
+                ("var/lib/dpkg/info", EntryMeta::dir(0o755), b""),
+                ("var/lib/dpkg/status", EntryMeta::file(0o644, status.len() as u64), status.as_bytes()),
+                (
+                    "var/lib/dpkg/info/a.list",
+                    EntryMeta::file(0o644, 46),
+                    b"/.\n/usr\n/usr/bin\n/usr/bin/a\n/usr/bin/moved\n/x12\n",
+                ),
+                ("var/lib/dpkg/info/a.postrm", EntryMeta::file(0o755, 10), b"#!/bin/sh\n"),
+                ("var/lib/dpkg/info/divpkg.list", EntryMeta::file(0o644, 3), b"/.\n"),
+                ("var/lib/dpkg/diversions", EntryMeta::file(0o644, 37), b"/usr/bin/a\n/usr/bin/a.distrib\ndivpkg\n"),
+            ]],
+        )
+        .unwrap();
+        let source = ImageSource::open(&format!("oci:{}:t", layout.root().display()).parse().unwrap()).unwrap();
+        let fs = MergedFs::build_capturing(&source.image(None).unwrap(), apply_capture).unwrap();
+
+        let a = build(dir.path(), "a", "2", "", &[("usr/bin/a", 0o755, Some("a2\n")), ("usr/lib/a", 0o750, None)]);
+        let b = build(
+            dir.path(),
+            "b",
+            "1",
+            "Replaces: a (<< 2)\n",
+            &[("usr/bin/moved", 0o755, Some("m2\n")), ("usr/lib/a/plugin", 0o644, Some("p\n"))],
+        );
+        let plan = UpgradePlan {
+            packages: vec![planned(&a, "a", "2", Some("1")), planned(&b, "b", "1", None)],
+            ..UpgradePlan::default()
+        };
+        let mut applied = apply_upgrades(&fs, &plan, ScriptPolicy::Refuse).unwrap();
+        let mut summary = Vec::new();
+        for c in &applied.changes {
+            summary.push(match &c.action {
+                FileAction::Remove => format!("rm {}", c.path),
+                FileAction::Write { meta, content } => {
+                    let text = content.as_ref().map(|s| {
+                        let mut t = String::new();
+                        std::io::Read::read_to_string(&mut applied.spool.reader(s).unwrap(), &mut t).unwrap();
+                        t
+                    });
+                    format!(
+                        "{} {:o} {}{}",
+                        meta.kind.letter(),
+                        meta.mode,
+                        c.path,
+                        match &text {
+                            Some(t) if !c.path.starts_with("var/lib/dpkg/") => format!(" {t:?}"),
+                            _ => String::new(),
+                        }
+                    )
+                }
+            });
+        }
+        assert_eq!(
+            summary,
+            [
+                // The diverted file goes where dpkg puts it; /usr/bin/a stays divpkg's.
+                "- 755 usr/bin/a.distrib \"a2\\n\"",
+                // Handed over to b: written by b, not removed.
+                "- 755 usr/bin/moved \"m2\\n\"",
+                // Created once, by a, with a's mode; b's file lands inside it.
+                "d 755 usr/lib",
+                "d 750 usr/lib/a",
+                "- 644 usr/lib/a/plugin \"p\\n\"",
+                "- 644 var/lib/dpkg/info/a.list",
+                // a ships no md5sums: computed, as dpkg does.
+                "- 644 var/lib/dpkg/info/a.md5sums",
+                "rm var/lib/dpkg/info/a.postrm",
+                "- 644 var/lib/dpkg/info/b.list",
+                "- 644 var/lib/dpkg/info/b.md5sums",
+                "- 644 var/lib/dpkg/status",
+            ]
+            .map(str::to_owned)
+        );
+        // The .list names the package's own path, not the diverted one.
+        let list = applied.changes.iter().find(|c| c.path == "var/lib/dpkg/info/a.list").unwrap();
+        let FileAction::Write { content: Some(s), .. } = &list.action else { panic!() };
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut applied.spool.reader(s).unwrap(), &mut text).unwrap();
+        assert_eq!(text, "/.\n/usr\n/usr/bin\n/usr/bin/a\n/usr/lib\n/usr/lib/a\n");
+        let sums = applied.changes.iter().find(|c| c.path == "var/lib/dpkg/info/a.md5sums").unwrap();
+        let FileAction::Write { content: Some(s), .. } = &sums.action else { panic!() };
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut applied.spool.reader(s).unwrap(), &mut text).unwrap();
+        assert_eq!(text, format!("{}  usr/bin/a\n", crate::upgrade::md5_hex(b"a2\n")));
+        assert_eq!(applied.packages[0].scripts[0].kind, "postrm");
+        assert_eq!(applied.packages[0].scripts[0].disposition, ScriptDisposition::Harmless);
+        assert_eq!(applied.packages[1].old_version, None);
     }
 }
