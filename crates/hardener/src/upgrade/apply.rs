@@ -433,7 +433,7 @@ fn read_diversions(fs: &MergedFs) -> Result<BTreeMap<String, (String, String)>> 
     let bytes = fs.read(DIVERSIONS)?;
     let text = String::from_utf8(bytes).map_err(|_| db_error(&format!("/{DIVERSIONS}"), "not UTF-8 text"))?;
     let lines: Vec<&str> = text.lines().collect();
-    if lines.len() % 3 != 0 {
+    if !lines.len().is_multiple_of(3) {
         return Err(db_error(&format!("/{DIVERSIONS}"), "not groups of three lines (from, to, package)"));
     }
     Ok(lines.chunks(3).map(|c| (c[0].to_owned(), (c[1].to_owned(), c[2].to_owned()))).collect())
