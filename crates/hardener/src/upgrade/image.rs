@@ -422,3 +422,51 @@ fn write_layer(
     blob.finish()?;
     Ok(AppendedLayer::from_written(&written))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A hard link that sorts before the file it links to: the first of the group in path
+    /// order holds the bytes, the others link to it, so extraction never meets a link to
+    /// a file not written yet.
+    #[test]
+    fn hard_links_follow_their_target_in_the_layer() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = OciLayout::create(dir.path()).unwrap();
+        let mut spool = Spool::new().unwrap();
+        let content = spool.append(&mut &b"bytes\n"[..], 6).unwrap();
+        let link = |target: &str| EntryMeta {
+            kind: EntryKind::Hardlink,
+            link: Some(target.to_owned()),
+            ..EntryMeta::file(0o755, 0)
+        };
+        let entries: BTreeMap<String, (EntryMeta, Content)> = [
+            ("usr".to_owned(), (EntryMeta::dir(0o755), Content::None)),
+            ("usr/b".to_owned(), (EntryMeta::file(0o755, 6), Content::Spooled(content))),
+            ("usr/a".to_owned(), (link("usr/b"), Content::None)),
+            ("usr/c".to_owned(), (link("usr/b"), Content::None)),
+        ]
+        .into_iter()
+        .collect();
+        let written = write_layer(&layout, 0, &entries, &mut spool).unwrap();
+        let blob = layout.open_blob_file(&written.descriptor.digest).unwrap();
+        let mut seen = Vec::new();
+        oci_core::read_entries(flate2::read::GzDecoder::new(blob), "layer", |e| {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut e.data(), &mut text).unwrap();
+            seen.push(format!("{} {:?} {:?} {text:?}", e.path, e.meta.kind, e.meta.link));
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(
+            seen,
+            [
+                "usr Dir None \"\"",
+                "usr/a File None \"bytes\\n\"",
+                "usr/b Hardlink Some(\"usr/a\") \"\"",
+                "usr/c Hardlink Some(\"usr/a\") \"\"",
+            ]
+        );
+    }
+}
