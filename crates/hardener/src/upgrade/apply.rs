@@ -683,7 +683,8 @@ mod tests {
     use crate::upgrade::plan::DebLocation;
 
     /// Builds `NAME_VERSION.deb` with dpkg-deb from `(path, mode, content)` entries
-    /// (`content` `None`: a directory).
+    /// (`content` `None`: a directory); `extra` adds control fields, or, as
+    /// `#triggers LINE`, writes `DEBIAN/triggers` instead.
     fn build(dir: &Path, name: &str, version: &str, extra: &str, entries: &[(&str, u32, Option<&str>)]) -> PathBuf {
         let tree = dir.join(format!("tree-{name}"));
         std::fs::create_dir_all(tree.join("DEBIAN")).unwrap();
@@ -706,6 +707,11 @@ Description: test\n"
             }
             use std::os::unix::fs::PermissionsExt as _;
             std::fs::set_permissions(&p, std::fs::Permissions::from_mode(*mode)).unwrap();
+        }
+        if let Some(triggers) = extra.strip_prefix("#triggers ") {
+            std::fs::write(tree.join("DEBIAN/triggers"), format!("{triggers}\n")).unwrap();
+            let control = std::fs::read_to_string(tree.join("DEBIAN/control")).unwrap();
+            std::fs::write(tree.join("DEBIAN/control"), control.replace(extra, "")).unwrap();
         }
         let deb = dir.join(format!("{name}_{version}_all.deb"));
         run(Command::new("dpkg-deb").args(["--root-owner-group", "-Zgzip", "--build"]).arg(&tree).arg(&deb));
@@ -843,5 +849,50 @@ Architecture: all\nVersion: 1\nDescription: test\n\n";
         assert_eq!(applied.packages[0].scripts[0].kind, "postrm");
         assert_eq!(applied.packages[0].scripts[0].disposition, ScriptDisposition::Harmless);
         assert_eq!(applied.packages[1].old_version, None);
+    }
+
+    /// A new shared library with the `ldconfig` trigger: handled when the image has no
+    /// linker cache; with one, refused under `Refuse` and listed as not run under `Warn`.
+    #[test]
+    fn ldconfig_trigger_with_a_changed_library_set() {
+        let dir = tempfile::tempdir().unwrap();
+        let deb = build(
+            dir.path(),
+            "libnew1",
+            "1",
+            "#triggers activate-noawait ldconfig",
+            &[("usr/lib/libnew.so.1", 0o644, Some("\x7fELF\n"))],
+        );
+        let plan = UpgradePlan { packages: vec![planned(&deb, "libnew1", "1", None)], ..UpgradePlan::default() };
+        for with_cache in [false, true] {
+            let layout = OciLayout::create(dir.path().join(format!("layout-{with_cache}"))).unwrap();
+            let mut entries: Vec<(&str, EntryMeta, &[u8])> = vec![
+                ("etc", EntryMeta::dir(0o755), b""),
+                ("usr", EntryMeta::dir(0o755), b""),
+                ("usr/lib", EntryMeta::dir(0o755), b""),
+                ("var", EntryMeta::dir(0o755), b""),
+                ("var/lib", EntryMeta::dir(0o755), b""),
+                ("var/lib/dpkg", EntryMeta::dir(0o755), b""),
+                ("var/lib/dpkg/info", EntryMeta::dir(0o755), b""),
+                ("var/lib/dpkg/status", EntryMeta::file(0o644, 0), b""),
+            ];
+            if with_cache {
+                entries.push(("etc/ld.so.cache", EntryMeta::file(0o644, 4), b"ld.c"));
+            }
+            write_layers(&layout, "t", &[entries]).unwrap();
+            let source = ImageSource::open(&format!("oci:{}:t", layout.root().display()).parse().unwrap()).unwrap();
+            let fs = MergedFs::build_capturing(&source.image(None).unwrap(), apply_capture).unwrap();
+            let warned = apply_upgrades(&fs, &plan, ScriptPolicy::Warn).unwrap();
+            let trigger = &warned.packages[0].scripts[0];
+            assert_eq!(trigger.name, "activate-noawait ldconfig");
+            if with_cache {
+                assert_eq!(trigger.disposition, ScriptDisposition::NotRun, "{trigger:?}");
+                let err = apply_upgrades(&fs, &plan, ScriptPolicy::Refuse).unwrap_err().to_string();
+                assert!(err.contains("libnew1") && err.contains("ldconfig") && err.contains("libnew.so.1"), "{err}");
+            } else {
+                assert_eq!(trigger.disposition, ScriptDisposition::Handled, "{trigger:?}");
+                apply_upgrades(&fs, &plan, ScriptPolicy::Refuse).unwrap();
+            }
+        }
     }
 }
