@@ -141,6 +141,8 @@ pub fn apply_upgrades(fs: &MergedFs, plan: &UpgradePlan, policy: ScriptPolicy) -
     let mut entries: Vec<StatusEntry> = Vec::new();
     let mut db_files: BTreeMap<String, (EntryMeta, Vec<u8>)> = BTreeMap::new();
     let mut db_removed: BTreeSet<String> = BTreeSet::new();
+    // Other packages whose lists lost files to a planned package.
+    let mut taken_over: BTreeSet<String> = BTreeSet::new();
     let mut reports = Vec::new();
 
     for p in &plan.packages {
@@ -276,6 +278,21 @@ pub fn apply_upgrades(fs: &MergedFs, plan: &UpgradePlan, policy: ScriptPolicy) -
                 if let Some(old) = &old_key {
                     lists.remove(old);
                 }
+                // Files taken over from another package leave its list, as dpkg rewrites
+                // it (unpack.c, write_filelist_except).
+                let taken: BTreeSet<&str> = files.non_dirs.iter().map(String::as_str).collect();
+                for (other, paths) in lists.iter_mut() {
+                    // Instances of the same package (`Multi-Arch: same`) share files.
+                    if other.split(':').next() == Some(p.name.as_str()) {
+                        continue;
+                    }
+                    let before = paths.len();
+                    paths.retain(|p| !taken.contains(p.as_str()));
+                    if paths.len() != before {
+                        taken_over.insert(other.clone());
+                    }
+                }
+                taken_over.remove(&key);
                 lists.insert(key.clone(), files.listed.clone());
             }
             Db::Distroless { files: names, lists } => {
@@ -323,6 +340,18 @@ pub fn apply_upgrades(fs: &MergedFs, plan: &UpgradePlan, policy: ScriptPolicy) -
         });
     }
 
+    // The lists of packages that lost files to planned ones (planned packages' lists too,
+    // when a later package took a file over).
+    if let Db::Full { lists, .. } = &db {
+        for key in &taken_over {
+            let path = format!("{INFO}/{key}.list");
+            if let Some(paths) = lists.get(key) {
+                let text: String = paths.iter().map(|p| format!("{p}\n")).collect();
+                let meta = fs.get(&path).map_or_else(|| EntryMeta::file(0o644, 0), |n| n.meta.clone());
+                db_files.insert(path, (meta, text.into_bytes()));
+            }
+        }
+    }
     // The status file, rewritten once with every new stanza.
     if let Db::Full { status, .. } = &db
         && !entries.is_empty()
@@ -766,11 +795,13 @@ Architecture: all\nVersion: 1\nDescription: test\n\n";
                 ("var/lib/dpkg/status", EntryMeta::file(0o644, status.len() as u64), status.as_bytes()),
                 (
                     "var/lib/dpkg/info/a.list",
-                    EntryMeta::file(0o644, 46),
+                    EntryMeta::file(0o644, 48),
                     b"/.\n/usr\n/usr/bin\n/usr/bin/a\n/usr/bin/moved\n/x12\n",
                 ),
                 ("var/lib/dpkg/info/a.postrm", EntryMeta::file(0o755, 10), b"#!/bin/sh\n"),
                 ("var/lib/dpkg/info/divpkg.list", EntryMeta::file(0o644, 3), b"/.\n"),
+                ("usr/bin/shared", file("s\n"), b"s\n"),
+                ("var/lib/dpkg/info/c.list", EntryMeta::file(0o644, 33), b"/.\n/usr\n/usr/bin\n/usr/bin/shared\n"),
                 ("var/lib/dpkg/diversions", EntryMeta::file(0o644, 37), b"/usr/bin/a\n/usr/bin/a.distrib\ndivpkg\n"),
             ]],
         )
@@ -783,8 +814,12 @@ Architecture: all\nVersion: 1\nDescription: test\n\n";
             dir.path(),
             "b",
             "1",
-            "Replaces: a (<< 2)\n",
-            &[("usr/bin/moved", 0o755, Some("m2\n")), ("usr/lib/a/plugin", 0o644, Some("p\n"))],
+            "Replaces: a (<< 2), c\n",
+            &[
+                ("usr/bin/moved", 0o755, Some("m2\n")),
+                ("usr/bin/shared", 0o755, Some("s2\n")),
+                ("usr/lib/a/plugin", 0o644, Some("p\n")),
+            ],
         );
         let plan = UpgradePlan {
             packages: vec![planned(&a, "a", "2", Some("1")), planned(&b, "b", "1", None)],
@@ -821,6 +856,8 @@ Architecture: all\nVersion: 1\nDescription: test\n\n";
                 "- 755 usr/bin/a.distrib \"a2\\n\"",
                 // Handed over to b: written by b, not removed.
                 "- 755 usr/bin/moved \"m2\\n\"",
+                // Taken over from c, which stays installed: its list loses the file.
+                "- 755 usr/bin/shared \"s2\\n\"",
                 // Created once, by a, with a's mode; b's file lands inside it.
                 "d 755 usr/lib",
                 "d 750 usr/lib/a",
@@ -831,6 +868,7 @@ Architecture: all\nVersion: 1\nDescription: test\n\n";
                 "rm var/lib/dpkg/info/a.postrm",
                 "- 644 var/lib/dpkg/info/b.list",
                 "- 644 var/lib/dpkg/info/b.md5sums",
+                "- 644 var/lib/dpkg/info/c.list",
                 "- 644 var/lib/dpkg/status",
             ]
             .map(str::to_owned)
@@ -846,6 +884,11 @@ Architecture: all\nVersion: 1\nDescription: test\n\n";
         let mut text = String::new();
         std::io::Read::read_to_string(&mut applied.spool.reader(s).unwrap(), &mut text).unwrap();
         assert_eq!(text, format!("{}  usr/bin/a\n", crate::upgrade::md5_hex(b"a2\n")));
+        let c = applied.changes.iter().find(|c| c.path == "var/lib/dpkg/info/c.list").unwrap();
+        let FileAction::Write { content: Some(s), .. } = &c.action else { panic!() };
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut applied.spool.reader(s).unwrap(), &mut text).unwrap();
+        assert_eq!(text, "/.\n/usr\n/usr/bin\n");
         assert_eq!(applied.packages[0].scripts[0].kind, "postrm");
         assert_eq!(applied.packages[0].scripts[0].disposition, ScriptDisposition::Harmless);
         assert_eq!(applied.packages[1].old_version, None);

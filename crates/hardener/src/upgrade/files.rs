@@ -73,6 +73,9 @@ pub struct PackageFiles {
     /// The paths of the new version as the package names them, in archive order (for
     /// `info/PKG.list`).
     pub listed: Vec<String>,
+    /// The listed paths that are not directories (files, links): what the package takes
+    /// over from another package listing the same path.
+    pub non_dirs: Vec<String>,
     /// The new `Conffiles` field's entries (hashes as dpkg records them).
     pub conffiles: Vec<ConffileRecord>,
     /// What happened to each configuration file.
@@ -203,6 +206,9 @@ fn plan_with(
             return Ok(());
         }
         plan.listed.push(format!("/{raw}"));
+        if entry.meta.kind != EntryKind::Dir {
+            plan.non_dirs.push(format!("/{raw}"));
+        }
         let placed = (installed.divert)(&raw).unwrap_or_else(|| raw.clone());
         let real =
             real_path(fs, &created, installed.earlier, &placed).map_err(|reason| place_error(what, &raw, &reason))?;
