@@ -251,7 +251,14 @@ pub fn apply_upgrades(fs: &MergedFs, plan: &UpgradePlan, policy: ScriptPolicy) -
                     written.insert(path.clone());
                     db_files.insert(path, (EntryMeta::file(mode, bytes.len() as u64), bytes));
                 };
-                put("list", 0o644, list_file(new_paths.iter().copied()).into_bytes());
+                // Obsolete conffiles stay the package's: dpkg lists them last.
+                let mut listed = files.listed.clone();
+                for r in records.iter().filter(|r| r.obsolete) {
+                    if !listed.contains(&r.path) {
+                        listed.push(r.path.clone());
+                    }
+                }
+                put("list", 0o644, list_file(listed.iter().map(String::as_str)).into_bytes());
                 // dpkg keeps the package's own md5sums as it is, and computes one only for a
                 // package that ships none.
                 if control.member("md5sums").is_none() && !md5sums.is_empty() {
@@ -293,7 +300,7 @@ pub fn apply_upgrades(fs: &MergedFs, plan: &UpgradePlan, policy: ScriptPolicy) -
                     }
                 }
                 taken_over.remove(&key);
-                lists.insert(key.clone(), files.listed.clone());
+                lists.insert(key.clone(), listed);
             }
             Db::Distroless { files: names, lists } => {
                 let file = names.get(&p.name).cloned().unwrap_or_else(|| p.name.clone());
@@ -775,7 +782,7 @@ Description: test\n"
     fn diversions_and_packages_that_see_each_other() {
         let dir = tempfile::tempdir().unwrap();
         let status = "Package: a\nStatus: install ok installed\nMaintainer: T <t@example.org>\nArchitecture: all\n\
-Version: 1\nDescription: test\n\nPackage: divpkg\nStatus: install ok installed\nMaintainer: T <t@example.org>\n\
+Version: 1\nConffiles:\n /etc/a.conf 0cc175b9c0f1b6a831c399e269772661\nDescription: test\n\nPackage: divpkg\nStatus: install ok installed\nMaintainer: T <t@example.org>\n\
 Architecture: all\nVersion: 1\nDescription: test\n\n";
         let file = |c: &str| EntryMeta::file(0o755, c.len() as u64);
         let layout = OciLayout::create(dir.path().join("layout")).unwrap();
@@ -783,6 +790,8 @@ Architecture: all\nVersion: 1\nDescription: test\n\n";
             &layout,
             "t",
             &[vec![
+                ("etc", EntryMeta::dir(0o755), b""),
+                ("etc/a.conf", EntryMeta::file(0o644, 1), b"a"),
                 ("usr", EntryMeta::dir(0o755), b""),
                 ("usr/bin", EntryMeta::dir(0o755), b""),
                 ("usr/bin/a", file("a1\n"), b"a1\n"),
@@ -795,8 +804,8 @@ Architecture: all\nVersion: 1\nDescription: test\n\n";
                 ("var/lib/dpkg/status", EntryMeta::file(0o644, status.len() as u64), status.as_bytes()),
                 (
                     "var/lib/dpkg/info/a.list",
-                    EntryMeta::file(0o644, 48),
-                    b"/.\n/usr\n/usr/bin\n/usr/bin/a\n/usr/bin/moved\n/x12\n",
+                    EntryMeta::file(0o644, 65),
+                    b"/.\n/etc\n/etc/a.conf\n/usr\n/usr/bin\n/usr/bin/a\n/usr/bin/moved\n/x12\n",
                 ),
                 ("var/lib/dpkg/info/a.postrm", EntryMeta::file(0o755, 10), b"#!/bin/sh\n"),
                 ("var/lib/dpkg/info/divpkg.list", EntryMeta::file(0o644, 3), b"/.\n"),
@@ -878,7 +887,17 @@ Architecture: all\nVersion: 1\nDescription: test\n\n";
         let FileAction::Write { content: Some(s), .. } = &list.action else { panic!() };
         let mut text = String::new();
         std::io::Read::read_to_string(&mut applied.spool.reader(s).unwrap(), &mut text).unwrap();
-        assert_eq!(text, "/.\n/usr\n/usr/bin\n/usr/bin/a\n/usr/lib\n/usr/lib/a\n");
+        // The conffile a 2 dropped stays, listed last and marked obsolete in the status, as
+        // dpkg 1.21 leaves it.
+        assert_eq!(text, "/.\n/usr\n/usr/bin\n/usr/bin/a\n/usr/lib\n/usr/lib/a\n/etc/a.conf\n");
+        let status = applied.changes.iter().find(|c| c.path == "var/lib/dpkg/status").unwrap();
+        let FileAction::Write { content: Some(s), .. } = &status.action else { panic!() };
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut applied.spool.reader(s).unwrap(), &mut text).unwrap();
+        assert!(
+            text.contains("Version: 2\nConffiles:\n /etc/a.conf 0cc175b9c0f1b6a831c399e269772661 obsolete\n"),
+            "{text}"
+        );
         let sums = applied.changes.iter().find(|c| c.path == "var/lib/dpkg/info/a.md5sums").unwrap();
         let FileAction::Write { content: Some(s), .. } = &sums.action else { panic!() };
         let mut text = String::new();
