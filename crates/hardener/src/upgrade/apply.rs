@@ -957,4 +957,58 @@ Architecture: all\nVersion: 1\nDescription: test\n\n";
             }
         }
     }
+
+    /// Distroless: the package's `status.d` file keeps its name (here base64, as some
+    /// distroless images name them), found by its `Package:` field; the dropped file goes.
+    #[test]
+    fn distroless_keeps_the_status_d_file_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let stanza = "Package: a\nVersion: 1\nArchitecture: all\nMaintainer: T <t@example.org>\nDescription: test\n";
+        let sums = "d41d8cd98f00b204e9800998ecf8427e  usr/bin/old\n";
+        let layout = OciLayout::create(dir.path().join("layout")).unwrap();
+        write_layers(
+            &layout,
+            "t",
+            &[vec![
+                ("usr", EntryMeta::dir(0o755), b""),
+                ("usr/bin", EntryMeta::dir(0o755), b""),
+                ("usr/bin/old", EntryMeta::file(0o755, 0), b""),
+                ("var", EntryMeta::dir(0o755), b""),
+                ("var/lib", EntryMeta::dir(0o755), b""),
+                ("var/lib/dpkg", EntryMeta::dir(0o755), b""),
+                ("var/lib/dpkg/status.d", EntryMeta::dir(0o755), b""),
+                ("var/lib/dpkg/status.d/YQ==", EntryMeta::file(0o644, stanza.len() as u64), stanza.as_bytes()),
+                ("var/lib/dpkg/status.d/YQ==.md5sums", EntryMeta::file(0o644, sums.len() as u64), sums.as_bytes()),
+            ]],
+        )
+        .unwrap();
+        let source = ImageSource::open(&format!("oci:{}:t", layout.root().display()).parse().unwrap()).unwrap();
+        let fs = MergedFs::build_capturing(&source.image(None).unwrap(), apply_capture).unwrap();
+        let a = build(dir.path(), "a", "2", "Homepage: https://example.org/\n", &[("usr/bin/a", 0o755, Some("a2\n"))]);
+        let plan = UpgradePlan { packages: vec![planned(&a, "a", "2", Some("1"))], ..UpgradePlan::default() };
+        let mut applied = apply_upgrades(&fs, &plan, ScriptPolicy::Refuse).unwrap();
+        let paths: Vec<String> = applied
+            .changes
+            .iter()
+            .map(|c| format!("{}{}", if c.action == FileAction::Remove { "rm " } else { "" }, c.path))
+            .collect();
+        assert_eq!(
+            paths,
+            ["usr/bin/a", "rm usr/bin/old", "var/lib/dpkg/status.d/YQ==", "var/lib/dpkg/status.d/YQ==.md5sums"]
+        );
+        let mut read = |path: &str| {
+            let c = applied.changes.iter().find(|c| c.path == path).unwrap();
+            let FileAction::Write { content: Some(s), .. } = &c.action else { panic!() };
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut applied.spool.reader(s).unwrap(), &mut text).unwrap();
+            text
+        };
+        // The control file as `dpkg-deb --field` prints it.
+        let fields = String::from_utf8(run(Command::new("dpkg-deb").arg("--field").arg(&a))).unwrap();
+        assert_eq!(read("var/lib/dpkg/status.d/YQ=="), fields);
+        assert_eq!(
+            read("var/lib/dpkg/status.d/YQ==.md5sums"),
+            format!("{}  usr/bin/a\n", crate::upgrade::md5_hex(b"a2\n"))
+        );
+    }
 }
