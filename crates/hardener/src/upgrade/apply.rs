@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use oci_core::{EntryKind, EntryMeta, MergedFs};
 use serde::Serialize;
 
-use super::files::{ConffileOutcome, FileAction, FileChange, Installed, plan_deb_files};
+use super::files::{ConffileAction, ConffileOutcome, FileAction, FileChange, Installed, plan_deb_files};
 use super::plan::{PlannedPackage, UpgradePlan, UpgradeReason};
 use super::scripts::{
     ScriptClass, ScriptDisposition, ScriptOutcome, ScriptPolicy, TriggerClass, classify_script, classify_trigger,
@@ -197,7 +197,8 @@ pub fn apply_upgrades(fs: &MergedFs, plan: &UpgradePlan, policy: ScriptPolicy) -
             divert: &divert,
             earlier: &earlier,
         };
-        let files = plan_deb_files(fs, &deb, &conffile_paths, &installed, &mut spool)?;
+        let mut files = plan_deb_files(fs, &deb, &conffile_paths, &installed, &mut spool)?;
+        let removed_on_upgrade = remove_on_upgrade(fs, &conffiles, &old_conffiles, &mut files, &mut spool)?;
 
         // The report of the package's files.
         let mut summary = FilesSummary::default();
@@ -233,6 +234,8 @@ pub fn apply_upgrades(fs: &MergedFs, plan: &UpgradePlan, policy: ScriptPolicy) -
         for c in &conffiles {
             if let Some(r) = files.conffiles.iter().find(|r| r.path == c.path) {
                 records.push(ConffileRecord { remove_on_upgrade: c.remove_on_upgrade, ..r.clone() });
+            } else if let Some(r) = removed_on_upgrade.iter().find(|r| r.path == c.path) {
+                records.push(r.clone());
             }
         }
         for old in &old_conffiles {
@@ -379,6 +382,53 @@ pub fn apply_upgrades(fs: &MergedFs, plan: &UpgradePlan, policy: ScriptPolicy) -
         changes.insert(path.clone(), FileChange { path, action: FileAction::Remove });
     }
     Ok(AppliedUpgrades { changes: changes.into_values().collect(), spool, packages: reports })
+}
+
+/// Conffiles the new version flags `remove-on-upgrade` (and does not ship): removed when
+/// the user did not change them, else moved to `PATH.dpkg-old`; recorded with the old hash
+/// and the flag, as dpkg 1.21 does.
+fn remove_on_upgrade(
+    fs: &MergedFs,
+    conffiles: &[crate::Conffile],
+    old_conffiles: &[ConffileRecord],
+    files: &mut super::files::PackageFiles,
+    spool: &mut Spool,
+) -> Result<Vec<ConffileRecord>> {
+    let mut out = Vec::new();
+    for c in conffiles.iter().filter(|c| c.remove_on_upgrade) {
+        if files.conffiles.iter().any(|r| r.path == c.path) {
+            continue;
+        }
+        let Some(old) = old_conffiles.iter().find(|o| o.path == c.path) else { continue };
+        out.push(ConffileRecord {
+            path: c.path.clone(),
+            md5: old.md5.clone(),
+            obsolete: false,
+            remove_on_upgrade: true,
+        });
+        let raw = c.path.trim_start_matches('/');
+        let Some((real, node)) = fs.resolve(raw) else { continue };
+        if node.meta.kind != EntryKind::File {
+            continue;
+        }
+        let meta = node.meta.clone();
+        let bytes = fs.read(&real)?;
+        let action = if super::md5_hex(&bytes) == old.md5 {
+            ConffileAction::Removed
+        } else {
+            let content = spool
+                .append(&mut &bytes[..], bytes.len() as u64)
+                .map_err(|e| Error::io(format!("spooling {}", c.path), e))?;
+            files.changes.push(FileChange {
+                path: format!("{real}.dpkg-old"),
+                action: FileAction::Write { meta, content: Some(content) },
+            });
+            ConffileAction::SavedAsDpkgOld
+        };
+        files.changes.push(FileChange { path: real, action: FileAction::Remove });
+        files.conffile_outcomes.push(ConffileOutcome { path: c.path.clone(), action });
+    }
+    Ok(out)
 }
 
 fn db_error(path: &str, reason: impl Into<String>) -> Error {
@@ -719,8 +769,8 @@ mod tests {
     use crate::upgrade::plan::DebLocation;
 
     /// Builds `NAME_VERSION.deb` with dpkg-deb from `(path, mode, content)` entries
-    /// (`content` `None`: a directory); `extra` adds control fields, or, as
-    /// `#triggers LINE`, writes `DEBIAN/triggers` instead.
+    /// (`content` `None`: a directory); `extra` adds control fields, and its
+    /// `#MEMBER LINE` lines go to `DEBIAN/MEMBER` (`#triggers …`, `#conffiles …`).
     fn build(dir: &Path, name: &str, version: &str, extra: &str, entries: &[(&str, u32, Option<&str>)]) -> PathBuf {
         let tree = dir.join(format!("tree-{name}"));
         std::fs::create_dir_all(tree.join("DEBIAN")).unwrap();
@@ -744,11 +794,16 @@ Description: test\n"
             use std::os::unix::fs::PermissionsExt as _;
             std::fs::set_permissions(&p, std::fs::Permissions::from_mode(*mode)).unwrap();
         }
-        if let Some(triggers) = extra.strip_prefix("#triggers ") {
-            std::fs::write(tree.join("DEBIAN/triggers"), format!("{triggers}\n")).unwrap();
-            let control = std::fs::read_to_string(tree.join("DEBIAN/control")).unwrap();
-            std::fs::write(tree.join("DEBIAN/control"), control.replace(extra, "")).unwrap();
+        // `#MEMBER LINE` lines of `extra` go to `DEBIAN/MEMBER`, not to the control file.
+        let mut control = std::fs::read_to_string(tree.join("DEBIAN/control")).unwrap();
+        for line in extra.lines().filter(|l| l.starts_with('#')) {
+            let (member, text) = line[1..].split_once(' ').unwrap();
+            let path = tree.join("DEBIAN").join(member);
+            let before = std::fs::read_to_string(&path).unwrap_or_default();
+            std::fs::write(&path, format!("{before}{text}\n")).unwrap();
+            control = control.replace(&format!("{line}\n"), "").replace(line, "");
         }
+        std::fs::write(tree.join("DEBIAN/control"), control).unwrap();
         let deb = dir.join(format!("{name}_{version}_all.deb"));
         run(Command::new("dpkg-deb").args(["--root-owner-group", "-Zgzip", "--build"]).arg(&tree).arg(&deb));
         deb
@@ -1010,5 +1065,76 @@ Architecture: all\nVersion: 1\nDescription: test\n\n";
             read("var/lib/dpkg/status.d/YQ==.md5sums"),
             format!("{}  usr/bin/a\n", crate::upgrade::md5_hex(b"a2\n"))
         );
+    }
+
+    /// `remove-on-upgrade` conffiles as dpkg 1.21 handles them: the unchanged one removed,
+    /// the edited one moved to `.dpkg-old`, both recorded with their old hash and the flag.
+    #[test]
+    fn remove_on_upgrade_conffiles() {
+        let dir = tempfile::tempdir().unwrap();
+        let (r_hash, m_hash) = (crate::upgrade::md5_hex(b"r\n"), crate::upgrade::md5_hex(b"m\n"));
+        let status = format!(
+            "Package: a\nStatus: install ok installed\nMaintainer: T <t@example.org>\nArchitecture: all\n\
+Version: 1\nConffiles:\n /etc/r.conf {r_hash}\n /etc/m.conf {m_hash}\nDescription: test\n\n"
+        );
+        let list = "/.\n/etc\n/etc/r.conf\n/etc/m.conf\n";
+        let layout = OciLayout::create(dir.path().join("layout")).unwrap();
+        write_layers(
+            &layout,
+            "t",
+            &[vec![
+                ("etc", EntryMeta::dir(0o755), b""),
+                ("etc/r.conf", EntryMeta::file(0o644, 2), b"r\n"),
+                ("etc/m.conf", EntryMeta::file(0o600, 7), b"edited\n"),
+                ("usr", EntryMeta::dir(0o755), b""),
+                ("var", EntryMeta::dir(0o755), b""),
+                ("var/lib", EntryMeta::dir(0o755), b""),
+                ("var/lib/dpkg", EntryMeta::dir(0o755), b""),
+                ("var/lib/dpkg/info", EntryMeta::dir(0o755), b""),
+                ("var/lib/dpkg/status", EntryMeta::file(0o644, status.len() as u64), status.as_bytes()),
+                ("var/lib/dpkg/info/a.list", EntryMeta::file(0o644, list.len() as u64), list.as_bytes()),
+            ]],
+        )
+        .unwrap();
+        let source = ImageSource::open(&format!("oci:{}:t", layout.root().display()).parse().unwrap()).unwrap();
+        let fs = MergedFs::build_capturing(&source.image(None).unwrap(), apply_capture).unwrap();
+        let a = build(
+            dir.path(),
+            "a",
+            "2",
+            "#conffiles remove-on-upgrade /etc/r.conf\n#conffiles remove-on-upgrade /etc/m.conf\n",
+            &[("usr/x", 0o644, Some("x\n"))],
+        );
+        let plan = UpgradePlan { packages: vec![planned(&a, "a", "2", Some("1"))], ..UpgradePlan::default() };
+        let mut applied = apply_upgrades(&fs, &plan, ScriptPolicy::Refuse).unwrap();
+        let paths: Vec<String> = applied
+            .changes
+            .iter()
+            .filter(|c| !c.path.starts_with("var/"))
+            .map(|c| format!("{}{}", if c.action == FileAction::Remove { "rm " } else { "" }, c.path))
+            .collect();
+        assert_eq!(paths, ["rm etc/m.conf", "etc/m.conf.dpkg-old", "rm etc/r.conf", "usr/x"]);
+        let outcomes: Vec<(&str, ConffileAction)> =
+            applied.packages[0].conffiles.iter().map(|c| (c.path.as_str(), c.action)).collect();
+        assert_eq!(
+            outcomes,
+            [("/etc/r.conf", ConffileAction::Removed), ("/etc/m.conf", ConffileAction::SavedAsDpkgOld)]
+        );
+        let status = applied.changes.iter().find(|c| c.path == "var/lib/dpkg/status").unwrap();
+        let FileAction::Write { content: Some(s), .. } = &status.action else { panic!() };
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut applied.spool.reader(s).unwrap(), &mut text).unwrap();
+        assert!(
+            text.contains(&format!(
+                "Conffiles:\n /etc/r.conf {r_hash} remove-on-upgrade\n /etc/m.conf {m_hash} remove-on-upgrade\n"
+            )),
+            "{text}"
+        );
+        let old = applied.changes.iter().find(|c| c.path == "etc/m.conf.dpkg-old").unwrap();
+        let FileAction::Write { meta, content: Some(s) } = &old.action else { panic!() };
+        assert_eq!(meta.mode, 0o600);
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut applied.spool.reader(s).unwrap(), &mut text).unwrap();
+        assert_eq!(text, "edited\n");
     }
 }

@@ -63,6 +63,10 @@ pub enum ConffileAction {
     KeptDistWritten,
     /// Deleted by the user: stays deleted, as dpkg leaves it.
     StaysDeleted,
+    /// Flagged `remove-on-upgrade` by the new version and not changed by the user: removed.
+    Removed,
+    /// Flagged `remove-on-upgrade` and changed by the user: moved to `PATH.dpkg-old`.
+    SavedAsDpkgOld,
 }
 
 /// The plan for one package: the file changes, and what its database entries need.
