@@ -20,6 +20,7 @@ mod harden;
 mod harness;
 mod inventory;
 mod layout_interop;
+mod patch_apply;
 mod patch_resolve;
 mod registry;
 mod rules_report;

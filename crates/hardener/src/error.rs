@@ -75,6 +75,17 @@ pub enum Error {
         /// What is wrong and what to do.
         message: String,
     },
+    /// A maintainer script or trigger of a package to upgrade would have to run and is not
+    /// known to be harmless: the upgrade was refused and nothing was written.
+    #[error("package {package}: the {script} is not run, and its effect is unknown ({reason})")]
+    ScriptRefused {
+        /// The package.
+        package: String,
+        /// Which script (`new postinst`, `old prerm`, `activate-noawait foo trigger`).
+        script: String,
+        /// Why it is not known to be harmless.
+        reason: String,
+    },
     /// A local file operation failed.
     #[error("{context}: {source}")]
     Io {

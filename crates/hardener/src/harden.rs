@@ -97,7 +97,7 @@ pub fn evaluate_image(image: &Image, rules: &RuleSet) -> Result<Evaluation> {
 /// The images of `source` to harden: the image, or those of the index matching `platforms`
 /// (all when empty). An index none of whose images matches is an error naming the
 /// platforms it has.
-fn selected_images(source: &ImageSource, platforms: &[Platform]) -> Result<(RawManifest, Vec<Image>)> {
+pub(crate) fn selected_images(source: &ImageSource, platforms: &[Platform]) -> Result<(RawManifest, Vec<Image>)> {
     let top = source.top_manifest()?;
     let images = match top.parse()? {
         Manifest::Image(_) => vec![source.image_at(source.top())?],

@@ -19,7 +19,8 @@
 //!   advice.
 //! - Repositories and packages (issue 9): signed apt metadata ([`Keyring`], [`verify_clearsigned`],
 //!   [`Release`], [`read_packages`], [`Sources`]) and `.deb` files ([`VerifiedDeb`]), each verified
-//!   before use.
+//!   before use; upgrades applied as files and database entries ([`apply_upgrades`]) and
+//!   written with rule fixes as one layer ([`patch_image`]).
 
 mod advisories;
 mod apt;
@@ -82,8 +83,12 @@ pub use scan::{
     match_packages, scan, scan_with_db_dir,
 };
 pub use upgrade::{
-    ConffileAction, ConffileOutcome, DebLocation, FileAction, FileChange, Installed, PackageFiles, PlannedPackage,
-    PlannedUpgrades, RepoOptions, Spool, Spooled, UpgradePlan, UpgradeReason, UpgradeRequest, UpgradeSelection,
-    UpgradeTarget, fetch_debs, plan_package_files, plan_upgrades, resolve_upgrades, targets_from_findings,
+    AppliedUpgrades, ConffileAction, ConffileOutcome, DebLocation, FileAction, FileChange, FilesSummary,
+    HARMLESS_DEBHELPER, HARMLESS_INTEREST, Installed, LABEL_PACKAGES, LABEL_SOURCES, PackageFiles, PatchOptions,
+    PatchOutcome, Patched, PatchedImage, PlannedPackage, PlannedUpgrades, RepoOptions, ScriptClass, ScriptDisposition,
+    ScriptOutcome, ScriptPolicy, Spool, Spooled, TriggerClass, UpgradePlan, UpgradeReason, UpgradeRequest,
+    UpgradeSelection, UpgradeTarget, UpgradedPackage, apply_capture, apply_upgrades, classify_script, classify_trigger,
+    fetch_debs, library_names, patch_base, patch_image, patch_source, plan_deb_files, plan_package_files,
+    plan_upgrades, resolve_upgrades, targets_from_findings,
 };
 pub use version::{ApkVersion, DpkgVersion};

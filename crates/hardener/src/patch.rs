@@ -134,19 +134,7 @@ pub fn harden(image: &Image, rules: &RuleSet, layout: &OciLayout, base_name: Opt
         let before = evaluate(rules, &CheckInput::new(&fs, image));
         return Ok(Hardened { descriptor: image.descriptor().clone(), before, entries: Vec::new(), unchanged: true });
     }
-    let base = match labels.get(LABEL_RESTORE) {
-        Some(restore) => {
-            let desc = oci_core::strip(image, layout, RestoreRecord::parse(restore)?.strip())?;
-            let source = ImageSource::from_parts(
-                image.source().reference().clone(),
-                std::sync::Arc::new(layout.clone()),
-                desc,
-                *image.source().limits(),
-            );
-            source.image_at(source.top())?
-        }
-        None => image.clone(),
-    };
+    let base = base_of(image, layout)?;
     // Keep the bytes the patch will rewrite (setuid files) from this one pass.
     let by_path = rules.capture();
     let strips_setuid = rules.rules.iter().any(|r| r.kind == crate::RuleKind::StripSetuid);
@@ -206,13 +194,31 @@ pub fn harden(image: &Image, rules: &RuleSet, layout: &OciLayout, base_name: Opt
     Ok(Hardened { descriptor, before, entries: planned.into_iter().map(|(e, _)| e).collect(), unchanged: false })
 }
 
+/// The image `image` was hardened or patched from (its [`LABEL_RESTORE`] undone into
+/// `layout`), or `image` itself when it carries no such label.
+pub(crate) fn base_of(image: &Image, layout: &OciLayout) -> Result<Image> {
+    Ok(match image.config().labels().into_iter().find(|(k, _)| *k == LABEL_RESTORE) {
+        Some((_, restore)) => {
+            let desc = oci_core::strip(image, layout, RestoreRecord::parse(restore)?.strip())?;
+            let source = ImageSource::from_parts(
+                image.source().reference().clone(),
+                std::sync::Arc::new(layout.clone()),
+                desc,
+                *image.source().limits(),
+            );
+            source.image_at(source.top())?
+        }
+        None => image.clone(),
+    })
+}
+
 fn pointer_escape(key: &str) -> String {
     key.replace('~', "~0").replace('/', "~1")
 }
 
 /// What undoing this hardening takes: the layer, the history entry, and the previous
 /// values of every config key and annotation it sets.
-fn restore_record(
+pub(crate) fn restore_record(
     base: &Image,
     layer: bool,
     edits: &[ConfigChange],

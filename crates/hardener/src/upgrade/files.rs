@@ -14,6 +14,7 @@ use std::io::Read;
 use oci_core::{EntryKind, EntryMeta, MergedFs};
 
 use super::spool::{Spool, Spooled};
+use crate::VerifiedDeb;
 use crate::packages::ConffileRecord;
 use crate::{Error, Result};
 
@@ -62,6 +63,10 @@ pub enum ConffileAction {
     KeptDistWritten,
     /// Deleted by the user: stays deleted, as dpkg leaves it.
     StaysDeleted,
+    /// Flagged `remove-on-upgrade` by the new version and not changed by the user: removed.
+    Removed,
+    /// Flagged `remove-on-upgrade` and changed by the user: moved to `PATH.dpkg-old`.
+    SavedAsDpkgOld,
 }
 
 /// The plan for one package: the file changes, and what its database entries need.
@@ -72,6 +77,9 @@ pub struct PackageFiles {
     /// The paths of the new version as the package names them, in archive order (for
     /// `info/PKG.list`).
     pub listed: Vec<String>,
+    /// The listed paths that are not directories (files, links): what the package takes
+    /// over from another package listing the same path.
+    pub non_dirs: Vec<String>,
     /// The new `Conffiles` field's entries (hashes as dpkg records them).
     pub conffiles: Vec<ConffileRecord>,
     /// What happened to each configuration file.
@@ -88,6 +96,20 @@ pub struct Installed<'a> {
     /// Whether a path (as a package lists it) belongs to another installed package that
     /// stays installed.
     pub owned_by_others: &'a dyn Fn(&str) -> bool,
+    /// Where dpkg puts a path of this package (relative, `usr/bin/x`) that a diversion
+    /// (`/var/lib/dpkg/diversions`) of another package or of the administrator moves:
+    /// `Some(relative new path)`, `None` when not diverted.
+    pub divert: &'a dyn Fn(&str) -> Option<String>,
+    /// Real paths already written by packages applied before this one in the same plan,
+    /// with their kind (so this package's entries can be placed below their directories).
+    pub earlier: &'a BTreeMap<String, EntryKind>,
+}
+
+impl<'a> Installed<'a> {
+    /// A package new to the image, with nothing diverted and nothing applied before it.
+    pub fn new_package(earlier: &'a BTreeMap<String, EntryKind>) -> Installed<'a> {
+        Installed { old_paths: &[], old_conffiles: &[], owned_by_others: &|_| false, divert: &|_| None, earlier }
+    }
 }
 
 /// Plans the installation of one package's new version from its data archive (an
@@ -112,6 +134,65 @@ pub fn plan_package_files(
     installed: &Installed<'_>,
     spool: &mut Spool,
 ) -> Result<PackageFiles> {
+    plan_with(fs, what, conffiles, installed, spool, |step| {
+        // Errors of ours are kept here while the tar reader, which speaks oci-core's
+        // errors, unwinds.
+        let mut failure: Option<Error> = None;
+        let read = oci_core::read_entries(data, what, |entry| {
+            step(entry).map_err(|e| {
+                let stop = oci_core::Error::Invalid { what: what.to_owned(), reason: e.to_string() };
+                failure = Some(e);
+                stop
+            })
+        });
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        Ok(read?)
+    })
+}
+
+/// [`plan_package_files`] for a verified package: its data archive streamed by
+/// [`VerifiedDeb::data`] (which refuses `..` paths, links out of the package and entries
+/// below the package's own symlinks before anything is placed).
+///
+/// # Errors
+/// As [`plan_package_files`]; [`Error::Apt`] for an entry the package reader refuses.
+pub fn plan_deb_files(
+    fs: &MergedFs,
+    deb: &VerifiedDeb,
+    conffiles: &[String],
+    installed: &Installed<'_>,
+    spool: &mut Spool,
+) -> Result<PackageFiles> {
+    let what = deb.name().to_owned();
+    plan_with(fs, &what, conffiles, installed, spool, |step| {
+        let mut failure: Option<Error> = None;
+        let read = deb.data(|entry| {
+            step(entry).map_err(|e| {
+                let stop =
+                    crate::AptError::Deb { deb: what.clone(), entry: Some(entry.path.clone()), reason: e.to_string() };
+                failure = Some(e);
+                stop
+            })
+        });
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        Ok(read?)
+    })
+}
+
+type Step<'s> = dyn FnMut(&mut oci_core::TarEntry<'_>) -> Result<()> + 's;
+
+fn plan_with(
+    fs: &MergedFs,
+    what: &str,
+    conffiles: &[String],
+    installed: &Installed<'_>,
+    spool: &mut Spool,
+    drive: impl FnOnce(&mut Step<'_>) -> Result<()>,
+) -> Result<PackageFiles> {
     let mut plan = PackageFiles::default();
     // Real paths created by this package so far (directories and others), to place later
     // entries under directories the image does not have yet.
@@ -121,9 +202,6 @@ pub fn plan_package_files(
     // Raw path → real path, for hard link targets.
     let mut real_of: BTreeMap<String, String> = BTreeMap::new();
 
-    // Errors of ours are kept here while the tar reader, which speaks oci-core's errors,
-    // unwinds.
-    let mut failure: Option<Error> = None;
     let mut step = |entry: &mut oci_core::TarEntry<'_>| -> Result<()> {
         let raw = entry.path.clone();
         if raw.is_empty() {
@@ -132,7 +210,12 @@ pub fn plan_package_files(
             return Ok(());
         }
         plan.listed.push(format!("/{raw}"));
-        let real = real_path(fs, &created, &raw).map_err(|reason| place_error(what, &raw, &reason))?;
+        if entry.meta.kind != EntryKind::Dir {
+            plan.non_dirs.push(format!("/{raw}"));
+        }
+        let placed = (installed.divert)(&raw).unwrap_or_else(|| raw.clone());
+        let real =
+            real_path(fs, &created, installed.earlier, &placed).map_err(|reason| place_error(what, &raw, &reason))?;
         real_of.insert(raw.clone(), real.clone());
         new_real.insert(real.clone());
         let mut meta = entry.meta.clone();
@@ -149,7 +232,7 @@ pub fn plan_package_files(
                             &format!("the image has a {other:?} where the package has a directory"),
                         ));
                     }
-                    None if created.contains_key(&real) => {}
+                    None if created.contains_key(&real) || installed.earlier.contains_key(&real) => {}
                     None => {
                         created.insert(real.clone(), EntryKind::Dir);
                         plan.changes.push(FileChange { path: real, action: FileAction::Write { meta, content: None } });
@@ -191,17 +274,7 @@ pub fn plan_package_files(
         }
         Ok(())
     };
-    let read = oci_core::read_entries(data, what, |entry| {
-        step(entry).map_err(|e| {
-            let stop = oci_core::Error::Invalid { what: what.to_owned(), reason: e.to_string() };
-            failure = Some(e);
-            stop
-        })
-    });
-    if let Some(e) = failure {
-        return Err(e);
-    }
-    read?;
+    drive(&mut step)?;
 
     // Files of the old version that the new one lacks, unless another package owns them.
     for old in installed.old_paths {
@@ -209,7 +282,8 @@ pub fn plan_package_files(
         if raw.is_empty() || raw == "." || (installed.owned_by_others)(old) {
             continue;
         }
-        let Ok(real) = real_path(fs, &created, raw) else { continue };
+        let placed = (installed.divert)(raw).unwrap_or_else(|| raw.to_owned());
+        let Ok(real) = real_path(fs, &created, installed.earlier, &placed) else { continue };
         if new_real.contains(&real) {
             continue;
         }
@@ -234,7 +308,12 @@ fn place_error(what: &str, raw: &str, reason: &str) -> Error {
 
 /// Where `raw` (a package path) is in the image: every parent directory resolved through
 /// the image's symlinks (inside the root) or through directories this package creates.
-fn real_path(fs: &MergedFs, created: &BTreeMap<String, EntryKind>, raw: &str) -> std::result::Result<String, String> {
+fn real_path(
+    fs: &MergedFs,
+    created: &BTreeMap<String, EntryKind>,
+    earlier: &BTreeMap<String, EntryKind>,
+    raw: &str,
+) -> std::result::Result<String, String> {
     let (parent, name) = match raw.rsplit_once('/') {
         Some((p, n)) => (p, n),
         None => ("", raw),
@@ -242,7 +321,7 @@ fn real_path(fs: &MergedFs, created: &BTreeMap<String, EntryKind>, raw: &str) ->
     let mut cur = String::new();
     for component in parent.split('/').filter(|c| !c.is_empty()) {
         let candidate = if cur.is_empty() { component.to_owned() } else { format!("{cur}/{component}") };
-        if created.get(&candidate) == Some(&EntryKind::Dir) {
+        if created.get(&candidate) == Some(&EntryKind::Dir) || earlier.get(&candidate) == Some(&EntryKind::Dir) {
             cur = candidate;
             continue;
         }
@@ -404,7 +483,14 @@ mod tests {
             conf("/etc/deleted.conf", b"z\n"),
         ];
         let others = |p: &str| p == "/lib/demo/shared";
-        let installed = Installed { old_paths: &old_paths, old_conffiles: &old_conffiles, owned_by_others: &others };
+        let earlier = BTreeMap::new();
+        let installed = Installed {
+            old_paths: &old_paths,
+            old_conffiles: &old_conffiles,
+            owned_by_others: &others,
+            divert: &|_| None,
+            earlier: &earlier,
+        };
         let data = data_tar(&[
             ("./", EntryMeta::dir(0o755), b""),
             ("./etc/", EntryMeta::dir(0o755), b""),
@@ -483,7 +569,8 @@ mod tests {
     #[test]
     fn entries_that_cannot_be_placed_are_refused() {
         let img = image(&[vec![("etc", file(b"not a dir\n"), b"not a dir\n")]]);
-        let installed = Installed { old_paths: &[], old_conffiles: &[], owned_by_others: &|_| false };
+        let earlier = BTreeMap::new();
+        let installed = Installed::new_package(&earlier);
         let data = data_tar(&[("./etc/", EntryMeta::dir(0o755), b""), ("./etc/x", file(b"x"), b"x")]);
         let err = plan_package_files(&img.fs, &data[..], "x.deb", &[], &installed, &mut Spool::new().unwrap())
             .unwrap_err()

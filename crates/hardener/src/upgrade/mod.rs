@@ -8,21 +8,39 @@
 //! - [`Spool`]: package contents copied once to a temporary file, read back in layer
 //!   order, so memory stays flat.
 //! - The database side is in [`crate::StatusEntry`] and [`crate::rewrite_status`].
+//! - [`apply_upgrades`]: a whole [`UpgradePlan`] as file changes and database entries, with
+//!   maintainer scripts and triggers classified, never run ([`classify_script`]).
+//! - [`patch_image`]: package upgrades and rule fixes in exactly one reproducible layer.
 
+mod apply;
 mod fetch;
 mod files;
+mod image;
 mod job;
 mod plan;
 mod repo;
 mod resolve;
+mod scripts;
 mod spool;
 
+pub use apply::{AppliedUpgrades, FilesSummary, UpgradedPackage, apply_capture, apply_upgrades};
 pub use fetch::fetch_debs;
-pub use files::{ConffileAction, ConffileOutcome, FileAction, FileChange, Installed, PackageFiles, plan_package_files};
+pub use files::{
+    ConffileAction, ConffileOutcome, FileAction, FileChange, Installed, PackageFiles, plan_deb_files,
+    plan_package_files,
+};
+pub use image::{
+    LABEL_PACKAGES, LABEL_SOURCES, PatchOptions, PatchOutcome, Patched, PatchedImage, patch_base, patch_image,
+    patch_source,
+};
 pub use job::{PlannedUpgrades, UpgradeSelection, plan_upgrades, targets_from_findings};
 pub use plan::{DebLocation, PlannedPackage, UpgradePlan, UpgradeReason, UpgradeRequest, UpgradeTarget};
 pub use repo::RepoOptions;
 pub use resolve::resolve_upgrades;
+pub use scripts::{
+    HARMLESS_DEBHELPER, HARMLESS_INTEREST, ScriptClass, ScriptDisposition, ScriptOutcome, ScriptPolicy, TriggerClass,
+    classify_script, classify_trigger, library_names,
+};
 pub use spool::{Spool, Spooled};
 
 /// The md5 (hex) of `bytes`, as dpkg records it.
