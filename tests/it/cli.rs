@@ -9,8 +9,10 @@ fn example() -> String {
 
 /// Every subcommand the binary has, with its `--help` line. A new command must be added
 /// here (the test below fails when `--help` lists one this list lacks).
-const COMMANDS: &[&str] =
-    &["inspect", "ls", "export", "copy", "pull", "push", "login", "logout", "scan", "db", "check", "harden", "gc"];
+const COMMANDS: &[&str] = &[
+    "inspect", "ls", "export", "copy", "pull", "push", "login", "logout", "scan", "db", "check", "harden", "patch",
+    "gc",
+];
 
 #[test]
 fn help_lists_every_command_and_each_command_has_help() {

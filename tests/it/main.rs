@@ -21,6 +21,7 @@ mod harness;
 mod inventory;
 mod layout_interop;
 mod patch_apply;
+mod patch_cli;
 mod patch_resolve;
 mod registry;
 mod rules_report;

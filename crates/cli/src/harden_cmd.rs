@@ -76,6 +76,15 @@ pub struct HardenArgs {
     /// Print only the new digest.
     #[arg(short, long)]
     quiet: bool,
+    /// Also upgrade the image's vulnerable packages (see `oci-harden patch`), in the same
+    /// single layer as the rule fixes.
+    #[arg(long)]
+    patch: bool,
+    #[command(flatten)]
+    upgrade: crate::patch_cmd::UpgradeArgs,
+    /// With --patch: write an OpenVEX document of the upgrade here.
+    #[arg(long, value_name = "FILE", requires = "patch")]
+    vex: Option<PathBuf>,
     #[command(flatten)]
     registry: RegistryArgs,
 }
@@ -151,6 +160,25 @@ pub fn check(args: CheckArgs) -> Result<ExitCode> {
 
 pub fn harden(args: HardenArgs) -> Result<ExitCode> {
     let rules = load_rules(&args.rules)?;
+    if args.patch {
+        if args.format == ReportFormat::Sarif && args.report.is_some() {
+            bail!("harden --patch writes its report as JSON (the patch report)");
+        }
+        return crate::patch_cmd::run(crate::patch_cmd::Run {
+            source: args.source,
+            destination: args.destination,
+            upgrade: args.upgrade,
+            rules: Some(rules),
+            dry_run: args.dry_run,
+            report: args.report,
+            vex: args.vex,
+            fail_on: None,
+            allow_unsupported: false,
+            platforms: args.platforms,
+            quiet: args.quiet,
+            registry: args.registry,
+        });
+    }
     if args.destination.is_none() && !args.dry_run {
         bail!("harden needs a destination (or --dry-run)");
     }

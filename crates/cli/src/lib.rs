@@ -16,6 +16,7 @@ mod advice;
 mod commands;
 mod harden_cmd;
 mod output;
+mod patch_cmd;
 mod remote;
 mod scan_cmd;
 
@@ -53,6 +54,9 @@ enum Command {
     Check(harden_cmd::CheckArgs),
     /// Harden an image with a rule set: one reproducible patch layer plus config changes.
     Harden(harden_cmd::HardenArgs),
+    /// Upgrade an image's vulnerable packages from its distribution's own signed
+    /// repositories, as one reproducible layer, without running anything from the image.
+    Patch(patch_cmd::PatchArgs),
     /// Delete blobs of an OCI layout that no tag or index entry reaches.
     Gc(commands::GcArgs),
 }
@@ -74,6 +78,7 @@ pub fn main() -> ExitCode {
         Command::Db(a) => scan_cmd::db(a),
         Command::Check(a) => harden_cmd::check(a),
         Command::Harden(a) => harden_cmd::harden(a),
+        Command::Patch(a) => patch_cmd::patch(a),
         Command::Gc(a) => commands::gc(a),
     };
     match result {

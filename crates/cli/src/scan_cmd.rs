@@ -93,7 +93,7 @@ enum DbCommand {
     },
 }
 
-fn severity(s: &str) -> Result<Severity> {
+pub(crate) fn severity(s: &str) -> Result<Severity> {
     parse_severity(s).with_context(|| format!("unknown severity {s:?} (UNKNOWN, LOW, MEDIUM, HIGH or CRITICAL)"))
 }
 
@@ -214,7 +214,7 @@ pub fn db_advice(err: &hardener::Error, updating: bool) -> Option<String> {
 }
 
 /// `err` with [`db_advice`] appended to its message.
-fn advised(err: hardener::Error, updating: bool) -> anyhow::Error {
+pub(crate) fn advised(err: hardener::Error, updating: bool) -> anyhow::Error {
     match db_advice(&err, updating) {
         Some(advice) => anyhow::anyhow!("{err}: {advice}"),
         None => err.into(),

@@ -84,11 +84,12 @@ pub use scan::{
 };
 pub use upgrade::{
     AppliedUpgrades, ConffileAction, ConffileOutcome, DebLocation, FileAction, FileChange, FilesSummary,
-    HARMLESS_DEBHELPER, HARMLESS_INTEREST, Installed, LABEL_PACKAGES, LABEL_SOURCES, PackageFiles, PatchOptions,
-    PatchOutcome, Patched, PatchedImage, PlannedPackage, PlannedUpgrades, RepoOptions, ScriptClass, ScriptDisposition,
-    ScriptOutcome, ScriptPolicy, Spool, Spooled, TriggerClass, UpgradePlan, UpgradeReason, UpgradeRequest,
-    UpgradeSelection, UpgradeTarget, UpgradedPackage, apply_capture, apply_upgrades, classify_script, classify_trigger,
-    fetch_debs, library_names, patch_base, patch_image, patch_source, plan_deb_files, plan_package_files,
-    plan_upgrades, resolve_upgrades, targets_from_findings,
+    HARMLESS_DEBHELPER, HARMLESS_INTEREST, Installed, LABEL_PACKAGES, LABEL_SOURCES, PackageFiles, PatchJob,
+    PatchJobImage, PatchJobOptions, PatchOptions, PatchOutcome, PatchReport, Patched, PatchedImage, PatchedImageReport,
+    PlannedPackage, PlannedUpgrades, RemainingFinding, RepoOptions, ScriptClass, ScriptDisposition, ScriptOutcome,
+    ScriptPolicy, Spool, Spooled, TriggerClass, UpgradePlan, UpgradeReason, UpgradeRequest, UpgradeSelection,
+    UpgradeTarget, UpgradedPackage, after_upgrades, apply_capture, apply_upgrades, classify_script, classify_trigger,
+    fetch_debs, library_names, patch_base, patch_image, patch_job, patch_source, plan_deb_files, plan_package_files,
+    plan_patch, plan_upgrades, resolve_upgrades, targets_from_findings,
 };
 pub use version::{ApkVersion, DpkgVersion};

@@ -5,11 +5,15 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use oci_core::{Image, MergedFs};
+use oci_core::{Digest, Image, ImageSource, MergedFs, OciLayout, Platform};
+use serde::Serialize;
 
-use super::{RepoOptions, UpgradePlan, UpgradeRequest, UpgradeTarget, fetch_debs, resolve_upgrades};
+use super::{
+    PatchOptions, PatchOutcome, RepoOptions, UpgradePlan, UpgradeRequest, UpgradeTarget, UpgradedPackage, fetch_debs,
+    patch_base, patch_source, resolve_upgrades,
+};
 use crate::scan::{FindingStatus, ScanReport};
-use crate::{DpkgVersion, PackageFormat, Result};
+use crate::{DpkgVersion, PackageFormat, Result, RuleSet, RuleSetId, VexDocument};
 
 /// Where the packages to upgrade come from.
 #[derive(Debug, Clone)]
@@ -40,9 +44,10 @@ pub struct PlannedUpgrades {
     pub before: Option<ScanReport>,
 }
 
-/// Selects, resolves and fetches the upgrades of `image` (the image as it is to be patched:
-/// its base, for an image patched before). `target` names the image in reports; `today`
-/// (YYYY-MM-DD) is the scan's end-of-life date.
+/// Selects and resolves the upgrades of `image` (the image as it is to be patched: its
+/// base, for an image patched before), fetching the `.deb`s when `fetch` (a dry run reads
+/// only repository metadata). `target` names the image in reports; `today` (YYYY-MM-DD) is
+/// the scan's end-of-life date.
 ///
 /// # Errors
 /// The scan's ([`crate::Error::MissingDatabase`]…), [`resolve_upgrades`]'s (no sources, a
@@ -53,6 +58,7 @@ pub fn plan_upgrades(
     selection: &UpgradeSelection,
     repo: &RepoOptions,
     today: &str,
+    fetch: bool,
 ) -> Result<PlannedUpgrades> {
     let (request, before) = match selection {
         UpgradeSelection::Vulnerable { db_dir } => {
@@ -77,8 +83,278 @@ pub fn plan_upgrades(
     {
         plan.warnings.push(format!("the image was not scanned ({reason}): no vulnerable package is known"));
     }
-    fetch_debs(&mut plan, repo)?;
+    if fetch {
+        fetch_debs(&mut plan, repo)?;
+    }
     Ok(PlannedUpgrades { plan, before })
+}
+
+/// What a patch job needs besides the source, the rules and the working layout.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct PatchJobOptions {
+    /// What to upgrade.
+    pub selection: UpgradeSelection,
+    /// The repositories, keys and cache.
+    pub repo: RepoOptions,
+    /// Platforms, script policy, base name.
+    pub patch: PatchOptions,
+    /// The source reference as given (reports name it).
+    pub target: String,
+    /// Today (YYYY-MM-DD), for end-of-life warnings of the scans.
+    pub today: String,
+}
+
+impl PatchJobOptions {
+    /// Options for `selection`, with default repositories, patch options and today's date.
+    pub fn new(target: impl Into<String>, selection: UpgradeSelection) -> PatchJobOptions {
+        PatchJobOptions {
+            selection,
+            repo: RepoOptions::default(),
+            patch: PatchOptions::default(),
+            target: target.into(),
+            today: crate::today_utc(),
+        }
+    }
+}
+
+/// One image of a patch job.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct PatchJobImage {
+    /// Its platform, when an index names one.
+    pub platform: Option<Platform>,
+    /// The manifest digest of the image as given.
+    pub base: Digest,
+    /// Its plan and the findings before.
+    pub planned: PlannedUpgrades,
+    /// The findings after patching: a new scan with the same database, or (for a report
+    /// given) the report less what the upgrades fixed.
+    pub after: Option<ScanReport>,
+}
+
+/// The result of [`patch_job`].
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct PatchJob {
+    /// The layers, index and sources written to the working layout.
+    pub outcome: PatchOutcome,
+    /// One per patched image, in the same order as `outcome.images`.
+    pub images: Vec<PatchJobImage>,
+}
+
+/// The dry run of [`patch_job`]: each selected image's plan, resolved from repository
+/// metadata only (no `.deb` is fetched, nothing is written but cached metadata).
+///
+/// # Errors
+/// Those of [`plan_upgrades`].
+pub fn plan_patch(source: &ImageSource, layout: &OciLayout, options: &PatchJobOptions) -> Result<Vec<PatchJobImage>> {
+    let (_, selected) = crate::harden::selected_images(source, &options.patch.platforms)?;
+    selected
+        .iter()
+        .map(|image| {
+            let base = patch_base(image, layout)?;
+            let planned =
+                plan_upgrades(&base, &options.target, &options.selection, &options.repo, &options.today, false)?;
+            Ok(PatchJobImage { platform: image.platform(), base: image.digest().clone(), planned, after: None })
+        })
+        .collect()
+}
+
+/// Patches `source` in one call: for each selected image (every platform of an index, or
+/// those of [`PatchOptions::platforms`]) the upgrades are selected, resolved against the
+/// image's own signed repositories, fetched and verified, then applied together with the
+/// fixes of `rules` as exactly one layer ([`patch_source`]); the findings after are
+/// computed for the report, the VEX document and gates.
+///
+/// # Errors
+/// Those of [`plan_upgrades`] and [`patch_source`]; nothing is referenced in `layout` for
+/// an image that failed.
+pub fn patch_job(
+    source: &ImageSource,
+    rules: Option<&RuleSet>,
+    layout: &OciLayout,
+    options: &PatchJobOptions,
+) -> Result<PatchJob> {
+    let mut planned: Vec<PlannedUpgrades> = Vec::new();
+    let outcome = patch_source(
+        source,
+        |base| {
+            let p = plan_upgrades(base, &options.target, &options.selection, &options.repo, &options.today, true)?;
+            let plan = p.plan.clone();
+            planned.push(p);
+            Ok(Some(plan))
+        },
+        rules,
+        layout,
+        &options.patch,
+    )?;
+    let mut images = Vec::with_capacity(outcome.images.len());
+    for (image, planned) in outcome.images.iter().zip(planned) {
+        let after = match (&options.selection, &planned.before) {
+            (UpgradeSelection::Vulnerable { db_dir }, Some(_)) => {
+                let patched = outcome.result.image_at(&image.patched.descriptor)?;
+                Some(crate::scan_with_db_dir(&options.target, &patched, db_dir, &options.today)?)
+            }
+            (_, Some(before)) => Some(after_upgrades(before, &image.patched.upgrades)),
+            (_, None) => None,
+        };
+        images.push(PatchJobImage { platform: image.platform.clone(), base: image.base.clone(), planned, after });
+    }
+    Ok(PatchJob { outcome, images })
+}
+
+/// `before` with the upgrades done: each upgraded package at its new version, and the
+/// findings its new source version fixes gone.
+pub fn after_upgrades(before: &ScanReport, upgrades: &[UpgradedPackage]) -> ScanReport {
+    let mut after = before.clone();
+    let upgraded = |name: &str, arch: Option<&str>| {
+        upgrades.iter().find(|u| u.name == name && arch.is_none_or(|a| a == u.architecture || u.architecture == "all"))
+    };
+    for p in &mut after.packages {
+        if let Some(u) = upgraded(&p.name, p.architecture.as_deref()) {
+            p.version = u.new_version.clone();
+            p.source_version = u.source_version.clone();
+        }
+    }
+    after.findings.retain(|f| {
+        let Some(u) = upgraded(&f.package, f.architecture.as_deref()) else { return true };
+        let (Some(fixed), Ok(new)) = (&f.fixed_version, u.source_version.parse::<DpkgVersion>()) else { return true };
+        fixed.parse::<DpkgVersion>().map_or(true, |fixed| new < fixed)
+    });
+    after
+}
+
+impl PatchJob {
+    /// The typed report, once the result was written to `destination` (as given), which
+    /// now names `digest`.
+    pub fn report(&self, destination: &str, digest: Digest, rules: Option<&RuleSet>, source: &str) -> PatchReport {
+        let images = self
+            .outcome
+            .images
+            .iter()
+            .zip(&self.images)
+            .map(|(patched, job)| PatchedImageReport {
+                platform: job.platform.as_ref().map(ToString::to_string),
+                base: job.base.clone(),
+                digest: patched.patched.descriptor.digest.clone(),
+                unchanged: patched.patched.unchanged,
+                packages: patched.patched.upgrades.clone(),
+                unfixable: job.planned.plan.unfixable.clone(),
+                sources: job.planned.plan.sources.clone(),
+                warnings: job.planned.plan.warnings.clone(),
+                findings_before: job.planned.before.as_ref().map(|r| r.findings.len()),
+                findings_after: job.after.as_ref().map(|r| r.findings.len()),
+                remaining: job.after.as_ref().map_or_else(Vec::new, |after| {
+                    after
+                        .findings
+                        .iter()
+                        .map(|f| RemainingFinding {
+                            package: f.package.clone(),
+                            installed_version: f.installed_version.clone(),
+                            vulnerability: f.vulnerability_id.clone(),
+                            severity: f.severity.as_str(),
+                            status: f.status.as_str(),
+                            fixed_version: f.fixed_version.clone(),
+                            note: f.note(),
+                        })
+                        .collect()
+                }),
+            })
+            .collect();
+        PatchReport {
+            source: source.to_owned(),
+            destination: destination.to_owned(),
+            digest,
+            rules: rules.map(RuleSetId::from),
+            images,
+        }
+    }
+
+    /// The OpenVEX document of the patch: for each image with findings before and after,
+    /// its statements with the image's purl (`name` is the destination's repository) as the
+    /// product; `None` when no image had a scan to compare.
+    pub fn vex(&self, name: &str, repository_url: Option<&str>, timestamp: &str) -> Option<VexDocument> {
+        let mut doc: Option<VexDocument> = None;
+        for (patched, job) in self.outcome.images.iter().zip(&self.images) {
+            let (Some(before), Some(after)) = (&job.planned.before, &job.after) else { continue };
+            let product = crate::oci_purl(name, &patched.patched.descriptor.digest.to_string(), repository_url);
+            let one = crate::to_openvex(before, after, &product, timestamp);
+            match &mut doc {
+                None => doc = Some(one),
+                Some(doc) => doc.statements.extend(one.statements),
+            }
+        }
+        doc
+    }
+}
+
+/// The report of a patch (`patch --report`, `harden --patch --report`).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct PatchReport {
+    /// The source reference as given.
+    pub source: String,
+    /// The destination reference as given.
+    pub destination: String,
+    /// The digest written there (the image, or the index).
+    pub digest: Digest,
+    /// The rule set applied in the same layer, if any.
+    pub rules: Option<RuleSetId>,
+    /// One per patched image.
+    pub images: Vec<PatchedImageReport>,
+}
+
+/// One image of a [`PatchReport`].
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct PatchedImageReport {
+    /// `os/arch[/variant]`, for an image of an index.
+    pub platform: Option<String>,
+    /// The image patched (its manifest digest).
+    pub base: Digest,
+    /// The patched image.
+    pub digest: Digest,
+    /// Whether it was already patched with this plan and these rules.
+    pub unchanged: bool,
+    /// Every package upgraded or added: versions, source, reason, `.deb` SHA256, files,
+    /// conffiles, scripts and triggers and what was done about them.
+    pub packages: Vec<UpgradedPackage>,
+    /// Vulnerable packages no configured repository has a fixed version for.
+    pub unfixable: Vec<UpgradeTarget>,
+    /// The repositories used.
+    pub sources: Vec<String>,
+    /// Things to know (a trusted=yes source, an expired Release allowed, held packages…).
+    pub warnings: Vec<String>,
+    /// Findings before, when a scan or a report said.
+    pub findings_before: Option<usize>,
+    /// Findings after.
+    pub findings_after: Option<usize>,
+    /// The findings that remain, and why.
+    pub remaining: Vec<RemainingFinding>,
+}
+
+/// A finding that remains after patching.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RemainingFinding {
+    /// The package.
+    pub package: String,
+    /// Its version after patching.
+    pub installed_version: String,
+    /// `CVE-…`.
+    pub vulnerability: String,
+    /// Severity (`CRITICAL` … `UNKNOWN`).
+    pub severity: &'static str,
+    /// `affected`, `will_not_fix`, `fix_deferred`, or `fixed` (a fix exists but was not
+    /// available in the configured repositories).
+    pub status: &'static str,
+    /// The fixed version, when one exists.
+    pub fixed_version: Option<String>,
+    /// A note ("fix requires Ubuntu Pro …").
+    pub note: Option<String>,
 }
 
 /// The upgrade targets of a scan: every dpkg package with a fixed version, at least to the

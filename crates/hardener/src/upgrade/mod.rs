@@ -33,7 +33,10 @@ pub use image::{
     LABEL_PACKAGES, LABEL_SOURCES, PatchOptions, PatchOutcome, Patched, PatchedImage, patch_base, patch_image,
     patch_source,
 };
-pub use job::{PlannedUpgrades, UpgradeSelection, plan_upgrades, targets_from_findings};
+pub use job::{
+    PatchJob, PatchJobImage, PatchJobOptions, PatchReport, PatchedImageReport, PlannedUpgrades, RemainingFinding,
+    UpgradeSelection, after_upgrades, patch_job, plan_patch, plan_upgrades, targets_from_findings,
+};
 pub use plan::{DebLocation, PlannedPackage, UpgradePlan, UpgradeReason, UpgradeRequest, UpgradeTarget};
 pub use repo::RepoOptions;
 pub use resolve::resolve_upgrades;
