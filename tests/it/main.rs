@@ -22,6 +22,7 @@ mod inventory;
 mod layout_interop;
 mod patch_apply;
 mod patch_cli;
+mod patch_debian;
 mod patch_resolve;
 mod registry;
 mod rules_report;
