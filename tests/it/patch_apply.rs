@@ -241,6 +241,8 @@ fn patched_image_matches_dpkgs_own_upgrade() {
     let report = serde_json::to_value(&patched.upgrades).unwrap();
     assert_eq!(report[0]["name"], "libbar1");
     assert_eq!(report[0]["oldVersion"], serde_json::Value::Null);
+    assert_eq!(report[3]["files"]["counts"]["removed"], 1);
+    assert_eq!(report[3]["files"]["removed"][0], "usr/share/hello/dropped.txt");
 
     // Labels: the packages with their .deb hashes, and the sources.
     let config = fixture_config(&fixture.image.layout, "patched");

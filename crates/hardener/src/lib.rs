@@ -81,7 +81,7 @@ pub use scan::{
     scan_with_db_dir,
 };
 pub use upgrade::{
-    AppliedUpgrades, ConffileAction, ConffileOutcome, DebLocation, FileAction, FileChange, FilesSummary,
+    AppliedUpgrades, ConffileAction, ConffileOutcome, DebLocation, FileAction, FileChange, FileCounts, FilesSummary,
     HARMLESS_DEBHELPER, HARMLESS_INTEREST, Installed, LABEL_PACKAGES, LABEL_SOURCES, PackageFiles, PatchOptions,
     PatchOutcome, Patched, PatchedImage, PlannedPackage, ScriptClass, ScriptDisposition, ScriptOutcome, ScriptPolicy,
     Spool, Spooled, TriggerClass, UpgradePlan, UpgradeReason, UpgradeRequest, UpgradeTarget, UpgradedPackage,

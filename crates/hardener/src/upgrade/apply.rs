@@ -96,16 +96,30 @@ pub struct UpgradedPackage {
     pub scripts: Vec<ScriptOutcome>,
 }
 
-/// The files of one package that were added, replaced and removed (real paths).
+/// The files of one package that were added, replaced and removed (real paths), with
+/// their counts: `{"counts": {"added", "replaced", "removed"}, "added": […], …}`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FilesSummary {
+    /// How many of each.
+    pub counts: FileCounts,
     /// Paths that did not exist (directories excluded).
     pub added: Vec<String>,
     /// Paths that existed and were written (directories excluded).
     pub replaced: Vec<String>,
     /// Paths removed (whiteouts).
     pub removed: Vec<String>,
+}
+
+/// The counts of a [`FilesSummary`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct FileCounts {
+    /// Files added.
+    pub added: usize,
+    /// Files replaced.
+    pub replaced: usize,
+    /// Files removed.
+    pub removed: usize,
 }
 
 /// Which database the image has.
@@ -213,6 +227,9 @@ pub fn apply_upgrades(fs: &MergedFs, plan: &UpgradePlan, policy: ScriptPolicy) -
                 }
             }
         }
+
+        summary.counts =
+            FileCounts { added: summary.added.len(), replaced: summary.replaced.len(), removed: summary.removed.len() };
 
         // Scripts and triggers.
         let new_paths: Vec<&str> = files.listed.iter().map(String::as_str).collect();

@@ -19,7 +19,7 @@ mod plan;
 mod scripts;
 mod spool;
 
-pub use apply::{AppliedUpgrades, FilesSummary, UpgradedPackage, apply_capture, apply_upgrades};
+pub use apply::{AppliedUpgrades, FileCounts, FilesSummary, UpgradedPackage, apply_capture, apply_upgrades};
 pub use files::{
     ConffileAction, ConffileOutcome, FileAction, FileChange, Installed, PackageFiles, plan_deb_files,
     plan_package_files,
