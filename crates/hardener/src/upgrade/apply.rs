@@ -1,7 +1,7 @@
 //! Applying an [`UpgradePlan`] to an image as file changes: each package's files placed as
 //! dpkg would place them ([`plan_deb_files`]) and dpkg's database rewritten as dpkg would
 //! leave it, with maintainer scripts and triggers classified instead of run
-//! ([`super::scripts`]). Nothing is written to the image: the result is a list of changes
+//! ([`crate::classify_script`]). Nothing is written to the image: the result is a list of changes
 //! whose contents wait in a [`Spool`], for one layer.
 //!
 //! What dpkg does that is reproduced here, each checked against dpkg 1.21: diversions
@@ -146,7 +146,7 @@ enum Db {
 /// [`VerifiedDeb::open`] against the plan's size and SHA256) is placed on the filesystem
 /// and recorded in dpkg's database, each package seeing the changes of those before it.
 ///
-/// Maintainer scripts and triggers are never run: each is classified ([`super::scripts`])
+/// Maintainer scripts and triggers are never run: each is classified ([`crate::classify_script`])
 /// and, when not known to be harmless or handled, the upgrade is refused under
 /// [`ScriptPolicy::Refuse`] or listed as not run under [`ScriptPolicy::Warn`].
 ///
