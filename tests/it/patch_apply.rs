@@ -241,6 +241,8 @@ fn patched_image_matches_dpkgs_own_upgrade() {
     let report = serde_json::to_value(&patched.upgrades).unwrap();
     assert_eq!(report[0]["name"], "libbar1");
     assert_eq!(report[0]["oldVersion"], serde_json::Value::Null);
+    assert_eq!(report[3]["files"]["counts"]["removed"], 1);
+    assert_eq!(report[3]["files"]["removed"][0], "usr/share/hello/dropped.txt");
 
     // Labels: the packages with their .deb hashes, and the sources.
     let config = fixture_config(&fixture.image.layout, "patched");
@@ -311,6 +313,35 @@ fn rules_and_packages_share_one_layer_and_the_rule_wins() {
     options.scripts = ScriptPolicy::Warn;
     let there = patch_image(&open(&copy, "old"), Some(&plan), Some(&rules), &layout, &options).unwrap();
     assert_eq!(there.descriptor.digest, patched.descriptor.digest);
+
+    // The restore record covers the package labels: hardening the patched image with other
+    // rules alone starts from the base again and gives what hardening the base gives (the
+    // same layers and config; oci-core writes the restored config without umoci's final
+    // newline, so the JSON is compared, not the bytes, and the base digest differs).
+    let layout = OciLayout::open(&fixture.image.layout).unwrap();
+    let json = |b: &[u8]| serde_json::from_slice::<serde_json::Value>(b).unwrap();
+    let base = hardener::patch_base(&open(&fixture.image.layout, "patched"), &layout).unwrap();
+    let old = open(&fixture.image.layout, "old");
+    assert_eq!(json(base.config_bytes()), json(old.config_bytes()));
+    let other = RuleSet::from_str(
+        "[ruleset]\nname = \"other\"\n\n[[rule]]\nid = \"no-setuid\"\nkind = \"strip-setuid\"\nseverity = \"low\"\n",
+        "test",
+    )
+    .unwrap();
+    let rehardened = hardener::harden(&open(&fixture.image.layout, "patched"), &other, &layout, None).unwrap();
+    assert!(!rehardened.unchanged);
+    let from_base = hardener::harden(&old, &other, &layout, None).unwrap();
+    layout.set_tag(Some("rehardened"), &rehardened.descriptor).unwrap();
+    layout.set_tag(Some("from-base"), &from_base.descriptor).unwrap();
+    assert_eq!(layers(&fixture.image.layout, "rehardened"), layers(&fixture.image.layout, "from-base"));
+    let without_base = |mut c: serde_json::Value| {
+        c["config"]["Labels"].as_object_mut().unwrap().remove("org.opencontainers.image.base.digest");
+        c
+    };
+    let config = fixture_config(&fixture.image.layout, "rehardened");
+    assert_eq!(without_base(config.clone()), without_base(fixture_config(&fixture.image.layout, "from-base")));
+    assert!(config["config"]["Labels"].get("io.oci-harden.packages").is_none(), "{config}");
+    assert!(config["config"]["Labels"].get("io.oci-harden.sources").is_none(), "{config}");
 }
 
 #[test]

@@ -83,7 +83,7 @@ pub use scan::{
     match_packages, scan, scan_with_db_dir,
 };
 pub use upgrade::{
-    AppliedUpgrades, ConffileAction, ConffileOutcome, DebLocation, FileAction, FileChange, FilesSummary,
+    AppliedUpgrades, ConffileAction, ConffileOutcome, DebLocation, FileAction, FileChange, FileCounts, FilesSummary,
     HARMLESS_DEBHELPER, HARMLESS_INTEREST, Installed, LABEL_PACKAGES, LABEL_SOURCES, PackageFiles, PatchJob,
     PatchJobImage, PatchJobOptions, PatchOptions, PatchOutcome, PatchReport, Patched, PatchedImage, PatchedImageReport,
     PlannedPackage, PlannedUpgrades, RemainingFinding, RepoOptions, ScriptClass, ScriptDisposition, ScriptOutcome,

@@ -1,8 +1,19 @@
 //! Applying an [`UpgradePlan`] to an image as file changes: each package's files placed as
 //! dpkg would place them ([`plan_deb_files`]) and dpkg's database rewritten as dpkg would
 //! leave it, with maintainer scripts and triggers classified instead of run
-//! ([`super::scripts`]). Nothing is written to the image: the result is a list of changes
+//! ([`crate::classify_script`]). Nothing is written to the image: the result is a list of changes
 //! whose contents wait in a [`Spool`], for one layer.
+//!
+//! What dpkg does that is reproduced here, each checked against dpkg 1.21: diversions
+//! (`/var/lib/dpkg/diversions`) and stat overrides (`statoverride`, names resolved in the
+//! image's passwd and group files) honoured; files taken over from another installed package
+//! leave its `.list`; conffiles the new version drops stay, `obsolete`, listed last;
+//! `remove-on-upgrade` conffiles removed (or kept as `.dpkg-old` when edited); the package's
+//! `md5sums` kept as shipped, or computed (conffiles included) when it ships none; every
+//! control member but `control` stored in `info/` with its mode, and the old version's
+//! `info/` files the new one lacks removed. Not done: `Triggers-Pending` is not recorded
+//! (activated file triggers are reported instead), and `status-old`/`available` are left
+//! as they are.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -96,16 +107,30 @@ pub struct UpgradedPackage {
     pub scripts: Vec<ScriptOutcome>,
 }
 
-/// The files of one package that were added, replaced and removed (real paths).
+/// The files of one package that were added, replaced and removed (real paths), with
+/// their counts: `{"counts": {"added", "replaced", "removed"}, "added": […], …}`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FilesSummary {
+    /// How many of each.
+    pub counts: FileCounts,
     /// Paths that did not exist (directories excluded).
     pub added: Vec<String>,
     /// Paths that existed and were written (directories excluded).
     pub replaced: Vec<String>,
     /// Paths removed (whiteouts).
     pub removed: Vec<String>,
+}
+
+/// The counts of a [`FilesSummary`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct FileCounts {
+    /// Files added.
+    pub added: usize,
+    /// Files replaced.
+    pub replaced: usize,
+    /// Files removed.
+    pub removed: usize,
 }
 
 /// Which database the image has.
@@ -121,7 +146,7 @@ enum Db {
 /// [`VerifiedDeb::open`] against the plan's size and SHA256) is placed on the filesystem
 /// and recorded in dpkg's database, each package seeing the changes of those before it.
 ///
-/// Maintainer scripts and triggers are never run: each is classified ([`super::scripts`])
+/// Maintainer scripts and triggers are never run: each is classified ([`crate::classify_script`])
 /// and, when not known to be harmless or handled, the upgrade is refused under
 /// [`ScriptPolicy::Refuse`] or listed as not run under [`ScriptPolicy::Warn`].
 ///
@@ -135,6 +160,7 @@ pub fn apply_upgrades(fs: &MergedFs, plan: &UpgradePlan, policy: ScriptPolicy) -
     let diversions = read_diversions(fs)?;
     let interests = read_interests(fs, &db)?;
     let has_ld_cache = fs.resolve("etc/ld.so.cache").is_some();
+    let overrides = read_statoverrides(fs)?;
     let mut spool = Spool::new().map_err(|e| Error::io("creating the package spool", e))?;
     let mut changes: BTreeMap<String, FileChange> = BTreeMap::new();
     let mut earlier: BTreeMap<String, EntryKind> = BTreeMap::new();
@@ -199,6 +225,7 @@ pub fn apply_upgrades(fs: &MergedFs, plan: &UpgradePlan, policy: ScriptPolicy) -
         };
         let mut files = plan_deb_files(fs, &deb, &conffile_paths, &installed, &mut spool)?;
         let removed_on_upgrade = remove_on_upgrade(fs, &conffiles, &old_conffiles, &mut files, &mut spool)?;
+        apply_statoverrides(&overrides, &mut files);
 
         // The report of the package's files.
         let mut summary = FilesSummary::default();
@@ -213,6 +240,9 @@ pub fn apply_upgrades(fs: &MergedFs, plan: &UpgradePlan, policy: ScriptPolicy) -
                 }
             }
         }
+
+        summary.counts =
+            FileCounts { added: summary.added.len(), replaced: summary.replaced.len(), removed: summary.removed.len() };
 
         // Scripts and triggers.
         let new_paths: Vec<&str> = files.listed.iter().map(String::as_str).collect();
@@ -509,6 +539,67 @@ fn read_db(fs: &MergedFs) -> Result<Db> {
         return Ok(Db::Distroless { files, lists });
     }
     Err(db_error(&format!("/{ADMIN}"), "the image has no dpkg database (neither status nor status.d/)"))
+}
+
+/// `/var/lib/dpkg/statoverride`: real path → (uid, gid, mode), owner and group names
+/// resolved through the image's `/etc/passwd` and `/etc/group` as dpkg does in the root.
+fn read_statoverrides(fs: &MergedFs) -> Result<BTreeMap<String, (u64, u64, u32)>> {
+    const FILE: &str = "var/lib/dpkg/statoverride";
+    if fs.resolve(FILE).is_none() {
+        return Ok(BTreeMap::new());
+    }
+    let text = String::from_utf8_lossy(&fs.read(FILE)?).into_owned();
+    let ids = |file: &str| -> Result<BTreeMap<String, u64>> {
+        if fs.resolve(file).is_none() {
+            return Ok(BTreeMap::new());
+        }
+        Ok(String::from_utf8_lossy(&fs.read(file)?)
+            .lines()
+            .filter_map(|l| {
+                let mut f = l.split(':');
+                let name = f.next()?;
+                let id = f.nth(1)?.parse().ok()?;
+                Some((name.to_owned(), id))
+            })
+            .collect())
+    };
+    let (users, groups) = (ids("etc/passwd")?, ids("etc/group")?);
+    let id = |word: &str, table: &BTreeMap<String, u64>, line: usize| -> Result<u64> {
+        match word.strip_prefix('#') {
+            Some(n) => n.parse().ok(),
+            None => table.get(word).copied(),
+        }
+        .ok_or_else(|| db_error(&format!("/{FILE}"), format!("line {line}: unknown user or group {word:?}")))
+    };
+    let mut out = BTreeMap::new();
+    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let [user, group, mode, path] = words.as_slice() else {
+            return Err(db_error(&format!("/{FILE}"), format!("line {}: not \"USER GROUP MODE PATH\"", i + 1)));
+        };
+        let mode = u32::from_str_radix(mode, 8)
+            .map_err(|_| db_error(&format!("/{FILE}"), format!("line {}: bad mode {mode:?}", i + 1)))?;
+        let path = path.trim_start_matches('/');
+        let real = match path.rsplit_once('/') {
+            Some((dir, name)) => fs.resolve(dir).map_or_else(|| path.to_owned(), |(d, _)| format!("{d}/{name}")),
+            None => path.to_owned(),
+        };
+        out.insert(real, (id(user, &users, i + 1)?, id(group, &groups, i + 1)?, mode & 0o7777));
+    }
+    Ok(out)
+}
+
+/// dpkg applies the administrator's stat overrides to the files it unpacks.
+fn apply_statoverrides(overrides: &BTreeMap<String, (u64, u64, u32)>, files: &mut super::files::PackageFiles) {
+    for c in &mut files.changes {
+        if let FileAction::Write { meta, .. } = &mut c.action
+            && let Some((uid, gid, mode)) = overrides.get(&c.path)
+        {
+            meta.uid = *uid;
+            meta.gid = *gid;
+            meta.mode = *mode;
+        }
+    }
 }
 
 /// `/var/lib/dpkg/diversions`: diverted path → (new path, diverting package or `:`).
@@ -1068,9 +1159,10 @@ Architecture: all\nVersion: 1\nDescription: test\n\n";
     }
 
     /// `remove-on-upgrade` conffiles as dpkg 1.21 handles them: the unchanged one removed,
-    /// the edited one moved to `.dpkg-old`, both recorded with their old hash and the flag.
+    /// the edited one moved to `.dpkg-old`, both recorded with their old hash and the flag;
+    /// and a stat override applied to a new file.
     #[test]
-    fn remove_on_upgrade_conffiles() {
+    fn remove_on_upgrade_conffiles_and_statoverride() {
         let dir = tempfile::tempdir().unwrap();
         let (r_hash, m_hash) = (crate::upgrade::md5_hex(b"r\n"), crate::upgrade::md5_hex(b"m\n"));
         let status = format!(
@@ -1086,6 +1178,9 @@ Version: 1\nConffiles:\n /etc/r.conf {r_hash}\n /etc/m.conf {m_hash}\nDescriptio
                 ("etc", EntryMeta::dir(0o755), b""),
                 ("etc/r.conf", EntryMeta::file(0o644, 2), b"r\n"),
                 ("etc/m.conf", EntryMeta::file(0o600, 7), b"edited\n"),
+                ("etc/passwd", EntryMeta::file(0o644, 21), b"nobody:x:65534:65534:"),
+                ("etc/group", EntryMeta::file(0o644, 12), b"staff:x:50:\n"),
+                ("var/lib/dpkg/statoverride", EntryMeta::file(0o644, 24), b"nobody staff 4750 /usr/x"),
                 ("usr", EntryMeta::dir(0o755), b""),
                 ("var", EntryMeta::dir(0o755), b""),
                 ("var/lib", EntryMeta::dir(0o755), b""),
@@ -1114,6 +1209,10 @@ Version: 1\nConffiles:\n /etc/r.conf {r_hash}\n /etc/m.conf {m_hash}\nDescriptio
             .map(|c| format!("{}{}", if c.action == FileAction::Remove { "rm " } else { "" }, c.path))
             .collect();
         assert_eq!(paths, ["rm etc/m.conf", "etc/m.conf.dpkg-old", "rm etc/r.conf", "usr/x"]);
+        // The administrator's stat override applies to the unpacked file.
+        let x = applied.changes.iter().find(|c| c.path == "usr/x").unwrap();
+        let FileAction::Write { meta, .. } = &x.action else { panic!() };
+        assert_eq!((meta.uid, meta.gid, meta.mode), (65534, 50, 0o4750));
         let outcomes: Vec<(&str, ConffileAction)> =
             applied.packages[0].conffiles.iter().map(|c| (c.path.as_str(), c.action)).collect();
         assert_eq!(

@@ -155,7 +155,9 @@ pub fn patch_image(
     }
     add_parents(&fs, &mut entries);
     let epoch = oci_core::source_date_epoch(&base);
-    let package_layer = write_layer(layout, epoch, &entries, &mut applied.spool)?;
+    // (No bytes held yet: the package contents are in the spool, so the copy is small.)
+    let package_layer = write_layer(layout, epoch, entries.clone(), &mut applied.spool)?;
+    let mut listing: Option<Vec<PatchEntry>> = None;
 
     // The rules, on the image as upgraded.
     let mut before = None;
@@ -221,7 +223,8 @@ pub fn patch_image(
                     }
                     entries.insert(entry.path, (entry.meta, Content::Bytes(bytes)));
                 }
-                write_layer(layout, epoch, &entries, &mut applied.spool)?
+                listing = Some(list_entries(&entries));
+                write_layer(layout, epoch, std::mem::take(&mut entries), &mut applied.spool)?
             }
         }
     };
@@ -263,7 +266,7 @@ pub fn patch_image(
     Ok(Patched {
         descriptor,
         before,
-        entries: entries.into_iter().map(|(path, (meta, _))| PatchEntry { path, meta }).collect(),
+        entries: listing.unwrap_or_else(|| list_entries(&entries)),
         upgrades: applied.packages,
         unchanged: false,
     })
@@ -338,6 +341,10 @@ pub fn patch_base(image: &Image, layout: &OciLayout) -> Result<Image> {
     base_of(image, layout)
 }
 
+fn list_entries(entries: &BTreeMap<String, (EntryMeta, Content)>) -> Vec<PatchEntry> {
+    entries.iter().map(|(path, (meta, _))| PatchEntry { path: path.clone(), meta: meta.clone() }).collect()
+}
+
 /// Where a layer entry's bytes come from.
 #[derive(Clone)]
 enum Content {
@@ -383,10 +390,9 @@ fn add_parents(fs: &MergedFs, entries: &mut BTreeMap<String, (EntryMeta, Content
 fn write_layer(
     layout: &OciLayout,
     epoch: u64,
-    entries: &BTreeMap<String, (EntryMeta, Content)>,
+    mut entries: BTreeMap<String, (EntryMeta, Content)>,
     spool: &mut Spool,
 ) -> Result<AppendedLayer> {
-    let mut entries = entries.clone();
     let mut groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (path, (meta, _)) in &entries {
         if meta.kind == EntryKind::Hardlink
@@ -449,7 +455,7 @@ mod tests {
         ]
         .into_iter()
         .collect();
-        let written = write_layer(&layout, 0, &entries, &mut spool).unwrap();
+        let written = write_layer(&layout, 0, entries, &mut spool).unwrap();
         let blob = layout.open_blob_file(&written.descriptor.digest).unwrap();
         let mut seen = Vec::new();
         oci_core::read_entries(flate2::read::GzDecoder::new(blob), "layer", |e| {

@@ -23,7 +23,7 @@ mod resolve;
 mod scripts;
 mod spool;
 
-pub use apply::{AppliedUpgrades, FilesSummary, UpgradedPackage, apply_capture, apply_upgrades};
+pub use apply::{AppliedUpgrades, FileCounts, FilesSummary, UpgradedPackage, apply_capture, apply_upgrades};
 pub use fetch::fetch_debs;
 pub use files::{
     ConffileAction, ConffileOutcome, FileAction, FileChange, Installed, PackageFiles, plan_deb_files,
