@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Times `oci-harden patch` against the seed's own daemonless way of patching
+# (../shared/bench/peer-patch.sh: skopeo copy -> umoci unpack -> chroot apt-get update +
+# install --only-upgrade -> umoci repack -> skopeo copy), registry to registry through the
+# same loopback CNCF registry, on the same image, from the same Debian mirror (the one this
+# machine's apt sources name), in the same run. The image: bookworm minbase + openssl
+# built by mmdebstrap from the main suite only, its own sources naming the security suite
+# too, so the security suite has newer packages for it. Both upgrade the same packages
+# (those `patch --upgrade all --dry-run` plans). Prints medians, the ratio and peak RSS;
+# cold (an empty blob cache each run, like the peer) and warm (.debs cached).
+# Goals (issue 9): <= 0.1x the peer's wall time; our peak RSS < 64 MiB.
+# Usage: benches/patch-vs-peer.sh [RUNS]     (needs root, mmdebstrap, skopeo, umoci)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. benches/lib.sh
+RUNS=${1:-3}
+cargo build --quiet --release --bin oci-harden
+BIN=$PWD/target/release/oci-harden
+PEER=$PWD/../shared/bench/peer-patch.sh
+W=$(mktemp -d "${TMPDIR:-/var/tmp}/oci-harden-patch-bench.XXXXXX")
+REG_PID=
+trap 'kill $REG_PID 2>/dev/null; rm -rf "$W"' EXIT
+
+# The mirror this machine's apt uses (never written into the repository).
+sources=$(cat /etc/apt/sources.list /etc/apt/sources.list.d/* 2>/dev/null || true)
+MAIN=$(grep -oE 'https?://[^ ]*/debian/?( |$)' <<<"$sources" | head -1 | tr -d ' ')
+SECURITY=$(grep -oE 'https?://[^ ]*/debian-security/?( |$)' <<<"$sources" | head -1 | tr -d ' ')
+[ -n "$MAIN" ] && [ -n "$SECURITY" ] || { echo "no Debian mirror in this machine's apt sources" >&2; exit 1; }
+KEY=/usr/share/keyrings/debian-archive-keyring.gpg
+mmdebstrap --quiet --variant=minbase --mode=root --include=openssl,ca-certificates \
+  --customize-hook="printf 'deb [signed-by=$KEY] $MAIN bookworm main\ndeb [signed-by=$KEY] $SECURITY bookworm-security main\n' > \"\$1/etc/apt/sources.list\"" \
+  bookworm "$W/rootfs.tar" "deb $MAIN bookworm main"
+umoci init --layout "$W/layout" >/dev/null
+umoci new --image "$W/layout:old" >/dev/null
+umoci raw add-layer --image "$W/layout:old" "$W/rootfs.tar" >/dev/null
+start_registry "$W/registry"
+skopeo copy -q --dest-tls-verify=false "oci:$W/layout:old" "docker://$R/lab/bookworm:old"
+export DOCKER_CONFIG=$W/docker
+
+PKGS=$("$BIN" patch --cache "$W/plan-cache" --upgrade all --dry-run "$R/lab/bookworm:old" | sed -n 's/^  \([^:]*\):[^ ]* .* → .*/\1/p' | sort -u)
+[ -n "$PKGS" ] || { echo "the security suite has nothing newer for this image today: nothing to compare" >&2; exit 1; }
+echo "packages upgraded by both: $(echo $PKGS)"
+LIST=$(echo $PKGS | tr ' ' ',')
+
+ours=() warm=() peer=()
+for i in $(seq "$RUNS"); do
+  ours+=("$(measure "$BIN" patch -q --scripts warn --cache "$W/cache-$i" --packages "$LIST" "$R/lab/bookworm:old" "$R/ours-$i/bookworm:patched")")
+  warm+=("$(measure "$BIN" patch -q --scripts warn --cache "$W/cache-$i" --packages "$LIST" "$R/lab/bookworm:old" "$R/warm-$i/bookworm:patched")")
+  peer+=("$(measure bash "$PEER" "$R/lab/bookworm:old" "$R/peer-$i/bookworm:patched" $PKGS)")
+done
+python3 - "${ours[*]}" "${warm[*]}" "${peer[*]}" <<'PY'
+import statistics, sys
+def parse(s):
+    xs = s.split(); return statistics.median(float(x) for x in xs[0::2]), max(int(x) for x in xs[1::2]) / 1024
+(ot, orss), (wt, wrss), (pt, prss) = (parse(a) for a in sys.argv[1:4])
+print(f"{'':40}{'wall s':>8}{'peak RSS MiB':>14}")
+print(f"{'oci-harden patch (cold cache)':40}{ot:8.2f}{orss:14.1f}")
+print(f"{'oci-harden patch (.debs cached)':40}{wt:8.2f}{wrss:14.1f}")
+print(f"{'peer (skopeo+umoci+chroot apt-get)':40}{pt:8.2f}{prss:14.1f}")
+print(f"ratio cold: {ot/pt:.2f}  warm: {wt/pt:.2f}   (goal <= 0.1)   our peak RSS {max(orss, wrss):.1f} MiB (goal < 64 MiB)")
+PY
