@@ -145,7 +145,7 @@ pub(crate) fn debian() -> &'static Debian {
             run.code,
             Some(0),
             "mmdebstrap could not build a Debian bookworm rootfs. It downloads from the Debian mirror \
-             (deb.debian.org or the host's apt sources), which this test needs (CI has it):\n{}",
+             (the mirror of the host's apt sources), which this test needs (CI has it):\n{}",
             run.describe()
         );
         let extracted = dir.join("extracted");
