@@ -24,6 +24,7 @@ mod patch_apply;
 mod patch_cli;
 mod patch_debian;
 mod patch_resolve;
+mod patch_ubuntu;
 mod registry;
 mod rules_report;
 mod scan;
