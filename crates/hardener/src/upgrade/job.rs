@@ -74,7 +74,10 @@ pub fn plan_upgrades(
     let mut plan = match &request {
         UpgradeRequest::Vulnerable(targets) if targets.is_empty() => UpgradePlan::default(),
         _ => {
-            let fs = MergedFs::build(image)?;
+            // The files the resolver reads (sources, keys, the dpkg database, os-release)
+            // are captured in the one indexing pass: reading them later would reopen
+            // and decompress the layers once per file.
+            let fs = MergedFs::build_capturing(image, resolve_capture)?;
             resolve_upgrades(&fs, &request, repo)?
         }
     };
@@ -87,6 +90,14 @@ pub fn plan_upgrades(
         fetch_debs(&mut plan, repo)?;
     }
     Ok(PlannedUpgrades { plan, before })
+}
+
+/// The paths [`resolve_upgrades`] reads, captured while the merged filesystem is indexed.
+fn resolve_capture(path: &str) -> bool {
+    path.starts_with("etc/")
+        || path.starts_with("var/lib/dpkg/")
+        || path.starts_with("usr/share/keyrings/")
+        || path == "usr/lib/os-release"
 }
 
 /// What a patch job needs besides the source, the rules and the working layout.
