@@ -21,8 +21,11 @@
 //!   [`Release`], [`read_packages`], [`Sources`]) and `.deb` files ([`VerifiedDeb`]), each verified
 //!   before use; upgrades applied as files and database entries ([`apply_upgrades`]) and
 //!   written with rule fixes as one layer ([`patch_image`]).
+//! - Alpine repositories and packages (issue 10): apk signing keys and signatures ([`ApkKeys`],
+//!   [`read_signatures`]).
 
 mod advisories;
+mod apk;
 mod apt;
 mod atomic;
 mod deb;
@@ -43,6 +46,7 @@ pub use advisories::{
     Advisory, AdvisoryDb, AdvisoryStatus, DEFAULT_SOURCES, DbInfo, DbSource, DbUpdate, DbUpdateEvent, Ecosystem,
     IngestReport, Severity, SourceInfo, StaleDatabase, UbuntuStream, default_db_dir, update_db,
 };
+pub use apk::{ApkError, ApkKeys, ApkResult, ApkSignature, SignatureHash, SignedHasher, read_signatures};
 pub use apt::{
     AptError, AptResult, ArchQualifier, Compression, Dependency, Fingerprint, IndexLocation, KeyInfo, Keyring,
     MAX_FUTURE_SECS, MirrorRule, MultiArch, PackageEntry, Relation, Release, ReleaseFile, SignedBy, Source, SourceKind,

@@ -1,0 +1,15 @@
+//! Alpine repositories and packages without apk-tools (issue 10): signing keys and signature
+//! streams, each checked before the bytes they cover are used.
+//!
+//! - [`ApkKeys`], [`ApkSignature`], [`read_signatures`]: `.SIGN.RSA.`, `.SIGN.RSA256.` and
+//!   `.SIGN.RSA512.` signatures (RSA PKCS#1 v1.5 over SHA1, SHA256, SHA512) checked against
+//!   the PEM public key of that name, as `/etc/apk/keys/` holds them.
+
+mod error;
+mod keys;
+
+pub use error::{ApkError, ApkResult};
+pub use keys::{ApkKeys, ApkSignature, SignatureHash, SignedHasher, read_signatures};
+
+#[cfg(test)]
+mod tests;
