@@ -22,7 +22,7 @@
 //!   before use; upgrades applied as files and database entries ([`apply_upgrades`]) and
 //!   written with rule fixes as one layer ([`patch_image`]).
 //! - Alpine repositories and packages (issue 10): apk signing keys and signatures ([`ApkKeys`],
-//!   [`read_signatures`]).
+//!   [`read_signatures`]), signed indexes ([`ApkIndex`]).
 
 mod advisories;
 mod apk;
@@ -46,7 +46,10 @@ pub use advisories::{
     Advisory, AdvisoryDb, AdvisoryStatus, DEFAULT_SOURCES, DbInfo, DbSource, DbUpdate, DbUpdateEvent, Ecosystem,
     IngestReport, Severity, SourceInfo, StaleDatabase, UbuntuStream, default_db_dir, update_db,
 };
-pub use apk::{ApkError, ApkKeys, ApkResult, ApkSignature, SignatureHash, SignedHasher, read_signatures};
+pub use apk::{
+    ApkChecksum, ApkDepOp, ApkDependency, ApkError, ApkIndex, ApkIndexEntry, ApkKeys, ApkNameKind, ApkResult,
+    ApkSignature, MAX_APKINDEX_SIZE, SignatureHash, SignedHasher, read_signatures,
+};
 pub use apt::{
     AptError, AptResult, ArchQualifier, Compression, Dependency, Fingerprint, IndexLocation, KeyInfo, Keyring,
     MAX_FUTURE_SECS, MirrorRule, MultiArch, PackageEntry, Relation, Release, ReleaseFile, SignedBy, Source, SourceKind,

@@ -4,11 +4,16 @@
 //! - [`ApkKeys`], [`ApkSignature`], [`read_signatures`]: `.SIGN.RSA.`, `.SIGN.RSA256.` and
 //!   `.SIGN.RSA512.` signatures (RSA PKCS#1 v1.5 over SHA1, SHA256, SHA512) checked against
 //!   the PEM public key of that name, as `/etc/apk/keys/` holds them.
+//! - [`ApkIndex`]: `APKINDEX.tar.gz` verified and parsed into [`ApkIndexEntry`] records with
+//!   typed dependencies ([`ApkDependency`]) and checksums ([`ApkChecksum`]).
 
 mod error;
+mod index;
 mod keys;
+mod stream;
 
 pub use error::{ApkError, ApkResult};
+pub use index::{ApkChecksum, ApkDepOp, ApkDependency, ApkIndex, ApkIndexEntry, ApkNameKind, MAX_APKINDEX_SIZE};
 pub use keys::{ApkKeys, ApkSignature, SignatureHash, SignedHasher, read_signatures};
 
 #[cfg(test)]

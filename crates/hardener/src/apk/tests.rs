@@ -196,3 +196,167 @@ fn signature_streams() {
     let err = read_signatures(&[][..], "f").unwrap_err().to_string();
     assert_eq!(err, "signature of f: unsigned: no .SIGN.* entry");
 }
+
+/// `data` as one gzip member.
+pub(super) fn gzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+/// A signed `APKINDEX.tar.gz` as abuild-sign makes it: the signature over the whole unsigned
+/// `.tar.gz`, in a cut tar, gzipped, in front.
+fn signed_index(d: &Path, key: &str, flag: &str, kind: &str, text: &str) -> Vec<u8> {
+    let unsigned = gzip(&tar_of(&[("DESCRIPTION", b"v3.20.3-test"), ("APKINDEX", text.as_bytes())], false));
+    let sig = sign(d, key, flag, &unsigned);
+    let name = format!(".SIGN.{kind}.{key}.pub");
+    let mut out = gzip(&tar_of(&[(&name, &sig)], true));
+    out.extend_from_slice(&unsigned);
+    out
+}
+
+const INDEX: &str = "C:Q1hvfkN/qlp/zhXR3cuerq6jd2Z7g=\nP:musl\nV:1.2.5-r1\nA:x86_64\nS:411323\nI:641536\n\
+T:the musl c library (libc) implementation\nU:https://musl.libc.org/\nL:MIT\no:musl\n\
+m:Natanael Copa <ncopa@alpinelinux.org>\nt:1729000000\nc:0123456789abcdef\n\
+p:so:libc.musl-x86_64.so.1=1\n\nC:Q16dcfXufJLW3J6S/9rRe4vUlBj5g=\nP:busybox-binsh\nV:1.36.1-r30\nA:x86_64\n\
+S:1574\nI:1\nT:busybox ash /bin/sh\nU:https://busybox.net/\nL:GPL-2.0-only\no:busybox\nk:100\n\
+D:busybox=1.36.1-r30 !bash-binsh so:libc.musl-x86_64.so.1 cmd:x>=1.0 y<2 z~3.1 w@edge\n\
+p:/bin/sh cmd:sh=1.36.1-r30\ni:busybox=1.36.1-r30 base\n\n";
+
+#[test]
+fn index_text_parses_and_writes_back() {
+    let index = ApkIndex::parse(INDEX, "APKINDEX").unwrap();
+    assert_eq!(index.entries.len(), 2);
+    let b = &index.entries[1];
+    assert_eq!((b.name.as_str(), b.version.as_str(), b.line), ("busybox-binsh", "1.36.1-r30", 16));
+    assert_eq!(b.checksum.to_string(), "Q16dcfXufJLW3J6S/9rRe4vUlBj5g=");
+    assert_eq!(b.provider_priority, 100);
+    let dep = |name: &str, tag: Option<&str>, conflict, c: Option<(ApkDepOp, &str)>| ApkDependency {
+        name: name.into(),
+        tag: tag.map(Into::into),
+        conflict,
+        constraint: c.map(|(o, v)| (o, v.into())),
+    };
+    assert_eq!(
+        b.depends,
+        [
+            dep("busybox", None, false, Some((ApkDepOp::Equal, "1.36.1-r30"))),
+            dep("bash-binsh", None, true, None),
+            dep("so:libc.musl-x86_64.so.1", None, false, None),
+            dep("cmd:x", None, false, Some((ApkDepOp::GreaterEq, "1.0"))),
+            dep("y", None, false, Some((ApkDepOp::Less, "2"))),
+            dep("z", None, false, Some((ApkDepOp::Fuzzy, "3.1"))),
+            dep("w", Some("edge"), false, None),
+        ]
+    );
+    assert_eq!(b.depends[2].kind(), ApkNameKind::SharedObject);
+    assert_eq!(b.provides[1].kind(), ApkNameKind::Command);
+    assert_eq!(b.install_if.len(), 2);
+    // apk_pkg_write_index_header gives back each record byte for byte.
+    let mut out = String::new();
+    for e in &index.entries {
+        e.write_header(&mut out);
+        out.push('\n');
+    }
+    assert_eq!(out, INDEX);
+}
+
+#[test]
+fn bad_index_text_is_refused_with_its_line() {
+    let cases = [
+        ("P:a\nV:1\n", "x line 1: record without a checksum (C:)"),
+        ("C:Q1hvfkN/qlp/zhXR3cuerq6jd2Z7g=\nP:a\n", "x line 1: record without a version (V:)"),
+        ("C:Q1hvfkN/qlp/zhXR3cuerq6jd2Z7g=\nP:a\nV:1\nS:12x\n", "x line 4: S: \"12x\" is not a number"),
+        ("C:Q1hvfkN/qlp/zhXR3cuerq6jd2Z7g=\nP:a\nV:1\nP:b\n", "x line 4: second P: field in the record of line 1"),
+        (
+            "C:Q1hvfkN/qlp/zhXR3cuerq6jd2Z7g=\nP:a\nV:1\nD:b>=\n",
+            "x line 4: dependency \"b>=\": operator without a version",
+        ),
+        (
+            "C:Q1hvfkN/qlp/zhXR3cuerq6jd2Z7g=\nP:a\nV:1\nD:b<>1\n",
+            "x line 4: dependency \"b<>1\": unknown operator \"<>\"",
+        ),
+        ("C:Q1hvfkN/qlp/zhXR3cuerq6jd2Z7g=\nP:a\nV:1\nD:=1\n", "x line 4: dependency \"=1\": no name"),
+        ("C:deadbeef\nP:a\nV:1\n", "x line 1: C: \"deadbeef\" is not a Q1 (SHA1) or Q2 (SHA256) base64 checksum"),
+        ("\n\nC:Q1hvfkN/qlp/zhXR3cuerq6jd2Z7g=\nP:a\ngarbage\n", "x line 5: expected `X:value`, found \"garbage\""),
+        ("C:Q1hvfkN/qlp/zhXR3cuerq6jd2Z7g=\nP:a\nV:1", "x line 3: the index ends without a newline (truncated?)"),
+    ];
+    for (text, want) in cases {
+        assert_eq!(ApkIndex::parse(text, "x").unwrap_err().to_string(), want, "{text:?}");
+    }
+    assert!(ApkIndex::parse("C:Q1hvfkN/qlp/zhXR3cuerq6jd2Z7g=\nP:a\nV:1.0-rX\n", "x").is_err(), "invalid version");
+}
+
+/// The header of every record of the real minirootfs databases, written back, equals the
+/// lines apk-tools wrote (up to the first field of the `installed` part: r q s f F).
+#[test]
+fn real_installed_headers_write_back_byte_for_byte() {
+    for fixture in ["alpine-3.20.3-x86_64-installed", "alpine-3.19.4-x86_64-installed"] {
+        let path = format!(
+            "{}/../../tests/fixtures/dpkg/alpine-minirootfs-apk-installed/{fixture}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let text = std::fs::read_to_string(path).unwrap();
+        let mut count = 0;
+        for block in text.split("\n\n").filter(|b| !b.trim().is_empty()) {
+            let block = format!("{block}\n");
+            let header_len = block.lines().take_while(|l| !"rqsfFMRaZ".contains(&l[..1])).map(|l| l.len() + 1).sum();
+            let fields = super::index::records(&block, fixture).unwrap().remove(0);
+            let header: Vec<_> = fields.into_iter().filter(|f| !"rqsfFMRaZ".contains(f.1)).collect();
+            let entry = ApkIndexEntry::from_fields(fixture, &header).unwrap();
+            let mut out = String::new();
+            entry.write_header(&mut out);
+            assert_eq!(out, block[..header_len], "{fixture}");
+            count += 1;
+        }
+        assert!(count >= 14, "{count}");
+    }
+}
+
+#[test]
+fn signed_indexes_verify_and_tampering_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let pem = keypair(d, "test.rsa");
+    let mut keys = ApkKeys::new();
+    keys.add_pem("test.rsa.pub", &pem).unwrap();
+    for (flag, kind) in [("-sha1", "RSA"), ("-sha256", "RSA256"), ("-sha512", "RSA512")] {
+        let bytes = signed_index(d, "test.rsa", flag, kind, INDEX);
+        let index = ApkIndex::read(&bytes[..], "APKINDEX.tar.gz", &keys).unwrap();
+        assert_eq!(index.description.as_deref(), Some("v3.20.3-test"));
+        assert_eq!(index.entries, ApkIndex::parse(INDEX, "x").unwrap().entries);
+        // Every byte after the signature stream is signed: one flipped bit in the gzip
+        // trailer (the index text still decodes) is refused.
+        let mut flipped = bytes.clone();
+        let n = flipped.len();
+        flipped[n - 1] ^= 1;
+        let err = ApkIndex::read(&flipped[..], "APKINDEX.tar.gz", &keys).unwrap_err().to_string();
+        assert!(err.starts_with("APKINDEX.tar.gz entry \"index stream\": corrupt") || err.contains("bad"), "{err}");
+        // Truncated.
+        let err = ApkIndex::read(&bytes[..n - 30], "APKINDEX.tar.gz", &keys).unwrap_err().to_string();
+        assert!(err.starts_with("APKINDEX.tar.gz entry \"index stream\": corrupt"), "{err}");
+    }
+    // A valid index signed over different bytes: the signature of one, the index of another.
+    let a = signed_index(d, "test.rsa", "-sha256", "RSA256", INDEX);
+    let b = signed_index(d, "test.rsa", "-sha256", "RSA256", &INDEX.replace("1.2.5-r1", "1.2.5-r9"));
+    let sig_len =
+        a.len() - gzip(&tar_of(&[("DESCRIPTION", b"v3.20.3-test"), ("APKINDEX", INDEX.as_bytes())], false)).len();
+    let b_sig_len = b.len() - (a.len() - sig_len);
+    let mut mixed = a[..sig_len].to_vec();
+    mixed.extend_from_slice(&b[b_sig_len..]);
+    let err = ApkIndex::read(&mixed[..], "APKINDEX.tar.gz", &keys).unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "signature of APKINDEX.tar.gz: bad RSA256 signature .SIGN.RSA256.test.rsa.pub by key \"test.rsa.pub\""
+    );
+    // Unknown key, unsigned, empty.
+    let err = ApkIndex::read(&a[..], "i", &ApkKeys::new()).unwrap_err().to_string();
+    assert_eq!(err, "signature of i: signed by unknown key \"test.rsa.pub\" (not among the trusted keys)");
+    let unsigned = gzip(&tar_of(&[("DESCRIPTION", b"x"), ("APKINDEX", INDEX.as_bytes())], false));
+    let err = ApkIndex::read(&unsigned[..], "i", &keys).unwrap_err().to_string();
+    assert_eq!(err, "i entry \"DESCRIPTION\": not a signature (.SIGN.*) file in the signature stream");
+    assert_eq!(ApkIndex::read(&[][..], "i", &keys).unwrap_err().to_string(), "i: empty file");
+    let err = ApkIndex::read(&a[..sig_len], "i", &keys).unwrap_err().to_string();
+    assert_eq!(err, "i: nothing after the signature stream (truncated?)");
+}
