@@ -22,7 +22,8 @@
 //!   before use; upgrades applied as files and database entries ([`apply_upgrades`]) and
 //!   written with rule fixes as one layer ([`patch_image`]).
 //! - Alpine repositories and packages (issue 10): apk signing keys and signatures ([`ApkKeys`],
-//!   [`read_signatures`]), signed indexes ([`ApkIndex`]).
+//!   [`read_signatures`]), signed indexes ([`ApkIndex`]) and
+//!   packages ([`VerifiedApk`]).
 
 mod advisories;
 mod apk;
@@ -47,8 +48,9 @@ pub use advisories::{
     IngestReport, Severity, SourceInfo, StaleDatabase, UbuntuStream, default_db_dir, update_db,
 };
 pub use apk::{
-    ApkChecksum, ApkDepOp, ApkDependency, ApkError, ApkIndex, ApkIndexEntry, ApkKeys, ApkNameKind, ApkResult,
-    ApkSignature, MAX_APKINDEX_SIZE, SignatureHash, SignedHasher, read_signatures,
+    APK_SCRIPTS, ApkChecksum, ApkDataEntry, ApkDepOp, ApkDependency, ApkError, ApkIndex, ApkIndexEntry, ApkKeys,
+    ApkNameKind, ApkResult, ApkScript, ApkSignature, MAX_APK_CONTROL_SIZE, MAX_APKINDEX_SIZE, PkgInfo, SignatureHash,
+    SignedHasher, VerifiedApk, read_signatures,
 };
 pub use apt::{
     AptError, AptResult, ArchQualifier, Compression, Dependency, Fingerprint, IndexLocation, KeyInfo, Keyring,

@@ -6,15 +6,19 @@
 //!   the PEM public key of that name, as `/etc/apk/keys/` holds them.
 //! - [`ApkIndex`]: `APKINDEX.tar.gz` verified and parsed into [`ApkIndexEntry`] records with
 //!   typed dependencies ([`ApkDependency`]) and checksums ([`ApkChecksum`]).
+//! - [`VerifiedApk`]: an `.apk` checked (signature, `C:` identity, `datahash`, per-file
+//!   checksums, safe paths) before its `.PKGINFO`, scripts and data entries are handed out.
 
 mod error;
 mod index;
 mod keys;
+mod package;
 mod stream;
 
 pub use error::{ApkError, ApkResult};
 pub use index::{ApkChecksum, ApkDepOp, ApkDependency, ApkIndex, ApkIndexEntry, ApkNameKind, MAX_APKINDEX_SIZE};
 pub use keys::{ApkKeys, ApkSignature, SignatureHash, SignedHasher, read_signatures};
+pub use package::{APK_SCRIPTS, ApkDataEntry, ApkScript, MAX_APK_CONTROL_SIZE, PkgInfo, VerifiedApk};
 
 #[cfg(test)]
 mod tests;
