@@ -23,7 +23,8 @@
 //!   written with rule fixes as one layer ([`patch_image`]).
 //! - Alpine repositories and packages (issue 10): apk signing keys and signatures ([`ApkKeys`],
 //!   [`read_signatures`]), signed indexes ([`ApkIndex`]) and
-//!   packages ([`VerifiedApk`]).
+//!   packages ([`VerifiedApk`]), `installed`
+//!   records ([`InstalledRecord`], [`rewrite_installed`]).
 
 mod advisories;
 mod apk;
@@ -48,9 +49,10 @@ pub use advisories::{
     IngestReport, Severity, SourceInfo, StaleDatabase, UbuntuStream, default_db_dir, update_db,
 };
 pub use apk::{
-    APK_SCRIPTS, ApkChecksum, ApkDataEntry, ApkDepOp, ApkDependency, ApkError, ApkIndex, ApkIndexEntry, ApkKeys,
-    ApkNameKind, ApkResult, ApkScript, ApkSignature, MAX_APK_CONTROL_SIZE, MAX_APKINDEX_SIZE, PkgInfo, SignatureHash,
-    SignedHasher, VerifiedApk, read_signatures,
+    APK_SCRIPTS, ApkAcl, ApkChecksum, ApkDataEntry, ApkDepOp, ApkDependency, ApkError, ApkIndex, ApkIndexEntry,
+    ApkKeys, ApkNameKind, ApkResult, ApkScript, ApkSignature, InstalledDir, InstalledFile, InstalledRecord,
+    MAX_APK_CONTROL_SIZE, MAX_APKINDEX_SIZE, PkgInfo, SignatureHash, SignedHasher, VerifiedApk, read_signatures,
+    rewrite_installed,
 };
 pub use apt::{
     AptError, AptResult, ArchQualifier, Compression, Dependency, Fingerprint, IndexLocation, KeyInfo, Keyring,

@@ -574,3 +574,99 @@ fn unsafe_or_lying_data_entries_are_refused() {
     // .PKGINFO without datahash.
     assert_eq!(PkgInfo::parse("a = b\nbad\n", "p").unwrap_err().to_string(), "p line 2: \"bad\" is not `key = value`");
 }
+
+fn installed_fixture(name: &str) -> String {
+    let path =
+        format!("{}/../../tests/fixtures/dpkg/alpine-minirootfs-apk-installed/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(path).unwrap()
+}
+
+/// Every record of the real databases parsed and written back gives apk-tools' bytes.
+#[test]
+fn real_installed_records_round_trip_byte_for_byte() {
+    for fixture in ["alpine-3.20.3-x86_64-installed", "alpine-3.19.4-x86_64-installed"] {
+        let text = installed_fixture(fixture);
+        let mut out = String::new();
+        let mut acls = 0;
+        for block in text.split_inclusive("\n\n") {
+            let rec = InstalledRecord::parse(block, fixture).unwrap();
+            acls += rec.dirs.iter().filter(|d| d.acl != ApkAcl::DIR).count();
+            rec.write(&mut out);
+        }
+        assert_eq!(out, text, "{fixture}");
+        assert!(acls >= 1, "the fixture exercises M: lines");
+    }
+}
+
+#[test]
+fn installed_rewrite_keeps_every_other_byte() {
+    let text = installed_fixture("alpine-3.20.3-x86_64-installed");
+    let block = text.split_inclusive("\n\n").find(|b| b.contains("\nP:zlib\n")).unwrap();
+    let mut rec = InstalledRecord::parse(block, "installed").unwrap();
+    rec.package.version = "1.3.1-r9".parse().unwrap();
+    rec.dirs[0].files.push(InstalledFile { name: "new.so".into(), acl: ApkAcl::FILE, checksum: None });
+    let out = rewrite_installed(&text, "installed", "zlib", Some(&rec)).unwrap();
+    let mut want = String::new();
+    rec.write(&mut want);
+    assert_eq!(out, text.replace(block, &want));
+    assert!(out.contains("V:1.3.1-r9\n") && out.contains("R:new.so\n"));
+    // Removed, then added back in its sorted place.
+    let removed = rewrite_installed(&text, "installed", "zlib", None).unwrap();
+    assert_eq!(removed, text.replace(block, ""));
+    let original = InstalledRecord::parse(block, "installed").unwrap();
+    assert_eq!(rewrite_installed(&removed, "installed", "zlib", Some(&original)).unwrap(), text);
+    let musl = text.split_inclusive("\n\n").find(|b| b.contains("\nP:musl\n")).unwrap();
+    let without = text.replace(musl, "");
+    let back = rewrite_installed(&without, "installed", "musl", Some(&InstalledRecord::parse(musl, "i").unwrap()));
+    assert_eq!(back.unwrap(), text);
+    // Bad input.
+    let err = rewrite_installed("P:a\nV:1\n", "installed", "a", None).unwrap_err().to_string();
+    assert_eq!(err, "installed: does not end with a blank line (truncated?)");
+    let err = InstalledRecord::parse("C:Q1hvfkN/qlp/zhXR3cuerq6jd2Z7g=\nP:a\nV:1\nR:x\n", "i").unwrap_err().to_string();
+    assert_eq!(err, "i line 4: R: before any F:");
+    let err = InstalledRecord::parse("C:Q1hvfkN/qlp/zhXR3cuerq6jd2Z7g=\nP:a\nV:1\nF:x\nM:0:0:99\n", "i").unwrap_err();
+    assert_eq!(err.to_string(), "i line 5: \"0:0:99\" is not uid:gid:mode[:xattr checksum]");
+}
+
+#[test]
+fn installed_record_from_a_verified_package() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut keys = ApkKeys::new();
+    keys.add_pem("test.rsa.pub", &keypair(d, "test.rsa")).unwrap();
+    let items = [
+        Item::Dir("usr/"),
+        Item::Dir("usr/bin/"),
+        Item::File("usr/bin/demo", b"#!/bin/sh\necho demo\n"),
+        Item::Hard("usr/bin/demo2", "usr/bin/demo"),
+        Item::Link("usr/bin/d", "demo"),
+        Item::File("usr/bin/.keep_x", b""),
+    ];
+    let (bytes, id) = build_apk(d, &data_tar(&items, None), "");
+    let apk = open_apk(d, &bytes, &keys, &id).unwrap();
+    let entry = ApkIndex::parse(&format!("C:{id}\nP:demo\nV:1.0-r1\nA:x86_64\nS:1\nI:2\nT:t\nU:u\nL:MIT\n"), "i")
+        .unwrap()
+        .entries
+        .remove(0);
+    let mut rec = InstalledRecord::new(entry);
+    apk.data(|e| rec.add_entry(&e.path, &e.meta, e.checksum)).unwrap();
+    let mut out = String::new();
+    rec.write(&mut out);
+    let q1 = |data: &[u8]| {
+        let mut h = SignatureHash::Sha1.hasher();
+        h.update(data);
+        ApkChecksum::Sha1(h.finalize().try_into().unwrap()).to_string()
+    };
+    let demo = q1(b"#!/bin/sh\necho demo\n");
+    assert_eq!(
+        out,
+        format!(
+            "C:{id}\nP:demo\nV:1.0-r1\nA:x86_64\nS:1\nI:2\nT:t\nU:u\nL:MIT\nF:usr\nF:usr/bin\nR:demo\na:0:0:755\nZ:{demo}\n\
+             R:demo2\na:0:0:755\nZ:{demo}\nR:d\na:0:0:777\nZ:{}\n\n",
+            q1(b"demo")
+        )
+    );
+    let mut orphan = InstalledRecord::new(rec.package.clone());
+    let err = orphan.add_entry("usr/x", &oci_core::EntryMeta::file(0o644, 0), None).unwrap_err().to_string();
+    assert_eq!(err, "demo entry \"usr/x\": no directory entry before it in the package");
+}
