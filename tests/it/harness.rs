@@ -6,6 +6,7 @@
 //! environment for registry tests in [`registry`]; signed apt repositories, images whose
 //! dpkg database dpkg wrote, and dpkg/apt as judges in [`apt_repo`].
 
+pub mod apk_repo;
 pub mod apt_repo;
 mod layers;
 mod registry;

@@ -10,6 +10,7 @@
 //! files have other owners); they fail, rather than skip, when one is missing.
 //! `.ci/run` installs them all.
 
+mod apk_repo;
 mod append;
 mod apt_repo;
 mod bad_input;

@@ -52,6 +52,10 @@ pub enum Error {
     /// unsafe `.deb` entry…
     #[error(transparent)]
     Apt(#[from] crate::AptError),
+    /// An apk repository, package or database was refused or could not be read: an unknown
+    /// key, a bad signature, a checksum mismatch, an unsafe entry…
+    #[error(transparent)]
+    Apk(#[from] crate::ApkError),
     /// A rule set file is invalid: unknown kind or key, wrong type, unsafe path…
     #[error("invalid rule set {source_name}{}{}: {reason}", line.map(|l| format!(" line {l}")).unwrap_or_default(), rule.as_ref().map(|r| format!(" (rule {r:?})")).unwrap_or_default())]
     RuleSet {

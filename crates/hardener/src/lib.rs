@@ -21,8 +21,13 @@
 //!   [`Release`], [`read_packages`], [`Sources`]) and `.deb` files ([`VerifiedDeb`]), each verified
 //!   before use; upgrades applied as files and database entries ([`apply_upgrades`]) and
 //!   written with rule fixes as one layer ([`patch_image`]).
+//! - Alpine repositories and packages (issue 10): apk signing keys and signatures ([`ApkKeys`],
+//!   [`read_signatures`]), signed indexes ([`ApkIndex`]) and
+//!   packages ([`VerifiedApk`]), `installed`
+//!   records ([`InstalledRecord`], [`rewrite_installed`]).
 
 mod advisories;
+mod apk;
 mod apt;
 mod atomic;
 mod deb;
@@ -42,6 +47,12 @@ mod version;
 pub use advisories::{
     Advisory, AdvisoryDb, AdvisoryStatus, DEFAULT_SOURCES, DbInfo, DbSource, DbUpdate, DbUpdateEvent, Ecosystem,
     IngestReport, Severity, SourceInfo, StaleDatabase, UbuntuStream, default_db_dir, update_db,
+};
+pub use apk::{
+    APK_SCRIPTS, ApkAcl, ApkChecksum, ApkDataEntry, ApkDepOp, ApkDependency, ApkError, ApkIndex, ApkIndexEntry,
+    ApkKeys, ApkNameKind, ApkResult, ApkScript, ApkSignature, InstalledDir, InstalledFile, InstalledRecord,
+    MAX_APK_CONTROL_SIZE, MAX_APKINDEX_SIZE, PkgInfo, SignatureHash, SignedHasher, VerifiedApk, read_signatures,
+    rewrite_installed,
 };
 pub use apt::{
     AptError, AptResult, ArchQualifier, Compression, Dependency, Fingerprint, IndexLocation, KeyInfo, Keyring,
