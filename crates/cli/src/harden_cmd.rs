@@ -183,11 +183,7 @@ pub fn harden(args: HardenArgs) -> Result<ExitCode> {
         bail!("harden needs a destination (or --dry-run)");
     }
     let session = args.registry.session(progress(true));
-    let source =
-        session.open(&args.source, &args.platforms, PullScope::Everything).with_context(|| match &args.source {
-            Reference::Registry(name) => format!("pulling {name}"),
-            local => format!("opening {local}"),
-        })?;
+    let source = crate::remote::open_whole(&session, &args.source, &args.platforms)?;
     // The hardened image is built in the blob cache, then written to the destination.
     let layout = session.cache()?.clone();
     let mut options = HardenOptions::default();

@@ -10,7 +10,7 @@ use hardener::{
     Gate, MirrorRule, PatchJob, PatchJobImage, PatchJobOptions, RepoOptions, RuleSet, ScriptPolicy, Severity,
     UpgradeReason, UpgradeSelection,
 };
-use oci_core::{CopyOptions, Platform, PullScope, Reference};
+use oci_core::{CopyOptions, Platform, Reference};
 
 use crate::remote::{RegistryArgs, progress};
 
@@ -151,11 +151,7 @@ pub fn run(args: Run) -> Result<ExitCode> {
         bail!("patch needs a destination (or --dry-run)");
     }
     let session = args.registry.session(progress(args.quiet));
-    let source =
-        session.open(&args.source, &args.platforms, PullScope::Everything).with_context(|| match &args.source {
-            Reference::Registry(name) => format!("pulling {name}"),
-            local => format!("opening {local}"),
-        })?;
+    let source = crate::remote::open_whole(&session, &args.source, &args.platforms)?;
     let layout = session.cache()?.clone();
     let options = job_options(&args, &session)?;
     let mut out = std::io::stdout().lock();

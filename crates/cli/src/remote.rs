@@ -76,6 +76,15 @@ pub fn open_source(
     Ok((source, matches!(reference, Reference::Registry(_)).then_some(session)))
 }
 
+/// Opens `reference` whole (every layer local) through `session`, for commands that write
+/// a new image from it.
+pub fn open_whole(session: &Session, reference: &Reference, platforms: &[Platform]) -> Result<ImageSource> {
+    session.open(reference, platforms, PullScope::Everything).with_context(|| match reference {
+        Reference::Registry(name) => format!("pulling {name}"),
+        local => format!("opening {local}"),
+    })
+}
+
 /// Makes sure the layers of `image` are local (a no-op for local references).
 pub fn fetch_layers(session: Option<&Session>, reference: &Reference, image: &oci_core::Image) -> Result<()> {
     if let (Some(session), Reference::Registry(name)) = (session, reference) {

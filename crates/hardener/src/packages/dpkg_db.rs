@@ -17,40 +17,10 @@
 
 use std::fmt::Write as _;
 
+// dpkg's status fields in the order dpkg writes them (lib/dpkg/parse.c); fields not listed
+// there follow, in the order the package's control file has them.
+use crate::apt::deb822::DPKG_FIELD_ORDER as FIELD_ORDER;
 use crate::{Error, Result};
-
-/// dpkg's status fields in the order dpkg writes them; fields not listed here follow, in
-/// the order the package's control file has them.
-const FIELD_ORDER: &[&str] = &[
-    "Package",
-    "Essential",
-    "Protected",
-    "Status",
-    "Priority",
-    "Section",
-    "Installed-Size",
-    "Origin",
-    "Maintainer",
-    "Bugs",
-    "Architecture",
-    "Multi-Arch",
-    "Source",
-    "Version",
-    "Config-Version",
-    "Replaces",
-    "Provides",
-    "Depends",
-    "Pre-Depends",
-    "Recommends",
-    "Suggests",
-    "Breaks",
-    "Conflicts",
-    "Enhances",
-    "Conffiles",
-    "Description",
-    "Triggers-Pending",
-    "Triggers-Awaited",
-];
 
 /// Fields whose value dpkg parses as a dependency list and writes back canonically.
 const DEPENDENCY_FIELDS: &[&str] =
