@@ -132,4 +132,17 @@ impl Error {
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
         Error::Io { context: context.into(), source }
     }
+
+    /// [`Error::Download`] for `url`, with the whole cause chain of `error` as the reason.
+    #[cfg(feature = "download")]
+    pub(crate) fn download(url: &str, error: &dyn std::error::Error) -> Error {
+        let mut reason = error.to_string();
+        let mut cause = error.source();
+        while let Some(c) = cause {
+            reason.push_str(": ");
+            reason.push_str(&c.to_string());
+            cause = c.source();
+        }
+        Error::Download { url: url.to_owned(), reason }
+    }
 }

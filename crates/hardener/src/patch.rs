@@ -135,21 +135,7 @@ pub fn harden(image: &Image, rules: &RuleSet, layout: &OciLayout, base_name: Opt
         return Ok(Hardened { descriptor: image.descriptor().clone(), before, entries: Vec::new(), unchanged: true });
     }
     let base = base_of(image, layout)?;
-    // Keep the bytes the patch will rewrite (setuid files) from this one pass.
-    let by_path = rules.capture();
-    let strips_setuid = rules.rules.iter().any(|r| r.kind == crate::RuleKind::StripSetuid);
-    let fs = MergedFs::build_capturing_with(&base, move |path, meta| {
-        by_path(path) || (strips_setuid && meta.mode & 0o6000 != 0 && meta.size <= 64 << 20)
-    })?;
-    let before = evaluate(rules, &CheckInput::new(&fs, &base));
-    if let Some((rule, message)) = before.results.iter().find_map(|r| match &r.outcome {
-        crate::RuleOutcome::Error { message } if r.action == crate::Action::Fix => {
-            Some((r.rule_id.clone(), message.clone()))
-        }
-        _ => None,
-    }) {
-        return Err(Error::RuleRefused { rule, image: base.digest().to_string(), message });
-    }
+    let (fs, before) = evaluate_for_fixing(&base, rules, &base.digest().to_string())?;
     let fixes = before.fixes();
     let planned = plan_entries(&fs, &fixes)?;
     let epoch = oci_core::source_date_epoch(&base);
@@ -210,6 +196,27 @@ pub(crate) fn base_of(image: &Image, layout: &OciLayout) -> Result<Image> {
         }
         None => image.clone(),
     })
+}
+
+/// The merged filesystem of `image` (keeping, from this one pass, the bytes the patch will
+/// rewrite: the rules' files and setuid files) and the rules' evaluation on it. A `fix` rule
+/// that refuses is an [`Error::RuleRefused`] naming `named` (the image being hardened).
+pub(crate) fn evaluate_for_fixing(image: &Image, rules: &RuleSet, named: &str) -> Result<(MergedFs, Evaluation)> {
+    let by_path = rules.capture();
+    let strips_setuid = rules.rules.iter().any(|r| r.kind == crate::RuleKind::StripSetuid);
+    let fs = MergedFs::build_capturing_with(image, move |path, meta| {
+        by_path(path) || (strips_setuid && meta.mode & 0o6000 != 0 && meta.size <= 64 << 20)
+    })?;
+    let evaluation = evaluate(rules, &CheckInput::new(&fs, image));
+    if let Some((rule, message)) = evaluation.results.iter().find_map(|r| match &r.outcome {
+        crate::RuleOutcome::Error { message } if r.action == crate::Action::Fix => {
+            Some((r.rule_id.clone(), message.clone()))
+        }
+        _ => None,
+    }) {
+        return Err(Error::RuleRefused { rule, image: named.to_owned(), message });
+    }
+    Ok((fs, evaluation))
 }
 
 fn pointer_escape(key: &str) -> String {

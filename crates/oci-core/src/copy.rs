@@ -53,6 +53,20 @@ impl CopyReport {
             bytes_downloaded: 0,
         }
     }
+
+    /// The report of a push to a registry that wrote `digest` with these transfer stats.
+    #[cfg(feature = "registry")]
+    pub(crate) fn pushed(digest: Digest, media_type: MediaType, stats: &crate::TransferStats) -> CopyReport {
+        CopyReport {
+            blobs_written: stats.blobs_uploaded,
+            blobs_skipped: stats.blobs_skipped,
+            blobs_mounted: stats.blobs_mounted,
+            bytes_written: stats.bytes_uploaded,
+            bytes_skipped: stats.bytes_skipped,
+            bytes_downloaded: stats.bytes_downloaded,
+            ..CopyReport::empty(digest, media_type)
+        }
+    }
 }
 
 #[cfg(feature = "registry")]
@@ -96,15 +110,7 @@ pub async fn copy_image(
         Reference::Registry(name) => {
             let (digest, media_type, stats) =
                 crate::push(registry, &source, name, &options.platforms, cache, progress).await?;
-            CopyReport {
-                blobs_written: stats.blobs_uploaded,
-                blobs_skipped: stats.blobs_skipped,
-                blobs_mounted: stats.blobs_mounted,
-                bytes_written: stats.bytes_uploaded,
-                bytes_skipped: stats.bytes_skipped,
-                bytes_downloaded: stats.bytes_downloaded,
-                ..CopyReport::empty(digest, media_type)
-            }
+            CopyReport::pushed(digest, media_type, &stats)
         }
         local => {
             let (local, options, cache) = (local.clone(), options.clone(), cache.clone());

@@ -189,15 +189,7 @@ impl Session {
                     &remote.cache,
                     Arc::clone(&self.progress),
                 ))?;
-                Ok(CopyReport {
-                    blobs_written: stats.blobs_uploaded,
-                    blobs_skipped: stats.blobs_skipped,
-                    blobs_mounted: stats.blobs_mounted,
-                    bytes_written: stats.bytes_uploaded,
-                    bytes_skipped: stats.bytes_skipped,
-                    bytes_downloaded: stats.bytes_downloaded,
-                    ..CopyReport::empty(digest, media_type)
-                })
+                Ok(CopyReport::pushed(digest, media_type, &stats))
             }
             local => crate::copy(source, local, options),
         }

@@ -162,16 +162,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 #[cfg(feature = "download")]
 fn download(url: &str, mut file: File) -> Result<()> {
     use std::io::Write as _;
-    let failed = |e: &dyn std::error::Error| {
-        let mut reason = e.to_string();
-        let mut cause = e.source();
-        while let Some(c) = cause {
-            reason.push_str(": ");
-            reason.push_str(&c.to_string());
-            cause = c.source();
-        }
-        Error::Download { url: url.to_owned(), reason }
-    };
+    let failed = |e: &dyn std::error::Error| Error::download(url, e);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

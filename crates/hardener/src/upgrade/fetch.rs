@@ -77,16 +77,7 @@ impl Transport {
 
     #[cfg(feature = "download")]
     fn http_copy(&mut self, url: &str, out: &mut dyn Write, limit: u64) -> Result<bool> {
-        let failed = |e: &dyn std::error::Error| {
-            let mut reason = e.to_string();
-            let mut cause = e.source();
-            while let Some(c) = cause {
-                reason.push_str(": ");
-                reason.push_str(&c.to_string());
-                cause = c.source();
-            }
-            Error::Download { url: url.to_owned(), reason }
-        };
+        let failed = |e: &dyn std::error::Error| Error::download(url, e);
         if self.http.is_none() {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()

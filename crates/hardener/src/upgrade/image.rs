@@ -16,8 +16,8 @@ use super::scripts::ScriptPolicy;
 use super::spool::{Spool, Spooled};
 use crate::patch::{base_of, restore_record};
 use crate::{
-    CheckInput, Error, Evaluation, Fix, LABEL_BASE_DIGEST, LABEL_BASE_NAME, LABEL_RESTORE, LABEL_RULES,
-    LABEL_RULES_DIGEST, PatchEntry, Result, RuleSet, evaluate, harden, plan_entries,
+    Error, Evaluation, Fix, LABEL_BASE_DIGEST, LABEL_BASE_NAME, LABEL_RESTORE, LABEL_RULES, LABEL_RULES_DIGEST,
+    PatchEntry, Result, RuleSet, harden, plan_entries,
 };
 
 /// Label: the upgraded packages, compact JSON
@@ -186,20 +186,7 @@ pub fn patch_image(
                 *base.source().limits(),
             );
             let upgraded = source.image_at(source.top())?;
-            let by_path = rules.capture();
-            let strips_setuid = rules.rules.iter().any(|r| r.kind == crate::RuleKind::StripSetuid);
-            let fs2 = MergedFs::build_capturing_with(&upgraded, move |path, meta| {
-                by_path(path) || (strips_setuid && meta.mode & 0o6000 != 0 && meta.size <= 64 << 20)
-            })?;
-            let evaluation = evaluate(rules, &CheckInput::new(&fs2, &upgraded));
-            if let Some((rule, message)) = evaluation.results.iter().find_map(|r| match &r.outcome {
-                crate::RuleOutcome::Error { message } if r.action == crate::Action::Fix => {
-                    Some((r.rule_id.clone(), message.clone()))
-                }
-                _ => None,
-            }) {
-                return Err(Error::RuleRefused { rule, image: base.digest().to_string(), message });
-            }
+            let (fs2, evaluation) = crate::patch::evaluate_for_fixing(&upgraded, rules, &base.digest().to_string())?;
             let fixes = evaluation.fixes();
             config_edits =
                 fixes.iter().filter_map(|f| if let Fix::Config(e) = f { Some(e.clone()) } else { None }).collect();
