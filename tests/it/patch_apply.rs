@@ -11,7 +11,7 @@ use std::path::Path;
 
 use hardener::oci_core::{Image, ImageSource, OciLayout};
 use hardener::{
-    DebLocation, Error, PatchOptions, Patched, PlannedPackage, RuleSet, ScriptDisposition, ScriptPolicy, UpgradePlan,
+    PackageLocation, Error, PatchOptions, Patched, PlannedPackage, RuleSet, ScriptDisposition, ScriptPolicy, UpgradePlan,
     UpgradeReason, patch_image,
 };
 
@@ -51,12 +51,13 @@ fn planned(repo: &AptRepo, built: &BuiltDeb, installed: Option<&str>) -> Planned
         } else {
             UpgradeReason::Dependency { by: "hello".into() }
         },
-        deb: DebLocation {
+        file: PackageLocation {
             repository: repo.file_uri(),
             suite: NEW_SUITE.into(),
             filename: deb.filename(),
             size: built.size,
             sha256: built.sha256.clone(),
+            control_checksum: None,
             local: Some(built.path.clone()),
         },
     }
@@ -472,9 +473,9 @@ fn a_deb_with_escaping_paths_is_refused_with_nothing_written() {
     p.multi_arch_same = false;
     p.installed = Some("1.0-1".into());
     p.version = "1.0-2".into();
-    p.deb.size = bytes.len() as u64;
-    p.deb.sha256 = sha256_hex(&bytes);
-    p.deb.local = Some(path.clone());
+    p.file.size = bytes.len() as u64;
+    p.file.sha256 = sha256_hex(&bytes);
+    p.file.local = Some(path.clone());
     plan.packages = vec![p];
     let layout = &fixture.image.layout;
     let before = fs::read_dir(layout.join("blobs/sha256")).unwrap().count();
@@ -488,7 +489,7 @@ fn a_deb_with_escaping_paths_is_refused_with_nothing_written() {
     assert_eq!(fs::read_dir(layout.join("blobs/sha256")).unwrap().count(), before);
     assert_eq!(fs::read(layout.join("index.json")).unwrap(), index);
     // A .deb that does not match the plan's hash is refused too.
-    plan.packages[0].deb.sha256 = "0".repeat(64);
+    plan.packages[0].file.sha256 = "0".repeat(64);
     let err = patch(&fixture.image, "old", &plan, None, ScriptPolicy::Warn).unwrap_err().to_string();
     assert!(err.contains("SHA256"), "{err}");
 }

@@ -7,7 +7,7 @@ use std::fs;
 use std::path::Path;
 
 use hardener::oci_core::{ImageSource, MergedFs};
-use hardener::{RepoOptions, UpgradePlan, UpgradeReason, UpgradeRequest, UpgradeTarget, fetch_debs, resolve_upgrades};
+use hardener::{RepoOptions, UpgradePlan, UpgradeReason, UpgradeRequest, UpgradeTarget, fetch_packages, resolve_upgrades};
 
 use crate::harness::apt_repo::DpkgImage;
 use crate::harness::{
@@ -78,7 +78,7 @@ fn standard_fixture_resolves_to_apts_candidates_and_fetches_verified_debs() {
     assert_eq!(Some(plan.packages[1].version.clone()), apt_policy(repo, "hello").candidate);
     let libbar = &plan.packages[0];
     assert_eq!(libbar.reason, UpgradeReason::Dependency { by: "hello".into() });
-    assert_eq!((libbar.installed.as_deref(), libbar.deb.suite.as_str()), (None, NEW_SUITE));
+    assert_eq!((libbar.installed.as_deref(), libbar.file.suite.as_str()), (None, NEW_SUITE));
     let hello = &plan.packages[1];
     assert_eq!((hello.installed.as_deref(), &hello.reason), (Some("1.0-1"), &UpgradeReason::Requested));
     assert_eq!((hello.source.as_str(), hello.source_version.as_str()), ("hello-src", "1.0-1+deb12u1"));
@@ -109,13 +109,13 @@ fn standard_fixture_resolves_to_apts_candidates_and_fetches_verified_debs() {
     assert_eq!((tool.version.as_str(), tool.source_version.as_str()), ("3.0-1+b1", "3.0-1"));
 
     // The .debs: in the cache, byte for byte what the repository built.
-    fetch_debs(&mut plan, &options(&cache)).expect("fetching");
+    fetch_packages(&mut plan, &options(&cache)).expect("fetching");
     for p in &plan.packages {
         let built = repo.deb(NEW_SUITE, &p.name, &p.architecture);
-        let local = p.deb.local.as_ref().expect("fetched");
+        let local = p.file.local.as_ref().expect("fetched");
         assert_eq!(fs::read(local).expect("reading"), fs::read(&built.path).expect("reading the built deb"));
-        assert_eq!((p.deb.sha256.as_str(), p.deb.size), (built.sha256.as_str(), built.size));
-        hardener::VerifiedDeb::open(local, p.deb.size, &p.deb.sha256).expect("a verified .deb");
+        assert_eq!((p.file.sha256.as_str(), p.file.size), (built.sha256.as_str(), built.size));
+        hardener::VerifiedDeb::open(local, p.file.size, &p.file.sha256).expect("a verified .deb");
     }
     // Six .debs and the indexes (bookworm and bookworm-security × amd64, i386).
     assert_eq!(cache_is_verified(&cache), 6 + 4);
@@ -156,9 +156,9 @@ fn over_http_with_a_cache_that_is_not_fetched_twice_and_air_gapped() {
     let opts = mirrored(&cache, repo, server.url());
     let mut plan = resolve_upgrades(&fs, &UpgradeRequest::All, &opts).expect("resolving over HTTP");
     assert_eq!(plan.packages.len(), 6, "{plan:?}");
-    assert!(plan.packages.iter().all(|p| p.deb.repository == server.url()), "{plan:?}");
+    assert!(plan.packages.iter().all(|p| p.file.repository == server.url()), "{plan:?}");
     assert!(plan.sources.iter().all(|s| s.starts_with(server.url())), "{:?}", plan.sources);
-    fetch_debs(&mut plan, &opts).expect("fetching over HTTP");
+    fetch_packages(&mut plan, &opts).expect("fetching over HTTP");
     let first = server.requests();
     assert!(first.contains(&"/dists/bookworm-security/InRelease".to_owned()), "{first:?}");
     assert!(!first.iter().any(|r| r.ends_with("/Release.gpg")), "InRelease was enough: {first:?}");
@@ -167,7 +167,7 @@ fn over_http_with_a_cache_that_is_not_fetched_twice_and_air_gapped() {
 
     // Again with the same cache: only the signed metadata is asked for.
     let mut again = resolve_upgrades(&fs, &UpgradeRequest::All, &opts).expect("resolving again");
-    fetch_debs(&mut again, &opts).expect("fetching again");
+    fetch_packages(&mut again, &opts).expect("fetching again");
     assert_eq!(names(&again), names(&plan));
     let second: Vec<String> = server.requests().split_off(first.len());
     assert_eq!(second, ["/dists/bookworm/InRelease", "/dists/bookworm-security/InRelease"]);
@@ -214,8 +214,8 @@ fn over_http_with_a_cache_that_is_not_fetched_twice_and_air_gapped() {
         .expect("resolving a distroless image from given sources");
     assert_eq!(names(&plan), ["libbar1:amd64 1.0-1", "hello:amd64 1.0-1+deb12u1"]);
     assert_eq!(plan.architectures, ["amd64"]);
-    fetch_debs(&mut plan, &opts).expect("fetching from a directory");
-    assert!(plan.packages.iter().all(|p| p.deb.local.is_some()));
+    fetch_packages(&mut plan, &opts).expect("fetching from a directory");
+    assert!(plan.packages.iter().all(|p| p.file.local.is_some()));
 }
 
 #[test]
@@ -234,7 +234,7 @@ fn hostile_repositories_are_refused_and_nothing_unverified_is_kept() {
         opts.allow_expired = allow_expired;
         let err = match resolve_upgrades(&fs, &all, &opts) {
             Err(e) => e.to_string(),
-            Ok(mut plan) => fetch_debs(&mut plan, &opts).expect_err("refused at fetch time").to_string(),
+            Ok(mut plan) => fetch_packages(&mut plan, &opts).expect_err("refused at fetch time").to_string(),
         };
         cache_is_verified(&cache);
         err
@@ -357,7 +357,7 @@ fn candidates_come_only_from_the_images_own_release() {
     let plan = resolve_upgrades(&fs, &UpgradeRequest::All, &opts).expect("resolving");
     // Trixie's newer version is not a candidate; the backports suite has only an older one.
     assert_eq!(names(&plan), ["epochal:amd64 1:1.2-1+deb12u2"]);
-    assert_eq!(plan.packages[0].deb.suite, NEW_SUITE);
+    assert_eq!(plan.packages[0].file.suite, NEW_SUITE);
     assert!(plan.warnings.iter().any(|w| w.contains("trixie main: skipped") && w.contains("bookworm")), "{plan:?}");
     assert_eq!(plan.sources.len(), 2, "{:?}", plan.sources);
 }

@@ -255,8 +255,8 @@ fn print_plan(out: &mut impl Write, image: &PatchJobImage) -> std::io::Result<()
             p.source,
             p.source_version,
             reason(&p.reason),
-            p.deb.suite,
-            p.deb.filename
+            p.file.suite,
+            p.file.filename
         )?;
     }
     for t in &plan.unfixable {

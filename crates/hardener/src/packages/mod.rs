@@ -29,11 +29,12 @@ pub(crate) const APK_INSTALLED: &str = "lib/apk/db/installed";
 pub(crate) const MAX_DB_BYTES: u64 = 64 << 20;
 
 /// The package manager whose database lists a package.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 #[non_exhaustive]
 pub enum PackageFormat {
     /// Debian's dpkg (`var/lib/dpkg/status`, `status.d/`).
+    #[default]
     Dpkg,
     /// Alpine's apk (`lib/apk/db/installed`).
     Apk,

@@ -98,7 +98,7 @@ pub struct UpgradedPackage {
     /// Why it is in the plan.
     pub reason: UpgradeReason,
     /// The `.deb`'s verified SHA256.
-    pub deb_sha256: String,
+    pub sha256: String,
     /// The package's files (database files not included).
     pub files: FilesSummary,
     /// What happened to each configuration file.
@@ -173,10 +173,10 @@ pub fn apply_upgrades(fs: &MergedFs, plan: &UpgradePlan, policy: ScriptPolicy) -
 
     for p in &plan.packages {
         let local =
-            p.deb.local.as_ref().ok_or_else(|| {
+            p.file.local.as_ref().ok_or_else(|| {
                 db_error(&p.name, format!("{} {}: the package file was not fetched", p.name, p.version))
             })?;
-        let deb = VerifiedDeb::open(local, p.deb.size, &p.deb.sha256)?;
+        let deb = VerifiedDeb::open(local, p.file.size, &p.file.sha256)?;
         let control = deb.control()?;
         check_control(&deb, &control, p)?;
         let conffiles = control.conffiles()?;
@@ -373,7 +373,7 @@ pub fn apply_upgrades(fs: &MergedFs, plan: &UpgradePlan, policy: ScriptPolicy) -
             source: p.source.clone(),
             source_version: p.source_version.clone(),
             reason: p.reason.clone(),
-            deb_sha256: deb.sha256().to_owned(),
+            sha256: deb.sha256().to_owned(),
             files: summary,
             conffiles: files.conffile_outcomes,
             scripts,
@@ -857,7 +857,7 @@ mod tests {
 
     use super::*;
     use crate::deb::tests::{run, sha256_file};
-    use crate::upgrade::plan::DebLocation;
+    use crate::upgrade::plan::PackageLocation;
 
     /// Builds `NAME_VERSION.deb` with dpkg-deb from `(path, mode, content)` entries
     /// (`content` `None`: a directory); `extra` adds control fields, and its
@@ -910,12 +910,13 @@ Description: test\n"
             source: name.into(),
             source_version: version.into(),
             reason: UpgradeReason::Requested,
-            deb: DebLocation {
+            file: PackageLocation {
                 repository: "file:/x".into(),
                 suite: "s".into(),
                 filename: "f".into(),
                 size: std::fs::metadata(deb).unwrap().len(),
                 sha256: sha256_file(deb),
+                control_checksum: None,
                 local: Some(deb.to_path_buf()),
             },
         }

@@ -191,17 +191,17 @@ pub(crate) fn cached(
 
 /// Fetches every planned `.deb` into the blob cache (`options.cache`), verified by the
 /// `Packages` index's SHA256 and size, and records where each is in
-/// [`super::DebLocation::local`]. Files already in the cache are not fetched again.
+/// [`super::PackageLocation::local`]. Files already in the cache are not fetched again.
 ///
 /// # Errors
 /// [`Error::Apt`] with a size or SHA256 mismatch (a tampered or truncated download: nothing
 /// is kept), [`Error::Download`] when a file cannot be fetched, [`Error::Image`] when the cache
 /// cannot be written.
-pub fn fetch_debs(plan: &mut UpgradePlan, options: &RepoOptions) -> Result<()> {
+pub fn fetch_packages(plan: &mut UpgradePlan, options: &RepoOptions) -> Result<()> {
     let layout = oci_core::open_cache(&options.cache)?;
     let mut transport = Transport::default();
     for package in &mut plan.packages {
-        let deb = &mut package.deb;
+        let deb = &mut package.file;
         let url = format!("{}/{}", deb.repository, deb.filename);
         let path = cached(&layout, &mut transport, &[url], &deb.sha256, deb.size)?;
         deb.local = Some(path);

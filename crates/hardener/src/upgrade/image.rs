@@ -117,7 +117,7 @@ pub fn patch_image(
                 architecture: &p.architecture,
                 from: p.installed.as_deref(),
                 to: &p.version,
-                sha256: &p.deb.sha256,
+                sha256: &p.file.sha256,
             })
             .collect::<Vec<_>>(),
     )

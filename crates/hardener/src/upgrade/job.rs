@@ -9,7 +9,7 @@ use oci_core::{Digest, Image, ImageSource, MergedFs, OciLayout, Platform};
 use serde::Serialize;
 
 use super::{
-    PatchOptions, PatchOutcome, RepoOptions, UpgradePlan, UpgradeRequest, UpgradeTarget, UpgradedPackage, fetch_debs,
+    PatchOptions, PatchOutcome, RepoOptions, UpgradePlan, UpgradeRequest, UpgradeTarget, UpgradedPackage, fetch_packages,
     patch_base, patch_source, resolve_upgrades,
 };
 use crate::scan::{FindingStatus, ScanReport};
@@ -51,7 +51,7 @@ pub struct PlannedUpgrades {
 ///
 /// # Errors
 /// The scan's ([`crate::Error::MissingDatabase`]…), [`resolve_upgrades`]'s (no sources, a
-/// resolution that needs a removal…), and [`fetch_debs`]'s (a hash mismatch…).
+/// resolution that needs a removal…), and [`fetch_packages`]'s (a hash mismatch…).
 pub fn plan_upgrades(
     image: &Image,
     target: &str,
@@ -87,7 +87,7 @@ pub fn plan_upgrades(
         plan.warnings.push(format!("the image was not scanned ({reason}): no vulnerable package is known"));
     }
     if fetch {
-        fetch_debs(&mut plan, repo)?;
+        fetch_packages(&mut plan, repo)?;
     }
     Ok(PlannedUpgrades { plan, before })
 }

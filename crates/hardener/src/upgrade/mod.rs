@@ -24,7 +24,7 @@ mod scripts;
 mod spool;
 
 pub use apply::{AppliedUpgrades, FileCounts, FilesSummary, UpgradedPackage, apply_capture, apply_upgrades};
-pub use fetch::fetch_debs;
+pub use fetch::fetch_packages;
 pub use files::{
     ConffileAction, ConffileOutcome, FileAction, FileChange, Installed, PackageFiles, plan_deb_files,
     plan_package_files,
@@ -37,7 +37,7 @@ pub use job::{
     PatchJob, PatchJobImage, PatchJobOptions, PatchReport, PatchedImageReport, PlannedUpgrades, RemainingFinding,
     UpgradeSelection, after_upgrades, patch_job, plan_patch, plan_upgrades, targets_from_findings,
 };
-pub use plan::{DebLocation, PlannedPackage, UpgradePlan, UpgradeReason, UpgradeRequest, UpgradeTarget};
+pub use plan::{PackageLocation, PlannedPackage, UpgradePlan, UpgradeReason, UpgradeRequest, UpgradeTarget};
 pub use repo::RepoOptions;
 pub use resolve::resolve_upgrades;
 pub use scripts::{

@@ -7,6 +7,8 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
+use crate::PackageFormat;
+
 /// What the user asked to upgrade.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -58,20 +60,28 @@ pub enum UpgradeReason {
     },
 }
 
-/// Where a planned `.deb` comes from and how it is checked.
+/// Where a planned package file (`.deb`, `.apk`) comes from and how it is checked.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct DebLocation {
+pub struct PackageLocation {
     /// The repository's base URI as the (rewritten) source names it.
     pub repository: String,
-    /// The suite it was found in (`bookworm-security`).
+    /// The suite it was found in (`bookworm-security`); for apk the repository's branch
+    /// and name as its URL ends (`v3.20/main`).
     pub suite: String,
-    /// `Filename` from the Packages index (`pool/main/o/openssl/libssl3_….deb`).
+    /// The file's path under `repository`: `Filename` from the Packages index
+    /// (`pool/main/o/openssl/libssl3_….deb`); for apk `ARCH/NAME-VERSION.apk`.
     pub filename: String,
-    /// `Size` from the Packages index.
+    /// `Size` from the Packages index; for apk the index's `S:`.
     pub size: u64,
-    /// `SHA256` from the Packages index (lower-case hex).
+    /// The file's SHA256 (lower-case hex): for a `.deb` the Packages index's `SHA256`,
+    /// checked before the file is used; for an `.apk`, whose index records no hash of the
+    /// whole file, the SHA256 of the verified download (empty until fetched).
     pub sha256: String,
+    /// apk only: the index's `C:` checksum (`Q1…`, the SHA1 of the package's control
+    /// stream), which the package's signed control stream must match.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub control_checksum: Option<String>,
     /// The verified file once fetched (in the blob cache, named by its sha256).
     #[serde(skip)]
     pub local: Option<PathBuf>,
@@ -97,15 +107,18 @@ pub struct PlannedPackage {
     pub source_version: String,
     /// Why it is upgraded (or added).
     pub reason: UpgradeReason,
-    /// The file.
-    pub deb: DebLocation,
+    /// The package file.
+    pub file: PackageLocation,
 }
 
 /// The resolved plan for one image.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UpgradePlan {
-    /// The dpkg architectures of the image (native first).
+    /// The package manager whose packages these are (dpkg for Debian and Ubuntu, apk for
+    /// Alpine).
+    pub format: PackageFormat,
+    /// The architectures of the image (native first): dpkg's, or apk's (`x86_64`).
     pub architectures: Vec<String>,
     /// The packages, upgraded and new, in the order they are applied (dependencies
     /// first).

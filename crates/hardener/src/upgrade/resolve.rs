@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use oci_core::MergedFs;
 
 use super::fetch::Transport;
-use super::plan::{DebLocation, PlannedPackage, UpgradePlan, UpgradeReason, UpgradeRequest, UpgradeTarget};
+use super::plan::{PackageLocation, PlannedPackage, UpgradePlan, UpgradeReason, UpgradeRequest, UpgradeTarget};
 use super::repo::{RepoOptions, Repositories, Repository, open_repositories};
 use crate::apt::deb822::paragraphs;
 use crate::apt::{
@@ -168,7 +168,7 @@ fn load(repos: &[Repository], names: &BTreeSet<String>) -> Result<Vec<(PackageEn
 /// satisfied by what stays installed, what is upgraded or a few new packages; `Breaks` and
 /// `Conflicts` with what stays installed resolved by upgrading it or refused. Packages come
 /// dependencies first. Indexes are fetched into the blob cache (`options.cache`); `.deb`s are
-/// not (see [`super::fetch_debs`]).
+/// not (see [`super::fetch_packages`]).
 ///
 /// [`UpgradeRequest::Packages`] names installed packages as `NAME` (every architecture
 /// installed) or `NAME:ARCH`. Held packages (`Status: hold …`) are upgraded only when named
@@ -237,12 +237,13 @@ pub fn resolve_upgrades(fs: &MergedFs, request: &UpgradeRequest, options: &RepoO
                         source: entry.source.clone(),
                         source_version: entry.source_version.to_string(),
                         reason: reason.clone(),
-                        deb: DebLocation {
+                        file: PackageLocation {
                             repository: repos[*r].uri.clone(),
                             suite: repos[*r].suite.clone(),
                             filename: entry.filename.clone(),
                             size: entry.size,
                             sha256: entry.sha256.clone(),
+                            control_checksum: None,
                             local: None,
                         },
                     });
