@@ -7,7 +7,8 @@ use std::fs;
 
 use hardener::{ApkIndex, ApkKeys, InstalledRecord, VerifiedApk, rewrite_installed};
 
-use crate::harness::apk_repo::{ApkPackage, ApkRepo, ApkSigningKey, TarItem, alpine_root, apk_chroot};
+use crate::harness::apk_repo::{ApkImage, ApkPackage, ApkRepo, ApkSigningKey, TarItem, alpine_root, apk_chroot};
+use crate::harness::apt_repo::unpack;
 use crate::harness::tempdir;
 
 fn demo() -> ApkPackage {
@@ -89,4 +90,32 @@ fn installed_record_equals_apk_tools() {
     assert!(said.lines().any(|l| l == "U etc/ocih-demo/demo.conf"), "apk audit: {said}");
     let info = apk_chroot(&root, &["info", "-v", "--no-network"]);
     assert!(String::from_utf8_lossy(&info.stdout).lines().any(|l| l == "ocih-demo-1.0-r0"));
+}
+
+/// The image builder the patch tests start from: apk-tools installs the old version into the
+/// minirootfs, a second layer upgrades it with apk-tools, and the image's database says so.
+#[test]
+fn apk_image_is_built_and_upgraded_by_apk_tools() {
+    let tmp = tempdir();
+    let key = ApkSigningKey::generate(tmp.path(), "ocih-test-65a1b2c3");
+    let mut new = demo();
+    new.version = "1.1-r0".into();
+    new.items.retain(|i| i.path != "ocih-top");
+    // The image is built when the repository had 1.0 only (its world names no version), then
+    // upgraded from the repository with both.
+    let old = ApkRepo::write(&tmp.path().join("old"), &key, &[demo()], "RSA", "RSA256");
+    let repo = ApkRepo::write(&tmp.path().join("repo"), &key, &[demo(), new], "RSA", "RSA256");
+    let mut image = ApkImage::build(&key, &old, "https://example.invalid/alpine/v3.20/main\n", &["ocih-demo"], "old");
+    image.apk_layer("upgraded", &repo, "upgrade", &[]);
+    for (tag, version, top) in [("old", "1.0-r0", true), ("upgraded", "1.1-r0", false)] {
+        let rootfs = unpack(&image.layout, tag);
+        let installed = fs::read_to_string(rootfs.path.join("lib/apk/db/installed")).unwrap();
+        assert!(installed.contains(&format!("P:ocih-demo\nV:{version}\n")), "{tag}: {installed}");
+        assert_eq!(rootfs.path.join("ocih-top").exists(), top, "{tag}");
+        assert_eq!(
+            fs::read_to_string(rootfs.path.join("etc/apk/repositories")).unwrap(),
+            "https://example.invalid/alpine/v3.20/main\n"
+        );
+        assert!(!rootfs.path.join("tmp/ocih-repo").exists());
+    }
 }

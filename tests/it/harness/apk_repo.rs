@@ -8,6 +8,12 @@
 //! - [`ApkRepo`]: `<arch>/*.apk` and a signed `<arch>/APKINDEX.tar.gz`.
 //! - [`alpine_root`]: the Alpine minirootfs unpacked into a directory, [`apk_chroot`]: apk-tools
 //!   run in it.
+//! - [`ApkImage`]: an OCI image (umoci) of the minirootfs with packages of an [`ApkRepo`]
+//!   installed by apk-tools itself, and more layers made the same way (the oracle a patched
+//!   image is compared with).
+//!
+//! A repository is served over HTTP on loopback with
+//! [`super::apt_repo::HttpServer::start`]`(&repo.dir, "")`.
 
 use std::fs;
 use std::io::Write;
@@ -17,7 +23,7 @@ use std::process::{Command, Output};
 use base64::Engine as _;
 use sha1::Digest as _;
 
-use super::{fixture, require_root, require_tool};
+use super::{fixture, oci_ref, require_root, require_tool, tempdir, tool};
 
 /// An RSA signing key and its public half, named as `/etc/apk/keys/<name>` would hold it.
 pub struct ApkSigningKey {
@@ -353,4 +359,91 @@ pub fn alpine_root(dir: &Path) {
 pub fn apk_chroot(root: &Path, args: &[&str]) -> Output {
     require_root();
     Command::new("chroot").arg(root).arg("/sbin/apk").args(args).output().expect("running chroot /sbin/apk")
+}
+
+/// An OCI image (a layout in a temporary directory) whose rootfs is the Alpine minirootfs
+/// with packages installed by apk-tools itself, the umoci bundle kept to add layers.
+pub struct ApkImage {
+    _tmp: tempfile::TempDir,
+    /// The layout.
+    pub layout: PathBuf,
+    bundle: PathBuf,
+    /// The latest tag.
+    pub tag: String,
+}
+
+impl ApkImage {
+    /// The minirootfs, `key` trusted in `/etc/apk/keys`, `/etc/apk/repositories` holding
+    /// `repositories` (what a patch reads), and `packages` (`NAME` or `NAME=VERSION`)
+    /// installed from `repo` by `apk add` in a chroot, imported as one layer tagged `tag`.
+    /// The repository is copied into the chroot for the install and removed afterwards.
+    pub fn build(key: &ApkSigningKey, repo: &ApkRepo, repositories: &str, packages: &[&str], tag: &str) -> ApkImage {
+        require_root();
+        require_tool("umoci");
+        let tmp = tempdir();
+        let layout = tmp.path().join("layout");
+        let bundle = tmp.path().join("bundle");
+        let image = format!("{}:{tag}", layout.display());
+        tool("umoci", &["init", "--layout", path_str(&layout)]).ok();
+        tool("umoci", &["new", "--image", &image]).ok();
+        tool("umoci", &["unpack", "--image", &image, path_str(&bundle)]).ok();
+        let root = bundle.join("rootfs");
+        alpine_root(&root);
+        fs::write(root.join("etc/apk/keys").join(&key.name), &key.public_pem).unwrap();
+        fs::write(root.join("etc/apk/repositories"), repositories).unwrap();
+        let mut built = ApkImage { _tmp: tmp, layout, bundle, tag: String::new() };
+        built.apk_layer(tag, repo, "add", packages);
+        built
+    }
+
+    /// `oci:LAYOUT:TAG` of the latest tag.
+    pub fn reference(&self) -> String {
+        oci_ref(&self.layout, Some(&self.tag))
+    }
+
+    /// Adds a layer in which apk-tools runs `apk ACTION --no-network --repository REPO ARGS…`
+    /// (`add NAME=VERSION`, `upgrade`…) with `repo` copied into the chroot as its only
+    /// repository, tagged `tag`.
+    pub fn apk_layer(&mut self, tag: &str, repo: &ApkRepo, action: &str, args: &[&str]) {
+        self.layer(tag, |root| {
+            let inside = root.join("tmp/ocih-repo");
+            let out = Command::new("cp").arg("-a").arg(&repo.dir).arg(&inside).output().unwrap();
+            assert!(out.status.success(), "cp: {}", String::from_utf8_lossy(&out.stderr));
+            // Only the copied repository: the image's own list names servers not reached here.
+            fs::write(root.join("tmp/ocih-repositories"), "").unwrap();
+            let mut all = vec![
+                action,
+                "--no-network",
+                "--no-cache",
+                "--repositories-file",
+                "/tmp/ocih-repositories",
+                "--repository",
+                "/tmp/ocih-repo",
+            ];
+            all.extend_from_slice(args);
+            let out = apk_chroot(root, &all);
+            fs::remove_dir_all(&inside).unwrap();
+            fs::remove_file(root.join("tmp/ocih-repositories")).unwrap();
+            assert!(
+                out.status.success(),
+                "apk {}: {}{}",
+                all.join(" "),
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        });
+    }
+
+    /// Adds a layer: `edit` changes the rootfs, umoci records the difference, tagged `tag`
+    /// (the earlier tags stay).
+    pub fn layer(&mut self, tag: &str, edit: impl FnOnce(&Path)) {
+        edit(&self.bundle.join("rootfs"));
+        let image = format!("{}:{tag}", self.layout.display());
+        tool("umoci", &["repack", "--refresh-bundle", "--image", &image, path_str(&self.bundle)]).ok();
+        self.tag = tag.to_owned();
+    }
+}
+
+fn path_str(p: &Path) -> &str {
+    p.to_str().expect("a UTF-8 path")
 }
