@@ -397,6 +397,7 @@ impl ApkImage {
     }
 
     /// `oci:LAYOUT:TAG` of the latest tag.
+    #[allow(dead_code, reason = "for the apk patch tests")]
     pub fn reference(&self) -> String {
         oci_ref(&self.layout, Some(&self.tag))
     }
