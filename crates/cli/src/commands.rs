@@ -158,7 +158,7 @@ fn stdout() -> BufWriter<io::StdoutLock<'static>> {
 fn merged(image: &Image) -> Result<MergedFs> {
     let fs = MergedFs::build(image).with_context(|| format!("reading the layers of image {}", image.digest()))?;
     for w in fs.warnings() {
-        eprintln!("warning: {w}");
+        crate::style::warn(w);
     }
     Ok(fs)
 }

@@ -10,7 +10,7 @@
 use std::io::{self, Write};
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 mod advice;
 mod commands;
@@ -19,11 +19,15 @@ mod output;
 mod patch_cmd;
 mod remote;
 mod scan_cmd;
+mod style;
 
 /// Daemonless, rootless OCI image hardening: read, inspect, export and copy images.
 #[derive(Debug, Parser)]
 #[command(name = "oci-harden", version, about, long_about = None, propagate_version = true)]
 struct Cli {
+    /// When to colour output: auto (a terminal, unless NO_COLOR is set), always, never.
+    #[arg(long, global = true, value_enum, default_value = "auto", value_name = "WHEN")]
+    color: style::ColorWhen,
     #[command(subcommand)]
     command: Command,
 }
@@ -59,12 +63,33 @@ enum Command {
     Patch(patch_cmd::PatchArgs),
     /// Delete blobs of an OCI layout that no tag or index entry reaches.
     Gc(commands::GcArgs),
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
+    Completions(CompletionsArgs),
+    /// Write man pages (oci-harden.1 and one per command) into a directory.
+    Manpages(ManpagesArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct CompletionsArgs {
+    /// The shell: `source <(oci-harden completions bash)`, or save it where the shell loads
+    /// completions from (`/usr/share/bash-completion/completions/oci-harden`).
+    shell: clap_complete::Shell,
+}
+
+#[derive(Debug, clap::Args)]
+struct ManpagesArgs {
+    /// The directory (created if missing), e.g. `/usr/local/share/man/man1`.
+    dir: std::path::PathBuf,
 }
 
 /// Parses the command line, runs the command and returns its exit code: 0 success,
 /// 1 a gate tripped (`--fail-on`), 2 an error (printed with its causes).
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // The colour choice is read first so that clap's own help and errors follow it.
+    let color = style::ColorWhen::from_args(std::env::args_os());
+    color.install();
+    let matches = Cli::command().color(color.clap()).get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let result = match cli.command {
         Command::Inspect(a) => commands::inspect(a),
         Command::Ls(a) => commands::ls(a),
@@ -80,23 +105,70 @@ pub fn main() -> ExitCode {
         Command::Harden(a) => harden_cmd::harden(a),
         Command::Patch(a) => patch_cmd::patch(a),
         Command::Gc(a) => commands::gc(a),
+        Command::Completions(a) => completions(a),
+        Command::Manpages(a) => manpages(a),
     };
     match result {
         Ok(code) => code,
         Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
-            let mut stderr = io::stderr().lock();
-            let _ = write!(stderr, "error: {err}");
+            let mut stderr = anstream::stderr().lock();
+            let (e, h) = (style::ERROR, style::HINT);
+            let _ = write!(stderr, "{e}error:{e:#} {err}");
             for cause in err.chain().skip(1) {
                 let _ = write!(stderr, "\n  caused by: {cause}");
             }
             let _ = writeln!(stderr);
             if let Some(hint) = advice::advice(&err) {
-                let _ = writeln!(stderr, "hint: {hint}");
+                let _ = writeln!(stderr, "{h}hint:{h:#} {hint}");
             }
             ExitCode::from(2)
         }
     }
+}
+
+fn completions(args: CompletionsArgs) -> anyhow::Result<ExitCode> {
+    // Generated into memory first: clap_complete panics on a write error (a closed pipe).
+    let mut script = Vec::new();
+    clap_complete::generate(args.shell, &mut Cli::command(), "oci-harden", &mut script);
+    if args.shell == clap_complete::Shell::Bash {
+        // clap_complete spells a hyphenated binary's states two ways in bash (the loop says
+        // `oci__harden__subcmd__patch`, the arms `oci__subcmd__harden__subcmd__patch`), so no
+        // command's options would complete (clap-rs/clap#6421): use the loop's spelling.
+        script = String::from_utf8(script)?.replace("oci__subcmd__harden", "oci__harden").into_bytes();
+    }
+    let mut out = io::stdout().lock();
+    out.write_all(&script)?;
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `oci-harden.1` and `oci-harden-COMMAND.1` for each command (as git names its pages),
+/// each written atomically.
+fn manpages(args: ManpagesArgs) -> anyhow::Result<ExitCode> {
+    use anyhow::Context as _;
+    std::fs::create_dir_all(&args.dir).with_context(|| format!("creating {}", args.dir.display()))?;
+    let top = Cli::command();
+    let mut pages = vec![("oci-harden".to_owned(), top.clone())];
+    for sub in top.get_subcommands().filter(|c| c.get_name() != "help") {
+        let name = format!("oci-harden-{}", sub.get_name());
+        let command = sub
+            .clone()
+            .name(name.clone())
+            .bin_name(format!("oci-harden {}", sub.get_name()))
+            .version(top.get_version().unwrap_or_default().to_owned());
+        pages.push((name, command));
+    }
+    let mut out = io::stdout().lock();
+    for (name, command) in pages {
+        let mut page = Vec::new();
+        clap_mangen::Man::new(command).render(&mut page)?;
+        let path = args.dir.join(format!("{name}.1"));
+        oci_core::write_atomic(&path, &page, oci_core::FileMode::Public)
+            .with_context(|| format!("writing {}", path.display()))?;
+        writeln!(out, "{}", path.display())?;
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn is_broken_pipe(err: &anyhow::Error) -> bool {

@@ -131,12 +131,13 @@ pub fn scan(args: ScanArgs) -> Result<ExitCode> {
     };
     report.filter((!severities.is_empty()).then_some(&severities[..]), args.ignore_unfixed);
     for w in &report.warnings {
-        eprintln!("warning: {w}");
+        crate::style::warn(w);
     }
     if let Coverage::NotScanned { reason, .. } = &report.coverage {
-        eprintln!("warning: not scanned: {reason}");
+        crate::style::warn(format_args!("not scanned: {reason}"));
     }
     let text = match args.format {
+        ScanFormat::Table if args.output.is_none() => crate::style::color_severities(&to_table(&report)),
         ScanFormat::Table => to_table(&report),
         ScanFormat::Json => serde_json::to_string_pretty(&to_trivy_json(&report))? + "\n",
         ScanFormat::Sarif => serde_json::to_string_pretty(&to_sarif(&report))? + "\n",
@@ -161,7 +162,8 @@ pub fn scan(args: ScanArgs) -> Result<ExitCode> {
 fn write_output(path: Option<&Path>, bytes: &[u8]) -> Result<()> {
     match path {
         None => {
-            let mut out = std::io::stdout().lock();
+            // anstream strips colour unless it is on (a terminal, or --color always).
+            let mut out = anstream::stdout().lock();
             out.write_all(bytes)?;
             out.flush()?;
         }
@@ -181,7 +183,7 @@ pub fn db(args: DbArgs) -> Result<ExitCode> {
                 if let DbUpdateEvent::Ingested(source, report) = event {
                     eprintln!("{source}: {} records", report.records);
                     for w in &report.warnings {
-                        eprintln!("warning: {source}: {w}");
+                        crate::style::warn(format_args!("{source}: {w}"));
                     }
                 }
             })
