@@ -21,6 +21,7 @@ const COMMANDS: &[&str] = &[
     "login",
     "logout",
     "scan",
+    "sbom",
     "db",
     "check",
     "harden",

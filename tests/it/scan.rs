@@ -941,3 +941,29 @@ fn openvex_of_a_patch_validates_and_says_what_was_fixed() {
     assert_eq!(affected, remaining.len());
     assert!(statements.iter().filter(|s| s["status"] == "affected").all(|s| s["action_statement"].is_string()));
 }
+
+/// `sbom` needs no advisory database (it never opens one): the same 14 components as `lib/apk/db/installed`, a valid CycloneDX 1.5 document, no
+/// vulnerabilities; the components equal those of a scan's CycloneDX output.
+#[test]
+fn sbom_needs_no_database_and_lists_every_package() {
+    let tarball = alpine_320();
+    let alpine = Alpine::new(&tarball);
+    let empty = tempdir();
+    let out = empty.path().join("sbom.json");
+    let run = oci_harden(&["sbom", &alpine.reference, "--output", path_str(&out)]).ok();
+    assert!(run.stdout.is_empty());
+    let bom: Value = serde_json::from_slice(&fs::read(&out).unwrap()).unwrap();
+    assert_valid(&cyclonedx_schema(), "CycloneDX", &bom);
+    let mut ours: Vec<(String, String)> = bom["components"]
+        .as_array()
+        .expect("components")
+        .iter()
+        .map(|c| (c["name"].as_str().unwrap().to_owned(), c["version"].as_str().unwrap().to_owned()))
+        .collect();
+    ours.sort();
+    assert_eq!(ours, apk_installed(&tarball));
+    assert_eq!(bom["vulnerabilities"], json!([]));
+    let scanned = alpine.scan(&["--format", "cyclonedx"]).ok().json();
+    assert_eq!(bom["components"], scanned["components"]);
+    assert_eq!(bom["metadata"]["component"], scanned["metadata"]["component"]);
+}

@@ -52,6 +52,8 @@ enum Command {
     Logout(commands::LogoutArgs),
     /// Scan an image's OS packages for vulnerabilities (dpkg, apk) against the advisory database.
     Scan(scan_cmd::ScanArgs),
+    /// Write an image's installed packages as a CycloneDX 1.5 SBOM (no advisory database needed).
+    Sbom(scan_cmd::SbomArgs),
     /// Manage the advisory database: `db update`, `db info`.
     Db(scan_cmd::DbArgs),
     /// Evaluate a rule set on an image: findings per rule, pass/fail/skip.
@@ -100,6 +102,7 @@ pub fn main() -> ExitCode {
         Command::Login(a) => commands::login(a),
         Command::Logout(a) => commands::logout(a),
         Command::Scan(a) => scan_cmd::scan(a),
+        Command::Sbom(a) => scan_cmd::sbom(a),
         Command::Db(a) => scan_cmd::db(a),
         Command::Check(a) => harden_cmd::check(a),
         Command::Harden(a) => harden_cmd::harden(a),

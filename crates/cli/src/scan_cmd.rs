@@ -69,6 +69,35 @@ pub struct ScanArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct SbomArgs {
+    /// Image reference: a registry image, oci:DIR[:TAG] or docker-archive:FILE.
+    reference: Reference,
+    /// Write the SBOM here instead of standard output.
+    #[arg(long, short, value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// For an index, the platform (default: the only one, or the host's).
+    #[arg(long)]
+    platform: Option<Platform>,
+    #[command(flatten)]
+    registry: RegistryArgs,
+}
+
+/// The installed packages as a CycloneDX 1.5 SBOM; no advisory database needed.
+pub fn sbom(args: SbomArgs) -> Result<ExitCode> {
+    let platforms: Vec<Platform> = args.platform.iter().cloned().collect();
+    let (source, remote) = open_source(&args.reference, &args.registry, &platforms, PullScope::Metadata)?;
+    let image = source.image(args.platform.as_ref())?;
+    fetch_layers(remote.as_ref(), &args.reference, &image)?;
+    let report = hardener::inventory_report(&args.reference.to_string(), &image, &today())?;
+    for w in &report.warnings {
+        crate::style::warn(w);
+    }
+    let text = serde_json::to_string_pretty(&to_cyclonedx(&report))? + "\n";
+    write_output(args.output.as_deref(), text.as_bytes())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Debug, Args)]
 pub struct DbArgs {
     #[command(subcommand)]
     command: DbCommand,

@@ -6,7 +6,7 @@
 //!   merged filesystem.
 //! - Advisories: OSV, Alpine secdb and Debian security tracker data ([`AdvisoryDb`]),
 //!   updated from URLs, files and directories in one call ([`update_db`]), matched on source
-//!   packages and source versions ([`scan()`], [`scan_with_db_dir`], [`match_packages`]);
+//!   packages and source versions ([`scan()`], [`scan_with_db_dir`], [`match_packages`]; [`inventory_report`] without a database, for an SBOM);
 //!   [`DbInfo::staleness`] says when the database is too old.
 //! - Reports: a table, Trivy-compatible JSON, SARIF 2.1.0 and CycloneDX 1.5
 //!   ([`to_table`], [`to_trivy_json`], [`to_sarif`], [`to_cyclonedx`]), typed values that
@@ -91,7 +91,7 @@ pub use rules::{
 pub use sarif::{SarifLog, SarifSeverity};
 pub use scan::{
     Coverage, Finding, FindingStatus, Gate, PRO_FIX_NOTE, ScanReport, compare_versions, coverage_of, ecosystem_of,
-    match_packages, scan, scan_with_db_dir,
+    inventory_report, match_packages, scan, scan_with_db_dir,
 };
 pub use upgrade::{
     AppliedUpgrades, ConffileAction, ConffileOutcome, FileAction, FileChange, FileCounts, FilesSummary,

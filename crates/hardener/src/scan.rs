@@ -359,6 +359,32 @@ pub fn scan_with_db_dir(target: &str, image: &Image, dir: &std::path::Path, toda
     Ok(finish(target, image, inventory, fs_warnings, &db))
 }
 
+/// The image's installed packages alone, with no advisory database (an SBOM needs none):
+/// a report with no findings whose coverage says the packages were not matched
+/// ([`Coverage::NotScanned`]), ready for [`crate::to_cyclonedx`].
+pub fn inventory_report(target: &str, image: &Image, today: &str) -> Result<ScanReport> {
+    let (inventory, fs_warnings) = read_inventory(image, today)?;
+    let Inventory { os, packages, mut warnings } = inventory;
+    warnings.extend(fs_warnings);
+    let coverage = Coverage::NotScanned {
+        os: os.as_ref().map(|o| format!("{} {}", o.id, o.version_id.as_deref().unwrap_or("?"))),
+        reason: "inventory only: no advisory database was used".into(),
+    };
+    Ok(ScanReport {
+        target: target.to_owned(),
+        image_digest: Some(image.digest().to_string()),
+        config_digest: Some(image.manifest().config.digest.to_string()),
+        diff_ids: image.layers().iter().map(|l| l.diff_id.to_string()).collect(),
+        architecture: image.config().architecture().map(str::to_owned),
+        os,
+        packages,
+        findings: Vec::new(),
+        warnings,
+        database: None,
+        coverage,
+    })
+}
+
 fn read_inventory(image: &Image, today: &str) -> Result<(Inventory, Vec<String>)> {
     let fs = MergedFs::build_capturing(image, crate::inventory_paths)?;
     let inventory = crate::inventory(&fs, today)?;
