@@ -28,6 +28,7 @@ mod patch_resolve;
 mod patch_ubuntu;
 mod registry;
 mod rules_report;
+mod runtime_profile;
 mod scan;
 mod schema;
 mod snapshots;

@@ -86,7 +86,64 @@ pub struct HardenArgs {
     #[arg(long, value_name = "FILE", requires = "patch")]
     vex: Option<PathBuf>,
     #[command(flatten)]
+    profile: ProfileArgs,
+    #[command(flatten)]
     registry: RegistryArgs,
+}
+
+/// Formats of `--runtime-profile`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProfileFormatArg {
+    /// A Kubernetes Pod manifest.
+    Kubernetes,
+    /// A Compose service.
+    Compose,
+    /// A `docker run` command line.
+    Docker,
+}
+
+#[derive(Debug, Args)]
+pub struct ProfileArgs {
+    /// Write the runtime settings matching the hardened image here: non-root user, read-only
+    /// root filesystem, all capabilities dropped, no privilege escalation, RuntimeDefault
+    /// seccomp, writable mounts for its volumes and temporary directories.
+    #[arg(long, value_name = "FILE")]
+    runtime_profile: Option<PathBuf>,
+    /// The format of --runtime-profile.
+    #[arg(long, value_enum, default_value_t = ProfileFormatArg::Kubernetes, requires = "runtime_profile")]
+    profile_format: ProfileFormatArg,
+}
+
+impl ProfileArgs {
+    /// Writes the profile of the first image written (`descriptor` in `result`), run as
+    /// `destination` (pinned to `digest`, what was written there, for a registry), when
+    /// asked for.
+    pub fn write(
+        &self,
+        result: &oci_core::ImageSource,
+        descriptor: &oci_core::Descriptor,
+        destination: &Reference,
+        digest: &oci_core::Digest,
+    ) -> Result<()> {
+        let Some(path) = &self.runtime_profile else { return Ok(()) };
+        let format = match self.profile_format {
+            ProfileFormatArg::Kubernetes => hardener::ProfileFormat::Kubernetes,
+            ProfileFormatArg::Compose => hardener::ProfileFormat::Compose,
+            ProfileFormatArg::Docker => hardener::ProfileFormat::Docker,
+        };
+        let image = result.image_at(descriptor)?;
+        let run_as = match destination {
+            Reference::Registry(name) if name.digest().is_none() => format!("{destination}@{digest}"),
+            _ => destination.to_string(),
+        };
+        let profile = hardener::runtime_profile(&image, &run_as)?;
+        for w in &profile.warnings {
+            crate::style::warn(format_args!("runtime profile: {w}"));
+        }
+        oci_core::write_atomic(path, profile.render(format).as_bytes(), oci_core::FileMode::Public)
+            .with_context(|| format!("writing {}", path.display()))?;
+        Ok(())
+    }
 }
 
 fn load_rules(spec: &str) -> Result<RuleSet> {
@@ -177,6 +234,7 @@ pub fn harden(args: HardenArgs) -> Result<ExitCode> {
             platforms: args.platforms,
             quiet: args.quiet,
             registry: args.registry,
+            profile: Some(args.profile),
         });
     }
     if args.destination.is_none() && !args.dry_run {
@@ -240,6 +298,9 @@ pub fn harden(args: HardenArgs) -> Result<ExitCode> {
         .digest;
     writeln!(out, "{destination} {digest}")?;
     out.flush()?;
+    if let Some(first) = hardened.images.first() {
+        args.profile.write(&hardened.result, &first.hardened.descriptor, destination, &digest)?;
+    }
     if let Some(path) = &args.report {
         let source = args.source.to_string();
         let doc = match args.format {

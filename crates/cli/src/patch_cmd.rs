@@ -126,6 +126,7 @@ pub fn patch(args: PatchArgs) -> Result<ExitCode> {
         platforms: args.platforms,
         quiet: args.quiet,
         registry: args.registry,
+        profile: None,
     })
 }
 
@@ -143,6 +144,8 @@ pub struct Run {
     pub platforms: Vec<Platform>,
     pub quiet: bool,
     pub registry: RegistryArgs,
+    /// `harden --patch --runtime-profile`.
+    pub profile: Option<crate::harden_cmd::ProfileArgs>,
 }
 
 pub fn run(args: Run) -> Result<ExitCode> {
@@ -172,6 +175,9 @@ pub fn run(args: Run) -> Result<ExitCode> {
         .with_context(|| format!("writing the patched image to {destination}"))?;
     writeln!(out, "{destination} {}", written.digest)?;
     out.flush()?;
+    if let (Some(profile), Some(first)) = (&args.profile, job.outcome.images.first()) {
+        profile.write(&job.outcome.result, &first.patched.descriptor, destination, &written.digest)?;
+    }
     if let Some(path) = &args.report {
         let report =
             job.report(&destination.to_string(), written.digest.clone(), args.rules.as_ref(), &args.source.to_string());

@@ -39,6 +39,7 @@ mod patch;
 mod report;
 mod restore;
 mod rules;
+mod runtime;
 pub mod sarif;
 mod scan;
 mod upgrade;
@@ -88,6 +89,7 @@ pub use rules::{
     Action, CheckInput, CheckReport, Evaluation, FileType, Fix, Rule, RuleFinding, RuleKind, RuleOutcome, RuleReport,
     RuleResult, RuleSet, RuleSetId, RuleSeverity, RuleStatus, evaluate, evaluation_sarif_run, evaluation_to_sarif,
 };
+pub use runtime::{ExposedPort, ProfileFormat, RuntimeProfile, runtime_profile};
 pub use sarif::{SarifLog, SarifSeverity};
 pub use scan::{
     Coverage, Finding, FindingStatus, Gate, PRO_FIX_NOTE, ScanReport, compare_versions, coverage_of, ecosystem_of,

@@ -173,6 +173,24 @@ impl ImageConfig {
         self.runtime_str("WorkingDir").filter(|w| !w.is_empty())
     }
 
+    /// `config.ExposedPorts` keys (`80/tcp`, `53/udp`, `8080`), in document order.
+    pub fn exposed_ports(&self) -> Vec<&str> {
+        self.runtime_keys("ExposedPorts")
+    }
+
+    /// `config.Volumes` keys (`/data`), in document order.
+    pub fn volumes(&self) -> Vec<&str> {
+        self.runtime_keys("Volumes")
+    }
+
+    fn runtime_keys(&self, key: &str) -> Vec<&str> {
+        self.runtime()
+            .and_then(|r| r.get(key))
+            .and_then(Value::as_object)
+            .map(|m| m.keys().map(String::as_str).collect())
+            .unwrap_or_default()
+    }
+
     /// `config.Labels`, in document order.
     pub fn labels(&self) -> Vec<(&str, &str)> {
         self.runtime()
