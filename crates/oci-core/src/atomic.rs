@@ -273,7 +273,7 @@ mod tests {
         fs::write(dir.path().join("other"), b"not ours").unwrap();
         assert_eq!(is_orphaned(&live_tmp), Some(false));
         assert_eq!(is_orphaned(&dead), Some(true));
-        assert_eq!(remove_orphaned_temp_files(dir.path()).unwrap(), [dead.clone()]);
+        assert_eq!(remove_orphaned_temp_files(dir.path()).unwrap(), std::slice::from_ref(&dead));
         assert!(!dead.exists() && live_tmp.exists());
         live.commit().unwrap();
         assert_eq!(fs::read(dir.path().join("live")).unwrap(), b"in progress");

@@ -9,8 +9,8 @@ use oci_core::{Digest, Image, ImageSource, MergedFs, OciLayout, Platform};
 use serde::Serialize;
 
 use super::{
-    PatchOptions, PatchOutcome, RepoOptions, UpgradePlan, UpgradeRequest, UpgradeTarget, UpgradedPackage, fetch_packages,
-    patch_base, patch_source, resolve_upgrades,
+    PatchOptions, PatchOutcome, RepoOptions, UpgradePlan, UpgradeRequest, UpgradeTarget, UpgradedPackage,
+    fetch_packages, patch_base, patch_source, resolve_upgrades,
 };
 use crate::scan::{FindingStatus, ScanReport};
 use crate::{DpkgVersion, PackageFormat, Result, RuleSet, RuleSetId, VexDocument};
