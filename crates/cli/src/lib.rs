@@ -19,6 +19,7 @@ mod output;
 mod patch_cmd;
 mod remote;
 mod scan_cmd;
+mod verify_cmd;
 
 /// Daemonless, rootless OCI image hardening: read, inspect, export and copy images.
 #[derive(Debug, Parser)]
@@ -59,10 +60,14 @@ enum Command {
     Patch(patch_cmd::PatchArgs),
     /// Delete blobs of an OCI layout that no tag or index entry reaches.
     Gc(commands::GcArgs),
+    /// Check the integrity of a layout, archive or registry image: digests, sizes, manifests,
+    /// configs, diff_ids, and a layout's tags and leftover temporary files (exit 1 on problems).
+    Verify(verify_cmd::VerifyArgs),
 }
 
 /// Parses the command line, runs the command and returns its exit code: 0 success,
-/// 1 a gate tripped (`--fail-on`), 2 an error (printed with its causes).
+/// 1 a gate tripped (`--fail-on`) or `verify` found problems, 2 an error (printed with
+/// its causes).
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -80,6 +85,7 @@ pub fn main() -> ExitCode {
         Command::Harden(a) => harden_cmd::harden(a),
         Command::Patch(a) => patch_cmd::patch(a),
         Command::Gc(a) => commands::gc(a),
+        Command::Verify(a) => verify_cmd::verify(a),
     };
     match result {
         Ok(code) => code,
