@@ -11,7 +11,7 @@ fn example() -> String {
 /// here (the test below fails when `--help` lists one this list lacks).
 const COMMANDS: &[&str] = &[
     "inspect", "ls", "export", "copy", "pull", "push", "login", "logout", "scan", "db", "check", "harden", "patch",
-    "gc",
+    "gc", "verify",
 ];
 
 #[test]

@@ -32,3 +32,4 @@ mod scan;
 mod schema;
 mod snapshots;
 mod ubuntu;
+mod verify;
