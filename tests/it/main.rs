@@ -15,6 +15,7 @@ mod append;
 mod apt_repo;
 mod bad_input;
 mod cli;
+mod crash;
 mod export_agreement;
 mod fixtures;
 mod harden;

@@ -63,7 +63,11 @@ impl FileMode {
 #[derive(Debug)]
 pub struct AtomicFile {
     target: PathBuf,
-    out: BufWriter<NamedTempFile>,
+    /// The temporary file (removed on drop unless persisted).
+    tmp: NamedTempFile,
+    /// Writes go to a duplicate of its descriptor, so that their errors carry no path of a
+    /// temporary file that will be gone by the time the error is shown.
+    out: BufWriter<File>,
 }
 
 impl AtomicFile {
@@ -92,7 +96,8 @@ impl AtomicFile {
             // A cleaner may have removed the file between its creation and our lock: it
             // saw an unlocked temporary file. Start again with a new one.
             if tmp.as_file().metadata().context(creating)?.nlink() > 0 {
-                return Ok(AtomicFile { target, out: BufWriter::with_capacity(256 << 10, tmp) });
+                let out = BufWriter::with_capacity(256 << 10, tmp.as_file().try_clone().context(creating)?);
+                return Ok(AtomicFile { target, tmp, out });
             }
         }
     }
@@ -104,7 +109,7 @@ impl AtomicFile {
 
     /// The temporary file, for a caller that fills it by path (`fs::copy`).
     pub(crate) fn temp_path(&self) -> &Path {
-        self.out.get_ref().path()
+        self.tmp.path()
     }
 
     /// Flushes, `fsync`s and renames the file over its target, then `fsync`s the
@@ -117,9 +122,10 @@ impl AtomicFile {
     /// Like [`AtomicFile::commit`], to `target` instead (on the same filesystem).
     pub(crate) fn commit_as(self, target: &Path) -> Result<()> {
         let shown = target.display();
-        let tmp = self.out.into_inner().map_err(|e| Error::io(format!("writing {shown}"), e.into_error()))?;
-        tmp.as_file().sync_all().context(|| format!("writing {shown}"))?;
-        tmp.persist(target).map_err(|e| Error::io(format!("replacing {shown}"), e.error))?;
+        let out = self.out.into_inner().map_err(|e| Error::io(format!("writing {shown}"), e.into_error()))?;
+        out.sync_all().context(|| format!("writing {shown}"))?;
+        drop(out);
+        self.tmp.persist(target).map_err(|e| Error::io(format!("replacing {shown}"), e.error))?;
         sync_dir(parent_dir(target))
     }
 }

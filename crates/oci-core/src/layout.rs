@@ -145,7 +145,8 @@ impl OciLayout {
             return Ok(false);
         }
         let mut w = self.blob_writer()?;
-        io::copy(reader, &mut w).map_err(|e| Error::io(format!("copying blob {}", descriptor.digest), e))?;
+        io::copy(reader, &mut w)
+            .map_err(|e| Error::io(format!("copying blob {} into {}", descriptor.digest, self.root.display()), e))?;
         w.finish_expected(descriptor)?;
         Ok(true)
     }
