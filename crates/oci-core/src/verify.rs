@@ -734,4 +734,30 @@ mod tests {
         assert_eq!(report.problems[0].location, Location::Tag("a".into()));
         drop(live);
     }
+
+    #[test]
+    fn a_layer_that_does_not_decompress_is_corrupt_and_verify_of_a_source_reports_it() {
+        let (_d, l) = layout();
+        let not_gzip = b"plain bytes, not gzip";
+        let layer = Descriptor::new(MediaType::OciLayerGzip, l.write_blob(not_gzip).unwrap(), not_gzip.len() as u64);
+        let config = serde_json::to_vec(&serde_json::json!({
+            "architecture": "amd64", "os": "linux",
+            "rootfs": {"type": "layers", "diff_ids": [Digest::sha256(not_gzip)]},
+        }))
+        .unwrap();
+        let config = Descriptor::new(MediaType::OciConfig, l.write_blob(&config).unwrap(), config.len() as u64);
+        let manifest = serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": config, "layers": [layer, layer],
+        }))
+        .unwrap();
+        let desc = Descriptor::new(MediaType::OciManifest, l.write_blob(&manifest).unwrap(), manifest.len() as u64);
+        l.set_tag(Some("bad"), &desc).unwrap();
+        let source = ImageSource::open(&format!("oci:{}:bad", l.root().display()).parse().unwrap()).unwrap();
+        let report = verify(&source).unwrap();
+        assert_eq!(kinds(&report), [ProblemKind::InvalidConfig, ProblemKind::CorruptLayer], "{:?}", report.problems);
+        assert!(report.problems[0].detail.contains("2 layers but the config has 1 diff_ids"), "{:?}", report.problems);
+        assert_eq!(report.problems[1].location, Location::Blob(layer.digest.clone()));
+        assert!(report.problems[1].via.ends_with("> layer 0"), "reported once, where first reached");
+    }
 }
