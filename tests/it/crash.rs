@@ -10,6 +10,8 @@
 //!   `index.json` unchanged;
 //! - processes hardening different tags into one layout at once: every tag kept.
 
+#![allow(clippy::print_stderr)] // the crash trials print their seed (to replay) and their tally
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
