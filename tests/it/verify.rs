@@ -8,8 +8,8 @@ use std::path::Path;
 use serde_json::{Value, json};
 
 use crate::harness::{
-    Desc, RawLayout, TarLayer, blob_path, digest_of, example_layout, oci_harden, oci_ref, repo_root, tempdir, tool,
-    umoci_image,
+    Auth, Desc, RawLayout, Registry, TarLayer, blob_path, digest_of, example_layout, oci_harden, oci_ref, repo_root,
+    skopeo_push, tempdir, tool, umoci_image,
 };
 
 /// `oci-harden verify --format json REFERENCE`: exit code and report.
@@ -92,6 +92,33 @@ fn layouts_and_archives_of_skopeo_umoci_and_ours_are_clean() {
     let archive = t.path().join("ours.tar");
     oci_harden(&["copy", "-q", &oci_ref(&ours, Some("hard")), &format!("docker-archive:{}", archive.display())]).ok();
     assert_clean(&format!("docker-archive:{}", archive.display()));
+}
+
+#[test]
+fn a_registry_image_is_pulled_through_the_cache_and_checked_there() {
+    let t = tempdir();
+    let registry = Registry::start(Auth::Anonymous);
+    skopeo_push(&oci_ref(&example_layout(), Some("3.20")), &registry.image("alpine:3.20"), None);
+    let cache = t.path().join("cache");
+    let run =
+        oci_harden(&["verify", "--format", "json", &registry.image("alpine:3.20"), "--cache", cache.to_str().unwrap()])
+            .ok();
+    let report = run.json();
+    assert_eq!((report["clean"].as_bool(), report["stats"]["layers"].as_u64()), (Some(true), Some(1)), "{report:#}");
+    // The cache it went through is a sound layout too; a flipped byte there is found.
+    assert_clean(&oci_ref(&cache, None));
+    let manifest = crate::harness::skopeo_digest(&format!("oci:{}:3.20", example_layout().display()), None);
+    let layer =
+        crate::harness::blob_json(&example_layout(), &manifest)["layers"][0]["digest"].as_str().unwrap().to_owned();
+    let path = blob_path(&cache, &layer);
+    let mut bytes = fs::read(&path).unwrap();
+    bytes[1000] ^= 0xff;
+    fs::write(&path, &bytes).unwrap();
+    // The cache tags nothing: its blobs are checked by name.
+    let p = only_problem(&oci_ref(&cache, None));
+    assert_eq!((p["kind"].as_str(), &p["location"]), (Some("misnamed-blob"), &json!({"file": path})));
+    let run = oci_harden(&["verify", &registry.image("alpine:3.20"), "--cache", cache.to_str().unwrap()]);
+    assert_eq!(run.code, Some(1), "the cached copy is what is checked:\n{}", run.describe());
 }
 
 #[test]
