@@ -27,6 +27,7 @@ const COMMANDS: &[&str] = &[
     "harden",
     "patch",
     "gc",
+    "verify",
     "completions",
     "manpages",
 ];

@@ -151,7 +151,7 @@ pub struct LogoutArgs {
     config: Option<PathBuf>,
 }
 
-fn stdout() -> BufWriter<io::StdoutLock<'static>> {
+pub(crate) fn stdout() -> BufWriter<io::StdoutLock<'static>> {
     BufWriter::with_capacity(64 << 10, io::stdout().lock())
 }
 

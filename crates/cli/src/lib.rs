@@ -20,6 +20,7 @@ mod patch_cmd;
 mod remote;
 mod scan_cmd;
 mod style;
+mod verify_cmd;
 
 /// Daemonless, rootless OCI image hardening: read, inspect, export and copy images.
 #[derive(Debug, Parser)]
@@ -65,6 +66,9 @@ enum Command {
     Patch(patch_cmd::PatchArgs),
     /// Delete blobs of an OCI layout that no tag or index entry reaches.
     Gc(commands::GcArgs),
+    /// Check the integrity of a layout, archive or registry image: digests, sizes, manifests,
+    /// configs, diff_ids, and a layout's tags and leftover temporary files (exit 1 on problems).
+    Verify(verify_cmd::VerifyArgs),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
     Completions(CompletionsArgs),
     /// Write man pages (oci-harden.1 and one per command) into a directory.
@@ -85,7 +89,8 @@ struct ManpagesArgs {
 }
 
 /// Parses the command line, runs the command and returns its exit code: 0 success,
-/// 1 a gate tripped (`--fail-on`), 2 an error (printed with its causes).
+/// 1 a gate tripped (`--fail-on`) or `verify` found problems, 2 an error (printed with
+/// its causes).
 pub fn main() -> ExitCode {
     // The colour choice is read first so that clap's own help and errors follow it.
     let color = style::ColorWhen::from_args(std::env::args_os());
@@ -108,6 +113,7 @@ pub fn main() -> ExitCode {
         Command::Harden(a) => harden_cmd::harden(a),
         Command::Patch(a) => patch_cmd::patch(a),
         Command::Gc(a) => commands::gc(a),
+        Command::Verify(a) => verify_cmd::verify(a),
         Command::Completions(a) => completions(a),
         Command::Manpages(a) => manpages(a),
     };

@@ -22,7 +22,7 @@
 
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use tempfile::NamedTempFile;
@@ -63,7 +63,11 @@ impl FileMode {
 #[derive(Debug)]
 pub struct AtomicFile {
     target: PathBuf,
-    out: BufWriter<NamedTempFile>,
+    /// The temporary file (removed on drop unless persisted).
+    tmp: NamedTempFile,
+    /// Writes go to a duplicate of its descriptor, so that their errors carry no path of a
+    /// temporary file that will be gone by the time the error is shown.
+    out: BufWriter<File>,
 }
 
 impl AtomicFile {
@@ -76,13 +80,26 @@ impl AtomicFile {
 
     /// Starts writing a file in `dir` whose final name is given later, to
     /// [`AtomicFile::commit_as`] (a blob is named by the digest of what was written).
+    ///
+    /// The temporary file is locked (`flock`) while this process holds it, so that a
+    /// cleaner can tell a live writer's file from one a crashed process left behind
+    /// ([`remove_orphaned_temp_files`]).
     pub(crate) fn in_dir(dir: &Path, target: PathBuf, mode: FileMode) -> Result<AtomicFile> {
-        let tmp = tempfile::Builder::new()
-            .prefix(TMP_PREFIX)
-            .permissions(fs::Permissions::from_mode(mode.bits()))
-            .tempfile_in(dir)
-            .context(|| format!("creating a temporary file in {}", dir.display()))?;
-        Ok(AtomicFile { target, out: BufWriter::with_capacity(256 << 10, tmp) })
+        let creating = || format!("creating a temporary file in {}", dir.display());
+        loop {
+            let tmp = tempfile::Builder::new()
+                .prefix(TMP_PREFIX)
+                .permissions(fs::Permissions::from_mode(mode.bits()))
+                .tempfile_in(dir)
+                .context(creating)?;
+            tmp.as_file().lock().context(creating)?;
+            // A cleaner may have removed the file between its creation and our lock: it
+            // saw an unlocked temporary file. Start again with a new one.
+            if tmp.as_file().metadata().context(creating)?.nlink() > 0 {
+                let out = BufWriter::with_capacity(256 << 10, tmp.as_file().try_clone().context(creating)?);
+                return Ok(AtomicFile { target, tmp, out });
+            }
+        }
     }
 
     /// The file the content will be committed to.
@@ -92,7 +109,7 @@ impl AtomicFile {
 
     /// The temporary file, for a caller that fills it by path (`fs::copy`).
     pub(crate) fn temp_path(&self) -> &Path {
-        self.out.get_ref().path()
+        self.tmp.path()
     }
 
     /// Flushes, `fsync`s and renames the file over its target, then `fsync`s the
@@ -105,9 +122,10 @@ impl AtomicFile {
     /// Like [`AtomicFile::commit`], to `target` instead (on the same filesystem).
     pub(crate) fn commit_as(self, target: &Path) -> Result<()> {
         let shown = target.display();
-        let tmp = self.out.into_inner().map_err(|e| Error::io(format!("writing {shown}"), e.into_error()))?;
-        tmp.as_file().sync_all().context(|| format!("writing {shown}"))?;
-        tmp.persist(target).map_err(|e| Error::io(format!("replacing {shown}"), e.error))?;
+        let out = self.out.into_inner().map_err(|e| Error::io(format!("writing {shown}"), e.into_error()))?;
+        out.sync_all().context(|| format!("writing {shown}"))?;
+        drop(out);
+        self.tmp.persist(target).map_err(|e| Error::io(format!("replacing {shown}"), e.error))?;
         sync_dir(parent_dir(target))
     }
 }
@@ -142,6 +160,47 @@ pub(crate) fn parent_dir(path: &Path) -> &Path {
     }
 }
 
+/// Whether `name` is the name of one of this crate's temporary files.
+pub(crate) fn is_temp_name(name: &std::ffi::OsStr) -> bool {
+    name.as_encoded_bytes().starts_with(TMP_PREFIX.as_bytes())
+}
+
+/// Whether the temporary file at `path` was left behind by a writer that is gone (it is
+/// not locked), as opposed to one a live writer holds. `None` when it no longer exists.
+pub(crate) fn is_orphaned(path: &Path) -> Option<bool> {
+    let file = File::open(path).ok()?;
+    match file.try_lock() {
+        Ok(()) => Some(true),
+        Err(_) => Some(false),
+    }
+}
+
+/// Removes the temporary files in `dir` that no live writer holds (left by a process
+/// that crashed or was killed) and returns their paths, sorted. Files being written by
+/// other processes at the same time are kept.
+pub(crate) fn remove_orphaned_temp_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut removed = Vec::new();
+    for entry in fs::read_dir(dir).context(|| format!("listing {}", dir.display()))? {
+        let entry = entry.context(|| format!("listing {}", dir.display()))?;
+        if !is_temp_name(&entry.file_name()) {
+            continue;
+        }
+        let path = entry.path();
+        let Ok(file) = File::open(&path) else { continue };
+        // Holding the lock while removing: a writer that created the file and has not
+        // locked it yet sees it unlinked once it gets the lock, and starts over.
+        if file.try_lock().is_ok() {
+            match fs::remove_file(&path) {
+                Ok(()) => removed.push(path),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io(format!("removing {}", path.display()), e)),
+            }
+        }
+    }
+    removed.sort();
+    Ok(removed)
+}
+
 /// Makes a rename or creation in `dir` durable.
 fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir).and_then(|d| d.sync_all()).context(|| format!("syncing directory {}", dir.display()))
@@ -149,8 +208,6 @@ fn sync_dir(dir: &Path) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use std::os::unix::fs::MetadataExt;
-
     use super::*;
 
     fn umask() -> u32 {
@@ -208,6 +265,25 @@ mod tests {
         assert_eq!(names(dir.path()).len(), 1, "the temporary file exists while writing");
         drop(w);
         assert!(names(dir.path()).is_empty());
+    }
+
+    #[test]
+    fn only_temporary_files_without_a_live_writer_are_orphans() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut live = AtomicFile::create(dir.path().join("live"), FileMode::Public).unwrap();
+        live.write_all(b"in progress").unwrap();
+        let live_tmp = live.temp_path().to_path_buf();
+        // What a killed writer leaves: a temporary file nobody holds.
+        let dead = dir.path().join(format!("{TMP_PREFIX}killed"));
+        fs::write(&dead, b"half").unwrap();
+        fs::write(dir.path().join("other"), b"not ours").unwrap();
+        assert_eq!(is_orphaned(&live_tmp), Some(false));
+        assert_eq!(is_orphaned(&dead), Some(true));
+        assert_eq!(remove_orphaned_temp_files(dir.path()).unwrap(), std::slice::from_ref(&dead));
+        assert!(!dead.exists() && live_tmp.exists());
+        live.commit().unwrap();
+        assert_eq!(fs::read(dir.path().join("live")).unwrap(), b"in progress");
+        assert_eq!(names(dir.path()), ["live", "other"]);
     }
 
     #[test]

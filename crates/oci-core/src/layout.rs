@@ -11,7 +11,7 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use crate::atomic::{AtomicFile, FileMode, TMP_PREFIX, write_atomic};
+use crate::atomic::{AtomicFile, FileMode, remove_orphaned_temp_files, write_atomic};
 use crate::error::IoContext;
 use crate::{
     ANNOTATION_REF_NAME, BlobSource, Descriptor, Digest, DigestWriter, Error, ImageIndex, Limits, Manifest,
@@ -62,7 +62,10 @@ impl OciLayout {
         Ok(OciLayout { root, limits: Limits::default() })
     }
 
-    /// Creates a layout (or opens the one already there).
+    /// Creates a layout (or opens the one already there) for writing.
+    ///
+    /// Temporary files that a crashed or killed writer left in an existing layout are
+    /// removed (those of live writers, which hold a lock on them, are kept).
     pub fn create(dir: impl AsRef<Path>) -> Result<OciLayout> {
         let root = dir.as_ref().to_path_buf();
         fs::create_dir_all(root.join("blobs/sha256")).context(|| format!("creating {}", root.display()))?;
@@ -76,6 +79,7 @@ impl OciLayout {
             layout.atomic_write(INDEX_FILE, &empty)?;
         }
         drop(_lock);
+        remove_orphaned_temp_files(&layout.root)?;
         OciLayout::open(&layout.root)
     }
 
@@ -141,7 +145,8 @@ impl OciLayout {
             return Ok(false);
         }
         let mut w = self.blob_writer()?;
-        io::copy(reader, &mut w).map_err(|e| Error::io(format!("copying blob {}", descriptor.digest), e))?;
+        io::copy(reader, &mut w)
+            .map_err(|e| Error::io(format!("copying blob {} into {}", descriptor.digest, self.root.display()), e))?;
         w.finish_expected(descriptor)?;
         Ok(true)
     }
@@ -297,9 +302,10 @@ impl OciLayout {
         Ok(seen)
     }
 
-    /// Deletes blobs that nothing in `index.json` reaches, and stale temporary files.
+    /// Deletes blobs that nothing in `index.json` reaches, and temporary files that no
+    /// live writer holds.
     ///
-    /// Files younger than `grace` are kept: another process may have written them and not
+    /// Blobs younger than `grace` are kept: another process may have written them and not
     /// yet tagged the manifest that references them.
     pub fn gc(&self, grace: Duration) -> Result<GcStats> {
         let _lock = self.lock()?;
@@ -311,12 +317,7 @@ impl OciLayout {
                 .is_ok_and(|t| now.duration_since(t).unwrap_or_default() < grace)
         };
         let mut stats = GcStats::default();
-        for entry in fs::read_dir(&self.root).context(|| format!("listing {}", self.root.display()))? {
-            let entry = entry.context(|| format!("listing {}", self.root.display()))?;
-            if entry.file_name().to_string_lossy().starts_with(TMP_PREFIX) && !young(&entry.path()) {
-                let _ = fs::remove_file(entry.path());
-            }
-        }
+        remove_orphaned_temp_files(&self.root)?;
         let blobs = self.root.join("blobs");
         for alg in fs::read_dir(&blobs).context(|| format!("listing {}", blobs.display()))? {
             let alg = alg.context(|| format!("listing {}", blobs.display()))?;
@@ -496,6 +497,7 @@ fn commit(layout: &OciLayout, tmp: AtomicFile, digest: &Digest) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::atomic::TMP_PREFIX;
     use crate::testing::write_image;
 
     fn layout() -> (tempfile::TempDir, OciLayout) {

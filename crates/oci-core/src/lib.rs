@@ -13,6 +13,9 @@
 //!   directories, links) from tar headers alone; [`export`] writes it as one tar.
 //! - Files: [`AtomicFile`] and [`write_atomic`] write every file this crate writes
 //!   (temporary file, fsync, rename, fsync of the directory).
+//! - Integrity: [`verify`] checks everything an image reaches (digests, sizes, documents,
+//!   diff_ids, streaming); [`verify_layout`] a whole layout, with its temporary files and
+//!   tags; both return a [`VerifyReport`] of typed [`Problem`]s.
 //! - Writing: [`LayerWriter`] produces reproducible layers; [`copy`] copies images
 //!   between local transports keeping digests.
 //! - Transports (feature `registry`, on by default): [`Registry`], [`pull`], [`push`],
@@ -58,6 +61,7 @@ mod session;
 #[doc(hidden)]
 pub mod testing;
 pub mod time;
+mod verify;
 
 pub use archive::{DockerArchive, write_docker_archive};
 pub use atomic::{AtomicFile, FileMode, write_atomic};
@@ -94,3 +98,4 @@ pub use registry::{
 pub use registry::{default_cache_dir, is_loopback, open_cache};
 #[cfg(feature = "registry")]
 pub use session::{Session, SessionOptions};
+pub use verify::{Location, Problem, ProblemKind, VerifyReport, VerifyStats, verify, verify_layout};
