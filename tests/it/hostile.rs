@@ -291,6 +291,9 @@ fn credentials_never_go_to_a_plain_http_token_realm() {
         registry_server.requests().iter().all(|r| r.header("authorization").is_none()),
         "the registry got credentials before the realm was vetted"
     );
+    // A login check (which sends the password to the realm) refuses it too.
+    let err = block_on(session.verify_login(&registry_server.host, USER, PASSWORD)).expect_err("login").to_string();
+    assert!(err.contains("plain HTTP") && err.contains("tokens.example.com"), "{err}");
 
     // Without credentials nothing secret is at stake: the anonymous flow proceeds (and
     // fails only because the realm does not exist).
@@ -546,6 +549,26 @@ fn retry_after_as_an_http_date_is_honoured() {
     assert_eq!(seen.len(), 2);
     let waited = seen[1] - seen[0];
     assert!(waited >= Duration::from_millis(900) && waited < Duration::from_secs(5), "waited {waited:?}");
+}
+
+/// A registry whose listen queue is full never completes the TCP handshake: the request
+/// fails after the connect timeout, naming the registry and the timeout.
+#[test]
+fn an_unanswered_connection_ends_with_the_connect_timeout() {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("binding");
+    let addr = listener.local_addr().expect("address");
+    // Fill the accept queue (nobody accepts): later handshakes get no answer.
+    let mut held = Vec::new();
+    while let Ok(s) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
+        held.push(s);
+        assert!(held.len() < 4096, "the listen queue never filled");
+    }
+    let (session, _dir) = registry(&addr.to_string(), false, |o| o.connect_timeout = Duration::from_millis(500));
+    let name: ImageName = format!("{addr}/app:1").parse().expect("a name");
+    let started = Instant::now();
+    let err = block_on(session.get_manifest(&name, "1")).expect_err("connected").to_string();
+    assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
+    assert!(err.contains(&addr.to_string()) && err.contains("connect timeout") && err.contains("0.5 s"), "{err}");
 }
 
 /// A registry that stalls (the head of a manifest sent, then nothing; or nothing at all)
