@@ -457,6 +457,70 @@ fn oversized_manifests_are_refused_before_they_are_read_whole() {
     assert_eq!(m.layers.len(), 5000);
 }
 
+/// An index with 20,000 entries naming 4 manifests of 256 KiB each is pulled fetching each
+/// manifest once, and every manifest lands in the cache. Children wait as descriptors and
+/// are fetched one at a time: holding a manifest per entry would take 5 GB, and the test
+/// process's peak memory (`VmHWM`, every test of the binary included) stays under 2 GiB.
+#[test]
+fn an_index_with_many_entries_holds_one_child_at_a_time() {
+    let pad = |i: usize| {
+        let mut m: serde_json::Value = serde_json::from_slice(&manifest_json(i + 1)).expect("JSON");
+        m["annotations"] = serde_json::json!({ "padding": "p".repeat(256 << 10) });
+        serde_json::to_vec(&m).expect("JSON")
+    };
+    let children: Vec<Vec<u8>> = (0..4).map(pad).collect();
+    let digests: Vec<String> = children.iter().map(|c| Digest::sha256(c).to_string()).collect();
+    let entries: Vec<serde_json::Value> = (0..20_000)
+        .map(|i| {
+            let k = i % children.len();
+            serde_json::json!({
+                "mediaType": OCI_MANIFEST,
+                "digest": digests[k],
+                "size": children[k].len(),
+                "platform": {"os": "linux", "architecture": format!("arch{i}")},
+            })
+        })
+        .collect();
+    let index = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": entries,
+    }))
+    .expect("JSON");
+    let server = {
+        let (index, children, digests) = (index.clone(), children.clone(), digests.clone());
+        Fake::start("127.0.0.1", move |r| {
+            if let Some(reply) = v2(r, false) {
+                return reply;
+            }
+            let reference = r.path().rsplit('/').next().unwrap_or_default();
+            match digests.iter().position(|d| d == reference) {
+                Some(k) => full(200, &[("Content-Type", OCI_MANIFEST)], children[k].clone()),
+                None => full(200, &[("Content-Type", "application/vnd.oci.image.index.v1+json")], index.clone()),
+            }
+        })
+    };
+    let (session, _dir) = registry(&server.host, false, |_| {});
+    let cache_dir = tempdir();
+    let cache = OciLayout::create(cache_dir.path()).expect("a layout");
+    let name = server.image("many:t");
+    block_on(oci_core::pull(&session, &name, &cache, &[], oci_core::PullScope::Manifests, Arc::new(())))
+        .expect("pulling the index");
+    let gets = server.requests().iter().filter(|r| r.path().contains("/manifests/")).count();
+    assert_eq!(gets, 1 + children.len(), "one GET for the index and one per distinct manifest");
+    assert!(cache.has_blob(&Digest::sha256(&index)));
+    for d in &digests {
+        assert!(cache.has_blob(&d.parse().expect("a digest")), "{d} is not cached");
+    }
+    let status = std::fs::read_to_string("/proc/self/status").expect("reading /proc/self/status");
+    let peak_kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM");
+    assert!(peak_kib < 2 << 20, "peak memory {peak_kib} KiB");
+}
+
 /// A blob longer than its descriptor says stops at the size: without `Content-Length`
 /// (an endless body) the download is cut once it passes the size, and with a wrong
 /// `Content-Length` it is refused before the body; nothing reaches the cache.
