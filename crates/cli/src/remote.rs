@@ -34,6 +34,21 @@ pub struct RegistryArgs {
     /// Attempts per request on transient failures (connection errors, 408, 429, 5xx).
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=20))]
     retries: u32,
+    /// Seconds a connection to a registry may take to establish.
+    #[arg(long, env = "OCI_HARDEN_CONNECT_TIMEOUT", value_name = "SECS", default_value_t = 30.0,
+          value_parser = seconds)]
+    connect_timeout: f64,
+    /// Seconds a registry connection may stay silent before the request fails.
+    #[arg(long, env = "OCI_HARDEN_IDLE_TIMEOUT", value_name = "SECS", default_value_t = 60.0, value_parser = seconds)]
+    idle_timeout: f64,
+}
+
+/// A timeout in seconds: positive and at most a day.
+fn seconds(s: &str) -> std::result::Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v > 0.0 && v <= 86_400.0 => Ok(v),
+        _ => Err(format!("{s:?} is not a number of seconds between 0 and 86400")),
+    }
 }
 
 impl RegistryArgs {
@@ -46,6 +61,8 @@ impl RegistryArgs {
                 retry: RetryPolicy { attempts: self.retries, ..RetryPolicy::default() },
                 jobs: usize::from(self.jobs),
                 credentials: CredentialStore::from_env(),
+                connect_timeout: Duration::from_secs_f64(self.connect_timeout),
+                idle_timeout: Duration::from_secs_f64(self.idle_timeout),
                 ..RegistryOptions::default()
             },
             cache_dir: self.cache.clone().unwrap_or_else(oci_core::default_cache_dir),

@@ -6,7 +6,8 @@
 /// fails fast with a clear [`crate::Error::TooLarge`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
-    /// Largest manifest, index, config or `index.json` read into memory.
+    /// Largest manifest, index, config, `index.json` or registry token answer read into
+    /// memory (a registry body is refused as soon as it is known to be larger).
     pub max_json_bytes: u64,
     /// Largest decompressed size of one layer.
     pub max_layer_bytes: u64,

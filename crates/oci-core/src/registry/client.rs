@@ -29,6 +29,9 @@ const ACCEPT: &[&str] = &[
 
 const USER_AGENT: &str = concat!("oci-harden/", env!("CARGO_PKG_VERSION"));
 
+/// Redirects followed for one request (a loop ends with an error).
+pub(super) const MAX_REDIRECTS: usize = 10;
+
 /// Size of the chunks uploads are streamed in.
 const UPLOAD_CHUNK: usize = 256 << 10;
 
@@ -47,6 +50,11 @@ pub struct RegistryOptions {
     pub credentials: CredentialStore,
     /// Bounds on what registries may send.
     pub limits: Limits,
+    /// How long establishing a connection (TCP and TLS) may take.
+    pub connect_timeout: Duration,
+    /// How long a connection may stay silent (no byte of a response head or body)
+    /// before the request fails as timed out; a transfer that keeps moving never does.
+    pub idle_timeout: Duration,
 }
 
 impl Default for RegistryOptions {
@@ -58,6 +66,8 @@ impl Default for RegistryOptions {
             jobs: 4,
             credentials: CredentialStore::from_env(),
             limits: Limits::default(),
+            connect_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -151,8 +161,8 @@ impl Registry {
             protocol: if self.is_plain_http(host) { ClientProtocol::Http } else { ClientProtocol::Https },
             extra_root_certificates: extra,
             use_monolithic_push: true,
-            connect_timeout: Some(Duration::from_secs(15)),
-            read_timeout: Some(Duration::from_secs(120)),
+            connect_timeout: Some(self.options.connect_timeout),
+            read_timeout: Some(self.options.idle_timeout),
             user_agent: USER_AGENT,
             platform_resolver: None,
             ..ClientConfig::default()
@@ -180,21 +190,50 @@ impl Registry {
         self.ping(name).await?;
         let op = if push { RegistryOperation::Push } else { RegistryOperation::Pull };
         let ctx = Ctx::new(name, if push { "authenticating to push".into() } else { "authenticating to pull".into() });
-        let auth = match self.options.credentials.lookup(host)? {
-            None => RegistryAuth::Anonymous,
-            Some(Credential::Basic { username, password }) => RegistryAuth::Basic(username, password),
-            Some(Credential::IdentityToken(token)) => {
-                RegistryAuth::Bearer(self.exchange_identity_token(&ctx, &token, push).await?)
-            }
-        };
+        let credential = self.options.credentials.lookup(host)?;
         let oref = oci_ref(name, &name.reference());
-        let token = self.retrying(&ctx, || client.auth(&oref, &auth, op)).await?;
-        client.store_auth_if_needed(oref.resolve_registry(), &auth).await;
-        let probe = match (&token, &auth) {
-            (Some(t), _) => ProbeAuth::Bearer(t.clone()),
-            (None, RegistryAuth::Bearer(t)) => ProbeAuth::Bearer(t.clone()),
-            (None, RegistryAuth::Basic(u, p)) => ProbeAuth::Basic(u.clone(), p.clone()),
-            (None, _) => ProbeAuth::None,
+        // oci-client fetches a token by itself when its copy expires, with the credentials
+        // stored in it, from whatever realm the registry names then: it is only ever given
+        // anonymity, so credentials go nowhere but to the token service vetted here (a 401
+        // comes back through here).
+        client.store_auth_if_needed(host, &RegistryAuth::Anonymous).await;
+        let service = self.token_service(&ctx, credential.is_some()).await?;
+        let (auth, probe) = match (service, credential) {
+            (Some(service), credential) => {
+                let scope = format!("repository:{}:{}", name.repository(), if push { "pull,push" } else { "pull" });
+                let (auth, token) = match credential {
+                    Some(Credential::IdentityToken(refresh)) => {
+                        let token = self.exchange_identity_token(&ctx, &service, &refresh, push).await?;
+                        (RegistryAuth::Bearer(token.clone()), token)
+                    }
+                    Some(Credential::Basic { username, password }) => {
+                        let auth = RegistryAuth::Basic(username, password);
+                        let token = self.fetch_token(&ctx, &service, &[scope], &auth).await?;
+                        (auth, token)
+                    }
+                    None => (
+                        RegistryAuth::Anonymous,
+                        self.fetch_token(&ctx, &service, &[scope], &RegistryAuth::Anonymous).await?,
+                    ),
+                };
+                // With a bearer token given, oci-client only caches it: no request.
+                let bearer = RegistryAuth::Bearer(token.clone());
+                self.retrying(&ctx, || client.auth(&oref, &bearer, op)).await?;
+                (auth, ProbeAuth::Bearer(token))
+            }
+            (None, None) => (RegistryAuth::Anonymous, ProbeAuth::None),
+            (None, Some(Credential::Basic { username, password })) => {
+                let auth = RegistryAuth::Basic(username.clone(), password.clone());
+                self.retrying(&ctx, || client.auth(&oref, &auth, op)).await?;
+                (auth, ProbeAuth::Basic(username, password))
+            }
+            (None, Some(Credential::IdentityToken(_))) => {
+                return Err(self.fail(
+                    &ctx,
+                    None,
+                    "the registry offers no bearer token service for the identity token".into(),
+                ));
+            }
         };
         self.auths.lock().expect("not poisoned").insert(key, (auth.clone(), probe));
         Ok((client, auth))
@@ -216,7 +255,7 @@ impl Registry {
         loop {
             let (status, retry_after, error) = match http.get(&url).send().await {
                 Ok(r) => (Some(r.status().as_u16()), retry_after(r.headers()), None),
-                Err(e) => (None, None, Some(e.to_string())),
+                Err(e) => (None, None, Some(self.transport(&e))),
             };
             let transient = match status {
                 Some(code) => matches!(code, 408 | 429 | 500 | 502 | 503 | 504),
@@ -291,7 +330,8 @@ impl Registry {
         };
         match (status.as_u16(), challenge) {
             (401, Some((realm, service))) => {
-                let mut req = http.get(&realm).query(&[("account", username)]);
+                let realm = self.vet_realm(&ctx, &realm, true)?;
+                let mut req = http.get(realm).query(&[("account", username)]);
                 if let Some(s) = &service {
                     req = req.query(&[("service", s.as_str())]);
                 }
@@ -309,8 +349,19 @@ impl Registry {
         }
         let mut builder = reqwest::Client::builder()
             .user_agent(USER_AGENT)
-            .connect_timeout(Duration::from_secs(15))
-            .read_timeout(Duration::from_secs(120));
+            .connect_timeout(self.options.connect_timeout)
+            .read_timeout(self.options.idle_timeout)
+            .redirect(reqwest::redirect::Policy::custom(|attempt| {
+                if !matches!(attempt.url().scheme(), "http" | "https") {
+                    let url = attempt.url().to_string();
+                    attempt.error(format!("refusing a redirect to the non-HTTP URL {url}"))
+                } else if attempt.previous().len() >= MAX_REDIRECTS {
+                    attempt.error(format!("more than {MAX_REDIRECTS} redirects"))
+                } else {
+                    // reqwest drops `Authorization` when the host, port or scheme changes.
+                    attempt.follow()
+                }
+            }));
         for ca in &self.options.ca_certs {
             let pem =
                 std::fs::read(ca).map_err(|e| Error::io(format!("reading CA certificate {}", ca.display()), e))?;
@@ -380,6 +431,7 @@ impl Registry {
                 envelope.errors.iter().map(|e| format!("{:?}: {}", e.code, e.message)).collect::<Vec<_>>().join("; ")
             }
             OciDistributionError::ServerError { message, .. } => message.chars().take(300).collect(),
+            OciDistributionError::RequestError(re) => self.transport(re),
             other => other.to_string(),
         };
         let message = match class.status {
@@ -394,21 +446,26 @@ impl Registry {
 
     /// Fetches a manifest or index by tag or digest, checks its digest (against the
     /// registry's `Docker-Content-Digest` and, when asked by digest, against that) and
-    /// its size.
+    /// its size: a body larger than [`Limits::max_json_bytes`] is refused before it is
+    /// read whole (at once when its `Content-Length` says so).
     pub async fn get_manifest(&self, name: &ImageName, reference: &str) -> Result<RawManifest> {
-        let (client, auth) = self.authenticate(name, false).await?;
+        self.authenticate(name, false).await?;
         let ctx = Ctx::new(name, format!("fetching manifest {reference}")).on(format!("manifests/{reference}"), false);
-        let oref = oci_ref(name, reference);
-        let (bytes, digest) = self.retrying(&ctx, || client.pull_manifest_raw(&oref, &auth, ACCEPT)).await?;
+        let url = format!("{}/v2/{}/manifests/{reference}", self.base_url(name.registry()), name.repository());
         let limit = self.options.limits.max_json_bytes;
-        if bytes.len() as u64 > limit {
-            return Err(Error::TooLarge {
-                what: format!("manifest {reference} from {}/{}", name.registry(), name.repository()),
+        let (headers, bytes) = self.get_bounded(&ctx, &url, &ACCEPT.join(", "), limit).await.map_err(|e| match e {
+            Error::TooLarge { limit, hint, .. } => Error::TooLarge {
+                what: format!("manifest {reference} from {url} ({}/{})", name.registry(), name.repository()),
                 limit,
-                hint: " (Limits::max_json_bytes)",
-            });
-        }
-        let raw = RawManifest::from_bytes(bytes.to_vec())
+                hint,
+            },
+            other => other,
+        })?;
+        let digest = match headers.get("docker-content-digest").and_then(|v| v.to_str().ok()) {
+            Some(d) => d.to_owned(),
+            None => Digest::sha256(&bytes).to_string(),
+        };
+        let raw = RawManifest::from_bytes(bytes)
             .map_err(|e| self.fail(&ctx, None, format!("the registry sent an invalid manifest: {e}")))?;
         let claimed: Digest = digest
             .parse()
@@ -430,6 +487,86 @@ impl Registry {
             });
         }
         Ok(raw)
+    }
+
+    /// `GET url` with the session's token or credentials for `ctx`'s repository, the body
+    /// read whole under `limit` bytes ([`Error::TooLarge`] past it). Transient failures
+    /// (connection errors, timeouts, 408, 429, 5xx) are retried, honouring `Retry-After`;
+    /// a 401 re-authenticates once (the token may have expired).
+    async fn get_bounded(
+        &self,
+        ctx: &Ctx<'_>,
+        url: &str,
+        accept: &str,
+        limit: u64,
+    ) -> Result<(reqwest::header::HeaderMap, Vec<u8>)> {
+        let http = self.http(ctx)?;
+        let policy = self.options.retry;
+        let (mut attempt, mut reauthenticated) = (1, false);
+        loop {
+            let request = self.with_probe_auth(ctx, http.get(url).header(reqwest::header::ACCEPT, accept));
+            // Err((status, retry-after, message)) = failed.
+            let result: std::result::Result<_, (Option<u16>, Option<Duration>, String)> = async {
+                let response = request.send().await.map_err(|e| (None, None, self.transport(&e)))?;
+                let status = response.status().as_u16();
+                if status != 200 {
+                    let wait = retry_after(response.headers());
+                    let detail = super::body::read_bounded(response, 4096)
+                        .await
+                        .ok()
+                        .map(|b| String::from_utf8_lossy(&b).chars().take(300).collect::<String>())
+                        .filter(|t| !t.trim().is_empty())
+                        .map_or_else(|| format!("HTTP {status}"), |t| t.trim().to_owned());
+                    return Err((Some(status), wait, detail));
+                }
+                let headers = response.headers().clone();
+                match super::body::read_bounded(response, limit).await {
+                    Ok(body) => Ok((headers, body)),
+                    Err(super::body::BodyError::TooLarge) => Err((Some(0), None, String::new())),
+                    Err(super::body::BodyError::Transport(e)) => Err((None, None, self.transport(&e))),
+                }
+            }
+            .await;
+            let (status, wait_hint, message) = match result {
+                Ok(done) => return Ok(done),
+                Err(e) => e,
+            };
+            if status == Some(0) {
+                return Err(Error::TooLarge { what: url.to_owned(), limit, hint: " (Limits::max_json_bytes)" });
+            }
+            if status == Some(401) && !reauthenticated {
+                reauthenticated = true;
+                self.forget_auth(ctx.name, ctx.push);
+                self.authenticate(ctx.name, ctx.push).await?;
+                continue;
+            }
+            let transient = status.is_none_or(|code| matches!(code, 408 | 429 | 500 | 502 | 503 | 504));
+            if transient && attempt < policy.attempts {
+                tokio::time::sleep(self.wait(attempt, status, wait_hint)).await;
+                attempt += 1;
+                continue;
+            }
+            let message = match status {
+                Some(401) => return Err(self.auth_failed(ctx, message)),
+                Some(403) => {
+                    format!("access denied ({message}); the credentials for {} lack permission", ctx.name.registry())
+                }
+                Some(404) => format!("not found ({message})"),
+                _ if transient => format!("{message}; gave up after {attempt} attempts"),
+                _ => message,
+            };
+            return Err(self.fail(ctx, status, message));
+        }
+    }
+
+    /// `http://host` for loopback and insecure registries, else `https://host`.
+    pub(super) fn base_url(&self, host: &str) -> String {
+        format!("{}://{host}", if self.is_plain_http(host) { "http" } else { "https" })
+    }
+
+    /// A transport failure in words (timeouts with their durations).
+    pub(super) fn transport(&self, e: &reqwest::Error) -> String {
+        super::body::describe(e, self.options.connect_timeout, self.options.idle_timeout)
     }
 
     /// Whether the repository has the blob (a `HEAD` request).
@@ -483,7 +620,7 @@ impl Registry {
             }
             // Ok(()) = complete; Err((status, retry-after, message)) = failed.
             let result: std::result::Result<(), (Option<u16>, Option<Duration>, String)> = async {
-                let response = request.send().await.map_err(|e| (None, None, e.to_string()))?;
+                let response = request.send().await.map_err(|e| (None, None, self.transport(&e)))?;
                 let status = response.status().as_u16();
                 match status {
                     200 => {
@@ -517,7 +654,7 @@ impl Registry {
                 }
                 let mut body = response.bytes_stream();
                 while let Some(chunk) = body.next().await {
-                    let bytes = chunk.map_err(|e| (None, None, e.to_string()))?;
+                    let bytes = chunk.map_err(|e| (None, None, self.transport(&e)))?;
                     if writer.written() + bytes.len() as u64 > desc.size {
                         return Err((Some(0), None, format!("more bytes than the {} the descriptor says", desc.size)));
                     }
@@ -624,7 +761,7 @@ impl Registry {
             let (oref, from_ref) = (oci_ref(name, &name.reference()), oci_ref(from, &from.reference()));
             return Ok(client.mount_blob(&oref, &from_ref, &desc.digest.to_string()).await.is_ok());
         }
-        let Some(token) = self.two_scope_token(&http, scheme, name, from, &auth).await else {
+        let Some(token) = self.two_scope_token(&ctx, name, from, &auth).await else {
             return Ok(false);
         };
         let url = format!("{scheme}://{host}/v2/{}/blobs/uploads/", name.repository());
@@ -771,10 +908,10 @@ fn classify(e: &OciDistributionError) -> Class {
     Class { status, retryable }
 }
 
-/// `Retry-After` in seconds (HTTP dates are rare from registries and are ignored).
+/// `Retry-After`, in seconds or as an HTTP date.
 fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
     let v = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
-    v.trim().parse::<u64>().ok().map(Duration::from_secs)
+    super::retry::parse_retry_after(v, std::time::SystemTime::now())
 }
 
 pub(crate) fn oci_ref(name: &ImageName, reference: &str) -> oci_client::Reference {

@@ -11,6 +11,8 @@
 //! [`is_loopback`] do not.
 
 #[cfg(feature = "registry")]
+mod body;
+#[cfg(feature = "registry")]
 mod client;
 #[cfg(feature = "registry")]
 mod locations;

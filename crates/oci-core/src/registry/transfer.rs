@@ -130,8 +130,15 @@ pub(crate) async fn pull_tracking(
     let limits = registry.options().limits;
     let mut blobs: Vec<Descriptor> = Vec::new();
     let mut seen: HashSet<Digest> = HashSet::new();
-    let mut queue: Vec<(RawManifest, usize)> = vec![(top.clone(), 0)];
-    while let Some((raw, depth)) = queue.pop() {
+    // Children wait as descriptors and are fetched when their turn comes, so one manifest
+    // at a time is held however many entries an index has; each is visited once.
+    let mut visited: HashSet<Digest> = HashSet::from([top.digest().clone()]);
+    let mut queue: Vec<(Option<Descriptor>, usize)> = vec![(None, 0)];
+    while let Some((child, depth)) = queue.pop() {
+        let raw = match child {
+            None => top.clone(),
+            Some(desc) => manifest_via_cache(registry, name, cache, &desc).await?,
+        };
         match raw.parse()? {
             Manifest::Index(index) => {
                 if depth >= limits.max_index_depth {
@@ -156,7 +163,9 @@ pub(crate) async fn pull_tracking(
                             reason: "the index references itself".into(),
                         });
                     }
-                    queue.push((manifest_via_cache(registry, name, cache, child).await?, depth + 1));
+                    if visited.insert(child.digest.clone()) {
+                        queue.push((Some(child.clone()), depth + 1));
+                    }
                 }
             }
             Manifest::Image(m) => {
