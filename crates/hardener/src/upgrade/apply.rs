@@ -54,9 +54,9 @@ const INFO_SUFFIXES: &[&str] = &[
 
 /// Whether [`apply_upgrades`] reads a path of the image: build the [`MergedFs`] with this
 /// as (part of) its capture so no second pass over the layers is needed (the dpkg
-/// database and `/etc`, where configuration files live).
+/// and apk databases and `/etc`, where configuration files live).
 pub fn apply_capture(path: &str) -> bool {
-    path.starts_with("var/lib/dpkg/") || path.starts_with("etc/")
+    path.starts_with("var/lib/dpkg/") || path.starts_with("etc/") || path.starts_with("lib/apk/")
 }
 
 /// The result of [`apply_upgrades`]: the changes (one per real path, sorted, the
@@ -156,6 +156,9 @@ enum Db {
 /// placed, [`Error::ScriptRefused`] for a script or trigger refused. Nothing is written
 /// in any case (the caller writes the changes).
 pub fn apply_upgrades(fs: &MergedFs, plan: &UpgradePlan, policy: ScriptPolicy) -> Result<AppliedUpgrades> {
+    if plan.format == crate::PackageFormat::Apk {
+        return crate::apk::apply_apk_upgrades(fs, plan, policy);
+    }
     let mut db = read_db(fs)?;
     let diversions = read_diversions(fs)?;
     let interests = read_interests(fs, &db)?;
