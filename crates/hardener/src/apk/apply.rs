@@ -283,7 +283,7 @@ pub(crate) fn apply_apk_upgrades(fs: &MergedFs, plan: &UpgradePlan, policy: Scri
                         continue;
                     }
                     let Ok(real) = crate::upgrade::real_path(fs, &created, &earlier, &path) else { continue };
-                    if earlier.contains_key(&real) || !fs.get(&real).is_some_and(|n| n.meta.kind != EntryKind::Dir) {
+                    if earlier.contains_key(&real) || fs.get(&real).is_none_or(|n| n.meta.kind == EntryKind::Dir) {
                         continue;
                     }
                     if protected(&path) && current_checksum(fs, &earlier, &real)? != f.checksum {
