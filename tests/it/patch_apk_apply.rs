@@ -44,6 +44,9 @@ fn app(version: &str) -> ApkPackage {
         p.scripts.push(("pre-upgrade".into(), "#!/bin/sh\necho upgrading ocih-app\n".into()));
     } else {
         p.items.push(TarItem::file("usr/share/ocih-app/dropped", 0o644, b"dropped in 1.1\n"));
+        // A whole directory 1.1 no longer has: apk-tools removes it.
+        p.items.push(TarItem::dir("usr/share/ocih-app/old/", 0o755));
+        p.items.push(TarItem::file("usr/share/ocih-app/old/f", 0o644, b"old\n"));
     }
     p
 }
@@ -207,7 +210,7 @@ fn apk_upgrade_applied_as_apk_tools_does() {
     assert_eq!(layout_files(&f.image.layout), before);
 
     // Bad package files are refused before anything is written: a tampered file, a control
-    // stream that is not the index's, a `../` entry.
+    // stream that is not the index's, a `../` entry, a file of another package.
     let tmp = f.tmp.path();
 
     // Tampered: one byte of the file changed after the plan was made.
@@ -235,6 +238,15 @@ fn apk_upgrade_applied_as_apk_tools_does() {
     plan.packages[0] = planned(&f, &repo, "ocih-lib", "1.0-r0", None);
     let err = patch(&f, &plan, ScriptPolicy::Warn).unwrap_err().to_string();
     assert!(err.contains("..") && err.contains("ocih-lib"), "{err}");
+
+    // A file of another installed package, which the new one does not replace.
+    let mut clash = lib();
+    clash.items.push(TarItem::file("usr/share/ocih-watch.txt", 0o644, b"mine\n"));
+    let repo = ApkRepo::write(&tmp.join("clash"), &f.key, &[clash], "RSA", "RSA");
+    let mut plan = self::plan(&f);
+    plan.packages[0] = planned(&f, &repo, "ocih-lib", "1.0-r0", None);
+    let err = patch(&f, &plan, ScriptPolicy::Warn).unwrap_err().to_string();
+    assert!(err.contains("usr/share/ocih-watch.txt") && err.contains("ocih-watch-1.0-r0"), "{err}");
     assert_eq!(layout_files(&f.image.layout), before);
 
     let plan = good;
@@ -245,7 +257,7 @@ fn apk_upgrade_applied_as_apk_tools_does() {
     let [lib, app] = &patched.upgrades[..] else { panic!("{:?}", patched.upgrades) };
     assert_eq!((lib.old_version.as_deref(), app.old_version.as_deref()), (None, Some("1.0-r0")));
     assert_eq!(lib.files.added, ["usr/lib/libocih.so.1"]);
-    assert_eq!(app.files.removed, ["usr/share/ocih-app/dropped"]);
+    assert_eq!(app.files.removed, ["usr/share/ocih-app/dropped", "usr/share/ocih-app/old", "usr/share/ocih-app/old/f"]);
     assert_eq!(app.sha256, plan.packages[1].file.sha256);
     let conf: Vec<(&str, ConffileAction)> = app.conffiles.iter().map(|c| (c.path.as_str(), c.action)).collect();
     assert_eq!(
@@ -289,7 +301,9 @@ fn apk_upgrade_applied_as_apk_tools_does() {
     assert_eq!(read(root, "etc/ocih-app/user.conf"), USER_EDIT);
     assert_eq!(read(root, "etc/ocih-app/user.conf.apk-new"), read(oracle, "etc/ocih-app/user.conf.apk-new"));
     assert_eq!(read(root, "etc/ocih-app/plain.conf"), b"plain 1.1-r0\n");
-    assert!(!root.join("usr/share/ocih-app/dropped").exists() && !oracle.join("usr/share/ocih-app/dropped").exists());
+    for gone in ["usr/share/ocih-app/dropped", "usr/share/ocih-app/old"] {
+        assert!(!root.join(gone).exists() && !oracle.join(gone).exists(), "{gone}");
+    }
     assert_eq!(fs::read_link(root.join("usr/share/ocih-app/current")).unwrap(), Path::new("kept"));
     assert_eq!(read(root, "usr/lib/libocih.so.1"), b"not really a library\n");
 

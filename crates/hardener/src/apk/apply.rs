@@ -172,9 +172,17 @@ pub(crate) fn apply_apk_upgrades(fs: &MergedFs, plan: &UpgradePlan, policy: Scri
         let mut created: BTreeMap<String, EntryKind> = BTreeMap::new();
         let mut real_of: BTreeMap<String, String> = BTreeMap::new();
         let mut new_paths: BTreeSet<String> = BTreeSet::new();
+        // Files taken over from other installed packages: (owner, path).
+        let mut taken: Vec<(usize, String)> = Vec::new();
         let mut failure: Option<Error> = None;
         let what = apk.name().to_owned();
+        // apk-tools does not unpack a package whose installed size is 0 (a meta package): no
+        // files, no scripts, no triggers.
+        let unpack = record.package.installed_size != 0;
         let read = apk.data(|entry| {
+            if !unpack {
+                return Ok(());
+            }
             let step = (|| -> Result<()> {
                 let path = entry.path.clone();
                 if path.is_empty() {
@@ -183,6 +191,28 @@ pub(crate) fn apply_apk_upgrades(fs: &MergedFs, plan: &UpgradePlan, policy: Scri
                         "",
                         "an entry with an empty name (apk-tools ends the archive there)",
                     ));
+                }
+                if entry.meta.kind != EntryKind::Dir
+                    && let Some((j, _)) = owned.get(&path)
+                    && Some(*j) != old
+                {
+                    match take_over(&owners[*j], &record) {
+                        Ownership::Take => taken.push((*j, path.clone())),
+                        // The other package replaces this one: the file stays its.
+                        Ownership::Skip => return Ok(()),
+                        Ownership::Conflict => {
+                            let o = &owners[*j].record.package;
+                            return Err(place_error(
+                                &what,
+                                &path,
+                                &format!(
+                                    "the file belongs to {}-{}, which this package does not replace (apk-tools \
+                                     refuses to overwrite it)",
+                                    o.name, o.version
+                                ),
+                            ));
+                        }
+                    }
                 }
                 record.add_entry(&path, &entry.meta, entry.checksum)?;
                 let real = crate::upgrade::real_path(fs, &created, &earlier, &path)
@@ -263,6 +293,20 @@ pub(crate) fn apply_apk_upgrades(fs: &MergedFs, plan: &UpgradePlan, policy: Scri
         }
         read?;
 
+        // Files taken over leave their other owner's record, as apk-tools moves them.
+        let mut touched: BTreeSet<usize> = BTreeSet::new();
+        for (j, path) in &taken {
+            let (dir, name) = path.rsplit_once('/').unwrap_or(("", path));
+            for d in owners[*j].record.dirs.iter_mut().filter(|d| d.name == dir) {
+                d.files.retain(|f| f.name != name);
+            }
+            touched.insert(*j);
+        }
+        for j in touched {
+            let o = &owners[j];
+            installed = rewrite_installed(&installed, &format!("/{INSTALLED}"), &o.name, Some(&o.record))?;
+        }
+
         // The old version's files the new one lacks.
         let mut removed_dirs: BTreeSet<String> = BTreeSet::new();
         if let Some(i) = old {
@@ -296,6 +340,57 @@ pub(crate) fn apply_apk_upgrades(fs: &MergedFs, plan: &UpgradePlan, policy: Scri
             }
         }
 
+        // The old version's directories no installed package has any more, once empty, as
+        // apk-tools removes them (`apk_db_dir_unref`); a directory's whiteout replaces those of
+        // its files.
+        if let Some(i) = old {
+            let mut kept: BTreeSet<&str> = BTreeSet::new();
+            for (_, o) in owners.iter().enumerate().filter(|(j, _)| *j != i) {
+                for d in &o.record.dirs {
+                    kept.insert(d.name.as_str());
+                }
+            }
+            for d in &record.dirs {
+                kept.insert(d.name.as_str());
+            }
+            let ancestors: Vec<&str> =
+                kept.iter().flat_map(|k| k.match_indices('/').map(move |(at, _)| &k[..at])).collect();
+            kept.extend(ancestors);
+            let mut gone: Vec<&str> = owners[i]
+                .record
+                .dirs
+                .iter()
+                .map(|d| d.name.as_str())
+                .filter(|d| !d.is_empty() && !kept.contains(d))
+                .collect();
+            gone.sort_by_key(|d| std::cmp::Reverse(d.matches('/').count()));
+            let mut removed: BTreeSet<String> =
+                files.changes.iter().filter(|c| c.action == FileAction::Remove).map(|c| c.path.clone()).collect();
+            let mut removed_here: Vec<String> = Vec::new();
+            for dir in gone {
+                if fs.get(dir).is_none_or(|n| n.meta.kind != EntryKind::Dir) || earlier.contains_key(dir) {
+                    continue;
+                }
+                let empty = fs
+                    .walk(dir)
+                    .skip(1)
+                    .all(|(p, _)| removed.contains(p) || removed.iter().any(|r| p.starts_with(&format!("{r}/"))));
+                if empty {
+                    removed.insert(dir.to_owned());
+                    removed_here.push(dir.to_owned());
+                }
+            }
+            for dir in &removed_here {
+                files.changes.retain(|c| !(c.action == FileAction::Remove && c.path.starts_with(&format!("{dir}/"))));
+            }
+            for dir in removed_here {
+                files
+                    .collapsed
+                    .extend(removed.iter().filter(|r| r.starts_with(&format!("{dir}/"))).cloned().collect::<Vec<_>>());
+                files.changes.push(FileChange { path: dir, action: FileAction::Remove });
+            }
+        }
+
         // Scripts and triggers.
         let mut modified: BTreeSet<String> = record.dirs.iter().map(|d| format!("/{}", d.name)).collect();
         if let Some(i) = old {
@@ -307,7 +402,7 @@ pub(crate) fn apply_apk_upgrades(fs: &MergedFs, plan: &UpgradePlan, policy: Scri
             .chain(record.dirs.iter().map(|d| format!("/{}", d.name)))
             .collect();
         let identity = apk.identity().to_string();
-        let own_triggers: Vec<String> = info.triggers().iter().map(|t| (*t).to_owned()).collect();
+        let own_triggers: Vec<String> = info.triggers().iter().filter(|_| unpack).map(|t| (*t).to_owned()).collect();
         let outcomes = classify_package(ClassifyInput {
             package: p,
             apk: &apk,
@@ -320,6 +415,7 @@ pub(crate) fn apply_apk_upgrades(fs: &MergedFs, plan: &UpgradePlan, policy: Scri
             modified: &modified,
             all_dirs: &all_dirs,
             removed_dirs: &removed_dirs,
+            unpack,
             policy,
         })?;
 
@@ -331,7 +427,7 @@ pub(crate) fn apply_apk_upgrades(fs: &MergedFs, plan: &UpgradePlan, policy: Scri
             trigger_lines.retain(|l| l.split(' ').next() != Some(old_identity.as_str()));
         }
         let mtime = record.package.build_time;
-        for kind in SCRIPT_ORDER {
+        for kind in SCRIPT_ORDER.iter().copied().filter(|_| unpack) {
             if let Some(s) = apk.scripts().iter().find(|s| s.name == kind) {
                 scripts.push(StoredScript {
                     identity: identity.clone(),
@@ -342,7 +438,7 @@ pub(crate) fn apply_apk_upgrades(fs: &MergedFs, plan: &UpgradePlan, policy: Scri
                 });
             }
         }
-        if !own_triggers.is_empty() {
+        if unpack && !own_triggers.is_empty() {
             trigger_lines.push(format!("{identity} {}", own_triggers.join(" ")));
         }
         installed = rewrite_installed(&installed, &format!("/{INSTALLED}"), &p.name, Some(&record))?;
@@ -365,6 +461,8 @@ pub(crate) fn apply_apk_upgrades(fs: &MergedFs, plan: &UpgradePlan, policy: Scri
                 }
             }
         }
+        summary.removed.extend(files.collapsed);
+        summary.removed.sort();
         summary.counts =
             FileCounts { added: summary.added.len(), replaced: summary.replaced.len(), removed: summary.removed.len() };
         for c in files.changes {
@@ -421,6 +519,44 @@ pub(crate) fn apply_apk_upgrades(fs: &MergedFs, plan: &UpgradePlan, policy: Scri
 struct PackageChanges {
     changes: Vec<FileChange>,
     conffiles: Vec<ConffileOutcome>,
+    /// Files removed with their directory (reported, no whiteout of their own).
+    collapsed: BTreeSet<String>,
+}
+
+/// What apk-tools does with a file another installed package owns
+/// (`apk_db_install_archive_entry`).
+enum Ownership {
+    /// Overwrite it and take it from the other package (same origin, or this package
+    /// replaces the other one with at least its priority).
+    Take,
+    /// Leave it to the other package, which replaces this one with a higher priority.
+    Skip,
+    /// Refuse: apk-tools marks the package broken.
+    Conflict,
+}
+
+/// `replaces` entries are matched by name only when unconstrained (a constrained one counts
+/// as no match: the conservative answer, refusal).
+fn take_over(other: &Owner, new: &InstalledRecord) -> Ownership {
+    let (o, n) = (&other.record.package, &new.package);
+    if o.origin.is_some() && o.origin == n.origin {
+        return Ownership::Take;
+    }
+    let names = |deps: &[super::ApkDependency], name: &str| {
+        deps.iter().any(|d| d.name == name && d.constraint.is_none() && !d.conflict)
+    };
+    let prio = |deps: &[super::ApkDependency], name: &str, priority: u64| {
+        if names(deps, name) { i64::try_from(priority).unwrap_or(i64::MAX) } else { -1 }
+    };
+    let other_prio = prio(&other.record.replaces, &n.name, other.record.replaces_priority);
+    let new_prio = prio(&new.replaces, &o.name, new.replaces_priority);
+    if other_prio > new_prio {
+        Ownership::Skip
+    } else if new_prio >= 0 {
+        Ownership::Take
+    } else {
+        Ownership::Conflict
+    }
 }
 
 impl PackageChanges {
@@ -678,6 +814,8 @@ struct ClassifyInput<'a> {
     modified: &'a BTreeSet<String>,
     all_dirs: &'a BTreeSet<String>,
     removed_dirs: &'a BTreeSet<String>,
+    /// Whether apk-tools unpacks the package (its scripts are read only then).
+    unpack: bool,
     policy: ScriptPolicy,
 }
 
@@ -690,7 +828,8 @@ fn classify_package(input: ClassifyInput<'_>) -> Result<Vec<ScriptOutcome>> {
     let mut out = Vec::new();
     let upgrade = input.old.is_some();
     let run: &[&str] = if upgrade { &["pre-upgrade", "post-upgrade"] } else { &["pre-install", "post-install"] };
-    for s in input.apk.scripts() {
+    let own: &[super::ApkScript] = if input.unpack { input.apk.scripts() } else { &[] };
+    for s in own {
         if s.name == "trigger" {
             continue;
         }
@@ -728,7 +867,7 @@ fn classify_package(input: ClassifyInput<'_>) -> Result<Vec<ScriptOutcome>> {
         judge_trigger(&input, &owner.name, name, &text, &hits, &mut out)?;
     }
     // The package's own trigger, run on every directory of the database its globs match.
-    if let Some(script) = input.apk.scripts().iter().find(|s| s.name == "trigger") {
+    if let Some(script) = own.iter().find(|s| s.name == "trigger") {
         let hits: Vec<&String> = input
             .all_dirs
             .iter()
