@@ -1033,6 +1033,33 @@ fn place_error(what: &str, raw: &str, reason: &str) -> Error {
 mod tests {
     use super::*;
 
+    fn owner(text: &str) -> Owner {
+        let record = InstalledRecord::parse(text, "installed").unwrap();
+        Owner { name: record.package.name.clone(), identity: record.package.checksum.to_string(), record }
+    }
+
+    /// `apk_db_install_archive_entry`'s rules for a file another package owns.
+    #[test]
+    fn files_of_other_packages_follow_origin_and_replaces() {
+        let c = "C:Q1hvfkN/qlp/zhXR3cuerq6jd2Z7g=\n";
+        let other = owner(&format!("{c}P:a\nV:1\no:x\n\n"));
+        let same_origin = owner(&format!("{c}P:b\nV:1\no:x\n\n")).record;
+        assert!(matches!(take_over(&other, &same_origin), Ownership::Take));
+        let stranger = owner(&format!("{c}P:b\nV:1\no:y\n\n")).record;
+        assert!(matches!(take_over(&other, &stranger), Ownership::Conflict));
+        let replacing = owner(&format!("{c}P:b\nV:1\no:y\nr:a\n\n")).record;
+        assert!(matches!(take_over(&other, &replacing), Ownership::Take));
+        // A constrained replaces is not matched (refusal, the conservative answer).
+        let constrained = owner(&format!("{c}P:b\nV:1\no:y\nr:a<1\n\n")).record;
+        assert!(matches!(take_over(&other, &constrained), Ownership::Conflict));
+        // The owner replaces the new package with a higher priority: its file stays.
+        let keeper = owner(&format!("{c}P:a\nV:1\no:x\nr:b\nq:10\n\n"));
+        assert!(matches!(take_over(&keeper, &replacing), Ownership::Skip));
+        let mut equal = replacing.clone();
+        equal.replaces_priority = 10;
+        assert!(matches!(take_over(&keeper, &equal), Ownership::Take));
+    }
+
     #[test]
     fn trigger_globs_match_as_fnmatch_with_pathname() {
         assert!(glob_match(b"/usr/bin", b"/usr/bin"));
