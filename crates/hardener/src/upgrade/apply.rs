@@ -146,12 +146,19 @@ enum Db {
 /// [`VerifiedDeb::open`] against the plan's size and SHA256) is placed on the filesystem
 /// and recorded in dpkg's database, each package seeing the changes of those before it.
 ///
+/// A plan of [`crate::PackageFormat::Apk`] packages is applied as apk-tools 2.14 would
+/// leave the image instead: data entries, `.apk-new` files for what the user changed under
+/// `/etc`, `lib/apk/db/installed`, `scripts.tar` and `triggers`, apk scripts classified by
+/// [`crate::classify_apk_script`] (each `.apk` checked against the plan's size, SHA256 and
+/// control checksum, and its signature against the image's `/etc/apk/keys`).
+///
 /// Maintainer scripts and triggers are never run: each is classified ([`crate::classify_script`])
 /// and, when not known to be harmless or handled, the upgrade is refused under
 /// [`ScriptPolicy::Refuse`] or listed as not run under [`ScriptPolicy::Warn`].
 ///
 /// # Errors
-/// [`Error::Apt`] for a `.deb` that does not match the plan or holds unsafe entries,
+/// [`Error::Apt`] for a `.deb` ([`Error::Apk`] for an `.apk`) that does not match the plan
+/// or holds unsafe entries,
 /// [`Error::PackageDb`] for a database that cannot be read or an entry that cannot be
 /// placed, [`Error::ScriptRefused`] for a script or trigger refused. Nothing is written
 /// in any case (the caller writes the changes).
