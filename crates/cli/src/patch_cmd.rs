@@ -302,6 +302,9 @@ fn print_job(out: &mut impl Write, job: &PatchJob) -> std::io::Result<()> {
                 if c.action == hardener::ConffileAction::KeptDistWritten {
                     writeln!(out, "      {}: changed in the image, kept; the new one is {}.dpkg-dist", c.path, c.path)?;
                 }
+                if c.action == hardener::ConffileAction::KeptApkNewWritten {
+                    writeln!(out, "      {}: changed in the image, kept; the new one is {}.apk-new", c.path, c.path)?;
+                }
             }
         }
         for t in &image.planned.plan.unfixable {

@@ -51,9 +51,9 @@ pub use advisories::{
 };
 pub use apk::{
     APK_SCRIPTS, ApkAcl, ApkChecksum, ApkDataEntry, ApkDepOp, ApkDependency, ApkError, ApkIndex, ApkIndexEntry,
-    ApkKeys, ApkNameKind, ApkResult, ApkScript, ApkSignature, InstalledDir, InstalledFile, InstalledRecord,
-    MAX_APK_CONTROL_SIZE, MAX_APKINDEX_SIZE, PkgInfo, SignatureHash, SignedHasher, VerifiedApk, read_signatures,
-    rewrite_installed,
+    ApkKeys, ApkNameKind, ApkResult, ApkScript, ApkScriptClass, ApkSignature, InstalledDir, InstalledFile,
+    InstalledRecord, MAX_APK_CONTROL_SIZE, MAX_APKINDEX_SIZE, PkgInfo, SignatureHash, SignedHasher, VerifiedApk,
+    classify_apk_script, read_signatures, rewrite_installed,
 };
 pub use apt::{
     AptError, AptResult, ArchQualifier, Compression, Dependency, Fingerprint, IndexLocation, KeyInfo, Keyring,

@@ -10,7 +10,11 @@
 //!   checksums, safe paths) before its `.PKGINFO`, scripts and data entries are handed out.
 //! - [`InstalledRecord`], [`rewrite_installed`]: `lib/apk/db/installed` records in apk-tools'
 //!   own field order, one package's record replaced with every other byte kept.
+//! - Applying an apk upgrade plan (`apply`, reached through [`crate::apply_upgrades`]): data
+//!   entries, `.apk-new` files, removals and the database as apk-tools 2.14 leaves them; scripts
+//!   classified by [`classify_apk_script`], never run.
 
+mod apply;
 mod error;
 mod index;
 mod installed;
@@ -18,6 +22,8 @@ mod keys;
 mod package;
 mod stream;
 
+pub(crate) use apply::apply_apk_upgrades;
+pub use apply::{ApkScriptClass, classify_apk_script};
 pub use error::{ApkError, ApkResult};
 pub use index::{ApkChecksum, ApkDepOp, ApkDependency, ApkIndex, ApkIndexEntry, ApkNameKind, MAX_APKINDEX_SIZE};
 pub use installed::{ApkAcl, InstalledDir, InstalledFile, InstalledRecord, rewrite_installed};

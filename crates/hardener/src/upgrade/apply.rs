@@ -54,9 +54,9 @@ const INFO_SUFFIXES: &[&str] = &[
 
 /// Whether [`apply_upgrades`] reads a path of the image: build the [`MergedFs`] with this
 /// as (part of) its capture so no second pass over the layers is needed (the dpkg
-/// database and `/etc`, where configuration files live).
+/// and apk databases and `/etc`, where configuration files live).
 pub fn apply_capture(path: &str) -> bool {
-    path.starts_with("var/lib/dpkg/") || path.starts_with("etc/")
+    path.starts_with("var/lib/dpkg/") || path.starts_with("etc/") || path.starts_with("lib/apk/")
 }
 
 /// The result of [`apply_upgrades`]: the changes (one per real path, sorted, the
@@ -146,16 +146,26 @@ enum Db {
 /// [`VerifiedDeb::open`] against the plan's size and SHA256) is placed on the filesystem
 /// and recorded in dpkg's database, each package seeing the changes of those before it.
 ///
+/// A plan of [`crate::PackageFormat::Apk`] packages is applied as apk-tools 2.14 would
+/// leave the image instead: data entries, `.apk-new` files for what the user changed under
+/// `/etc`, `lib/apk/db/installed`, `scripts.tar` and `triggers`, apk scripts classified by
+/// [`crate::classify_apk_script`] (each `.apk` checked against the plan's size, SHA256 and
+/// control checksum, and its signature against the image's `/etc/apk/keys`).
+///
 /// Maintainer scripts and triggers are never run: each is classified ([`crate::classify_script`])
 /// and, when not known to be harmless or handled, the upgrade is refused under
 /// [`ScriptPolicy::Refuse`] or listed as not run under [`ScriptPolicy::Warn`].
 ///
 /// # Errors
-/// [`Error::Apt`] for a `.deb` that does not match the plan or holds unsafe entries,
+/// [`Error::Apt`] for a `.deb` ([`Error::Apk`] for an `.apk`) that does not match the plan
+/// or holds unsafe entries,
 /// [`Error::PackageDb`] for a database that cannot be read or an entry that cannot be
 /// placed, [`Error::ScriptRefused`] for a script or trigger refused. Nothing is written
 /// in any case (the caller writes the changes).
 pub fn apply_upgrades(fs: &MergedFs, plan: &UpgradePlan, policy: ScriptPolicy) -> Result<AppliedUpgrades> {
+    if plan.format == crate::PackageFormat::Apk {
+        return crate::apk::apply_apk_upgrades(fs, plan, policy);
+    }
     let mut db = read_db(fs)?;
     let diversions = read_diversions(fs)?;
     let interests = read_interests(fs, &db)?;

@@ -67,6 +67,9 @@ pub enum ConffileAction {
     Removed,
     /// Flagged `remove-on-upgrade` and changed by the user: moved to `PATH.dpkg-old`.
     SavedAsDpkgOld,
+    /// apk: a file under a protected path (`/etc`) changed by the user (or owned by no
+    /// package): kept, the new version written beside it as `PATH.apk-new`.
+    KeptApkNewWritten,
 }
 
 /// The plan for one package: the file changes, and what its database entries need.
@@ -308,7 +311,7 @@ fn place_error(what: &str, raw: &str, reason: &str) -> Error {
 
 /// Where `raw` (a package path) is in the image: every parent directory resolved through
 /// the image's symlinks (inside the root) or through directories this package creates.
-fn real_path(
+pub(crate) fn real_path(
     fs: &MergedFs,
     created: &BTreeMap<String, EntryKind>,
     earlier: &BTreeMap<String, EntryKind>,
