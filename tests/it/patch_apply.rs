@@ -11,8 +11,8 @@ use std::path::Path;
 
 use hardener::oci_core::{Image, ImageSource, OciLayout};
 use hardener::{
-    PackageLocation, Error, PatchOptions, Patched, PlannedPackage, RuleSet, ScriptDisposition, ScriptPolicy, UpgradePlan,
-    UpgradeReason, patch_image,
+    Error, PackageLocation, PatchOptions, Patched, PlannedPackage, RuleSet, ScriptDisposition, ScriptPolicy,
+    UpgradePlan, UpgradeReason, patch_image,
 };
 
 use crate::harness::apt_repo::{BuiltDeb, DpkgImage};

@@ -7,7 +7,9 @@ use std::fs;
 use std::path::Path;
 
 use hardener::oci_core::{ImageSource, MergedFs};
-use hardener::{RepoOptions, UpgradePlan, UpgradeReason, UpgradeRequest, UpgradeTarget, fetch_packages, resolve_upgrades};
+use hardener::{
+    RepoOptions, UpgradePlan, UpgradeReason, UpgradeRequest, UpgradeTarget, fetch_packages, resolve_upgrades,
+};
 
 use crate::harness::apt_repo::DpkgImage;
 use crate::harness::{
