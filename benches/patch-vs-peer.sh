@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 . benches/lib.sh
 RUNS=${1:-3}
 cargo build --quiet --release --bin oci-harden
-BIN=$PWD/target/release/oci-harden
+BIN=${CARGO_TARGET_DIR:-$PWD/target}/release/oci-harden
 PEER=$PWD/../shared/bench/peer-patch.sh
 W=$(mktemp -d "${TMPDIR:-/var/tmp}/oci-harden-patch-bench.XXXXXX")
 REG_PID=
