@@ -183,3 +183,73 @@ fn patch_upgrades_what_the_scan_finds_fixable_and_dpkg_agrees() {
     let first = crate::harness::tagged(&out, "patched")["digest"].clone();
     assert_eq!(crate::harness::tagged(&out, "again")["digest"], first);
 }
+
+/// The dry run shows each package's files and scripts: unknown while the package files are
+/// not in the cache (nothing beyond metadata fetched), exact once they are
+/// (`--fetch-packages` fetches only them), and then what the real patch reports.
+#[test]
+fn dry_run_shows_the_files_and_scripts_the_patch_then_reports() {
+    let fixture = standard_fixture();
+    let tmp = tempdir();
+    let cache = tmp.path().join("cache");
+    let cache = cache.to_str().unwrap();
+    let src = fixture.image.reference();
+    let out = tmp.path().join("out");
+    let dry_report = tmp.path().join("dry.json");
+    let dry = |extra: &[&str]| {
+        let mut args = vec!["patch", &src, "--upgrade", "all", "--cache", cache, "--dry-run"];
+        args.extend_from_slice(&["--report", dry_report.to_str().unwrap()]);
+        args.extend_from_slice(extra);
+        let run = oci_harden(&args).ok();
+        (run.text().to_owned(), read_json(&dry_report))
+    };
+    let deb_blob = |package: &Value| {
+        Path::new(cache).join("blobs/sha256").join(package["file"]["sha256"].as_str().expect("sha256"))
+    };
+
+    // Metadata only: the plan says the changes are not known yet, and no package file is there.
+    let (text, report) = dry(&["--scripts", "warn"]);
+    let image = &report["images"][0];
+    let planned = image["plan"]["packages"].as_array().expect("planned packages");
+    assert!(planned.len() >= 4, "{report}");
+    assert_eq!(image["changes"]["known"], "notFetched", "{report}");
+    assert_eq!(image["changes"]["missing"].as_array().unwrap().len(), planned.len());
+    assert!(text.contains("files and scripts known once the package files are fetched"), "{text}");
+    assert!(planned.iter().all(|p| !deb_blob(p).exists()), "a dry run fetches no package file");
+
+    // --fetch-packages: the verified package files in the cache, the changes exact.
+    let (text, report) = dry(&["--scripts", "warn", "--fetch-packages"]);
+    let image = &report["images"][0];
+    assert!(planned.iter().all(|p| deb_blob(p).exists()), "fetched into the cache");
+    assert_eq!(image["changes"]["known"], "exact", "{report}");
+    assert_eq!(image["changes"]["refused"], Value::Null);
+    let changes = image["changes"]["packages"].as_array().expect("per package").clone();
+    assert_eq!(changes.len(), planned.len());
+    let hello = changes.iter().find(|p| p["name"] == "hello").expect("hello");
+    assert!(
+        hello["files"]["counts"]["added"].as_u64().unwrap() + hello["files"]["counts"]["replaced"].as_u64().unwrap()
+            > 0
+    );
+    for path in hello["files"]["added"].as_array().unwrap().iter().chain(hello["files"]["replaced"].as_array().unwrap())
+    {
+        let sign = if hello["files"]["added"].as_array().unwrap().contains(path) { "+" } else { "~" };
+        assert!(text.contains(&format!("        {sign} /{}", path.as_str().unwrap())), "{path} in:\n{text}");
+    }
+    assert!(text.contains("NOT RUN"), "hello's scripts are listed as not run:\n{text}");
+    assert!(!out.exists(), "a dry run writes no image");
+
+    // Warm, without --fetch-packages: exact too; under the default policy the refusal is said.
+    let (text, refused) = dry(&[]);
+    assert_eq!(refused["images"][0]["changes"]["known"], "exact");
+    let why = refused["images"][0]["changes"]["refused"].as_str().expect("refused");
+    assert!(why.contains("hello"), "{why}");
+    assert!(text.contains("the patch would be refused"), "{text}");
+
+    // The real patch reports exactly what the dry run showed.
+    let real_report = tmp.path().join("real.json");
+    let dst = oci_ref(&out, Some("patched"));
+    let args = ["patch", &src, &dst, "--upgrade", "all", "--cache", cache, "--scripts", "warn"];
+    oci_harden(&[&args[..], &["--report", real_report.to_str().unwrap()]].concat()).ok();
+    let real: Value = read_json(&real_report);
+    assert_eq!(real["images"][0]["packages"], Value::Array(changes));
+}

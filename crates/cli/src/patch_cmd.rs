@@ -7,8 +7,8 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use hardener::{
-    Gate, MirrorRule, PatchJob, PatchJobImage, PatchJobOptions, RepoOptions, RuleSet, ScriptPolicy, Severity,
-    UpgradeReason, UpgradeSelection,
+    Gate, MirrorRule, PatchJob, PatchJobImage, PatchJobOptions, PlannedChanges, RepoOptions, RuleSet, ScriptPolicy,
+    Severity, UpgradeReason, UpgradeSelection, UpgradedPackage,
 };
 use oci_core::{CopyOptions, Platform, Reference};
 
@@ -70,6 +70,10 @@ pub struct UpgradeArgs {
     /// upgrade, or go on and report them.
     #[arg(long, value_enum, default_value_t = ScriptsArg::Refuse)]
     scripts: ScriptsArg,
+    /// With --dry-run: fetch and verify the package files into the cache (nothing else is
+    /// written), so the plan shows each package's files and scripts exactly.
+    #[arg(long, requires = "dry_run")]
+    fetch_packages: bool,
 }
 
 /// `oci-harden patch`.
@@ -84,11 +88,13 @@ pub struct PatchArgs {
     /// Also apply this rule set, in the same single layer (TOML file or builtin:NAME).
     #[arg(long)]
     rules: Option<String>,
-    /// Show the plan (each package: installed → new version, source, why), from repository
-    /// metadata only; fetch no package and write nothing.
+    /// Show the plan (each package: installed → new version, source, why; its files added,
+    /// replaced and removed and its scripts when the package files are in the cache), from
+    /// repository metadata only; fetch no package (unless --fetch-packages) and write nothing.
     #[arg(long)]
     dry_run: bool,
-    /// Write the JSON report (packages, files, conffiles, scripts, what remains) here.
+    /// Write the JSON report (packages, files, conffiles, scripts, what remains) here; with
+    /// --dry-run, the plan and what is known of each package's changes.
     #[arg(long, value_name = "FILE")]
     report: Option<PathBuf>,
     /// Write an OpenVEX document here: `fixed` for what the upgrade fixed, `affected` (with
@@ -159,8 +165,14 @@ pub fn run(args: Run) -> Result<ExitCode> {
     let options = job_options(&args, &session)?;
     let mut out = std::io::stdout().lock();
     if args.dry_run {
-        for image in hardener::plan_patch(&source, &layout, &options)? {
-            print_plan(&mut out, &image)?;
+        let images = hardener::plan_patch(&source, &layout, &options)?;
+        for image in &images {
+            print_plan(&mut out, image)?;
+        }
+        if let Some(path) = &args.report {
+            let report = hardener::plan_report(&args.source.to_string(), &images);
+            oci_core::write_atomic(path, &serde_json::to_vec_pretty(&report)?, oci_core::FileMode::Public)
+                .with_context(|| format!("writing {}", path.display()))?;
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -226,6 +238,7 @@ fn job_options(args: &Run, session: &oci_core::Session) -> Result<PatchJobOption
     repo.cache = session.options().cache_dir.clone();
     options.repo = repo;
     options.patch.platforms = args.platforms.clone();
+    options.fetch_packages = u.fetch_packages;
     options.patch.scripts = match u.scripts {
         ScriptsArg::Refuse => ScriptPolicy::Refuse,
         ScriptsArg::Warn => ScriptPolicy::Warn,
@@ -264,6 +277,22 @@ fn print_plan(out: &mut impl Write, image: &PatchJobImage) -> std::io::Result<()
             p.file.suite,
             p.file.filename
         )?;
+        if let Some(PlannedChanges::Exact { packages, .. }) = &image.planned.changes
+            && let Some(u) = packages.iter().find(|u| u.name == p.name && u.architecture == p.architecture)
+        {
+            print_changes(out, u)?;
+        }
+    }
+    match &image.planned.changes {
+        Some(PlannedChanges::Exact { refused: Some(why), .. }) => {
+            writeln!(out, "  the patch would be refused: {why} (--scripts warn goes on without it)")?;
+        }
+        Some(PlannedChanges::NotFetched { missing }) => writeln!(
+            out,
+            "  files and scripts known once the package files are fetched (--fetch-packages); not in the cache: {}",
+            missing.join(", ")
+        )?,
+        _ => {}
     }
     for t in &plan.unfixable {
         writeln!(
@@ -278,6 +307,46 @@ fn print_plan(out: &mut impl Write, image: &PatchJobImage) -> std::io::Result<()
         writeln!(out, "  warning: {w}")?;
     }
     Ok(())
+}
+
+/// One package's files, conffiles and scripts, as a dry run knows them.
+fn print_changes(out: &mut impl Write, u: &UpgradedPackage) -> std::io::Result<()> {
+    let c = &u.files.counts;
+    writeln!(out, "      files: {} added, {} replaced, {} removed", c.added, c.replaced, c.removed)?;
+    for (sign, paths) in [("+", &u.files.added), ("~", &u.files.replaced), ("-", &u.files.removed)] {
+        for path in paths {
+            writeln!(out, "        {sign} /{path}")?;
+        }
+    }
+    for c in &u.conffiles {
+        writeln!(out, "      conffile {}: {}", c.path, conffile_action(c.action))?;
+    }
+    for s in &u.scripts {
+        writeln!(out, "      {} {}: {} ({})", s.kind, s.name, disposition(s.disposition), s.detail)?;
+    }
+    Ok(())
+}
+
+fn disposition(d: hardener::ScriptDisposition) -> &'static str {
+    match d {
+        hardener::ScriptDisposition::Handled => "done natively",
+        hardener::ScriptDisposition::Harmless => "harmless, not run",
+        hardener::ScriptDisposition::Stored => "stored (dpkg does not run it on an upgrade)",
+        hardener::ScriptDisposition::NotRun => "NOT RUN",
+        _ => "other",
+    }
+}
+
+fn conffile_action(a: hardener::ConffileAction) -> &'static str {
+    match a {
+        hardener::ConffileAction::Replaced => "new version installed",
+        hardener::ConffileAction::Unchanged => "unchanged",
+        hardener::ConffileAction::KeptDistWritten => "changed in the image, kept; the new one as .dpkg-dist",
+        hardener::ConffileAction::StaysDeleted => "deleted in the image, stays deleted",
+        hardener::ConffileAction::Removed => "removed (remove-on-upgrade)",
+        hardener::ConffileAction::SavedAsDpkgOld => "changed in the image, moved to .dpkg-old (remove-on-upgrade)",
+        hardener::ConffileAction::KeptApkNewWritten => "changed in the image, kept; the new one as .apk-new",
+    }
 }
 
 fn print_job(out: &mut impl Write, job: &PatchJob) -> std::io::Result<()> {

@@ -58,8 +58,8 @@ pub use apk::{
 pub use apt::{
     AptError, AptResult, ArchQualifier, Compression, Dependency, Fingerprint, IndexLocation, KeyInfo, Keyring,
     MAX_FUTURE_SECS, MirrorRule, MultiArch, PackageEntry, Relation, Release, ReleaseFile, SignedBy, Source, SourceKind,
-    Sources, VerifiedText, VersionOp, deb822, is_apt_keyring_name, parse_packages, parse_relations, parse_rfc2822,
-    read_packages, verify_clearsigned, verify_detached,
+    Sources, VerifiedText, VersionOp, deb822, is_apt_keyring_name, names_any, parse_packages, parse_relations,
+    parse_rfc2822, read_packages, read_packages_filtered, verify_clearsigned, verify_detached,
 };
 pub use deb::{Conffile, ControlMember, DebControl, MAINTAINER_SCRIPTS, MAX_CONTROL_SIZE, VerifiedDeb};
 pub use error::{Error, Result};
@@ -99,10 +99,11 @@ pub use upgrade::{
     AppliedUpgrades, ConffileAction, ConffileOutcome, FileAction, FileChange, FileCounts, FilesSummary,
     HARMLESS_DEBHELPER, HARMLESS_INTEREST, Installed, LABEL_PACKAGES, LABEL_SOURCES, PackageFiles, PackageLocation,
     PatchJob, PatchJobImage, PatchJobOptions, PatchOptions, PatchOutcome, PatchReport, Patched, PatchedImage,
-    PatchedImageReport, PlannedPackage, PlannedUpgrades, RemainingFinding, RepoOptions, ScriptClass, ScriptDisposition,
-    ScriptOutcome, ScriptPolicy, Spool, Spooled, TriggerClass, UpgradePlan, UpgradeReason, UpgradeRequest,
-    UpgradeSelection, UpgradeTarget, UpgradedPackage, after_upgrades, apply_capture, apply_upgrades, classify_script,
-    classify_trigger, fetch_packages, library_names, patch_base, patch_image, patch_job, patch_source, plan_deb_files,
-    plan_package_files, plan_patch, plan_upgrades, resolve_upgrades, targets_from_findings,
+    PatchedImageReport, PlanReport, PlannedChanges, PlannedImageReport, PlannedPackage, PlannedUpgrades,
+    RemainingFinding, RepoOptions, ScriptClass, ScriptDisposition, ScriptOutcome, ScriptPolicy, Spool, Spooled,
+    TriggerClass, UpgradePlan, UpgradeReason, UpgradeRequest, UpgradeSelection, UpgradeTarget, UpgradedPackage,
+    after_upgrades, apply_capture, apply_upgrades, classify_script, classify_trigger, fetch_packages, library_names,
+    patch_base, patch_image, patch_job, patch_source, plan_deb_files, plan_package_files, plan_patch, plan_report,
+    plan_upgrades, resolve_upgrades, targets_from_findings,
 };
 pub use version::{ApkVersion, DpkgVersion};

@@ -23,7 +23,7 @@ mod verify;
 pub use compression::Compression;
 pub use error::{AptError, AptResult};
 pub use keyring::{Fingerprint, KeyInfo, Keyring, is_apt_keyring_name};
-pub use packages::{MultiArch, PackageEntry, parse_packages, read_packages};
+pub use packages::{MultiArch, PackageEntry, names_any, parse_packages, read_packages, read_packages_filtered};
 pub use relation::{ArchQualifier, Dependency, Relation, VersionOp, parse_relations};
 pub use release::{IndexLocation, MAX_FUTURE_SECS, Release, ReleaseFile, parse_rfc2822};
 pub use sources::{MirrorRule, SignedBy, Source, SourceKind, Sources};

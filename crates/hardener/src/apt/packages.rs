@@ -1,7 +1,7 @@
 //! `Packages` indexes: streamed from `.xz`, `.gz` or plain files, verified against the
 //! `Release`'s SHA256 and size before any entry is returned.
 
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, BufRead, BufReader, Read, Write};
 
 use sha2::{Digest, Sha256};
 
@@ -145,6 +145,57 @@ pub fn parse_packages(text: &str, file: &str) -> AptResult<Vec<PackageEntry>> {
     super::deb822::paragraphs(text, file, false).map(|p| PackageEntry::from_paragraph(&p?, file)).collect()
 }
 
+/// Whether `wanted` accepts one of the names a raw `Packages` paragraph answers to: its
+/// `Package`, or any word of its `Provides` (version constraints and architecture
+/// qualifiers split off). A superset of what the parsed paragraph provides, found without
+/// parsing it: a cheap test before [`PackageEntry::from_paragraph`].
+pub fn names_any(raw: &str, mut wanted: impl FnMut(&str) -> bool) -> bool {
+    let mut in_provides = false;
+    for line in raw.lines() {
+        let value = if line.starts_with([' ', '\t']) {
+            if !in_provides {
+                continue;
+            }
+            line
+        } else {
+            in_provides = false;
+            let Some((name, value)) = line.split_once(':') else { continue };
+            if name.eq_ignore_ascii_case("Package") {
+                if wanted(value.trim()) {
+                    return true;
+                }
+                continue;
+            }
+            if !name.eq_ignore_ascii_case("Provides") {
+                continue;
+            }
+            in_provides = true;
+            value
+        };
+        let mut words = value.split([' ', '\t', ',', '|', '(', ')', ':']).filter(|w| !w.is_empty());
+        if words.any(&mut wanted) {
+            return true;
+        }
+    }
+    false
+}
+
+/// Copies what is read from `inner` to `copy`.
+struct Tee<'a, R> {
+    inner: R,
+    copy: Option<&'a mut dyn Write>,
+}
+
+impl<R: Read> Read for Tee<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if let Some(copy) = &mut self.copy {
+            copy.write_all(&buf[..n])?;
+        }
+        Ok(n)
+    }
+}
+
 /// Hashes and counts the raw bytes, refusing to read past the expected size.
 struct Counted<R> {
     inner: R,
@@ -206,6 +257,26 @@ pub fn read_packages<R: Read>(
     reader: R,
     location: &IndexLocation,
     file: &str,
+    keep: impl FnMut(&Paragraph<'_>) -> bool,
+) -> AptResult<Vec<PackageEntry>> {
+    read_packages_filtered(reader, location, file, |_| true, None, keep)
+}
+
+/// [`read_packages`] with two additions for a caller that reads a large index for a few
+/// names: `prefilter` sees each paragraph's raw text first and only the paragraphs it
+/// accepts are parsed and offered to `keep` (see [`names_any`] for a cheap test), and
+/// `copy`, when given, receives the decompressed text as it is read (to keep it: it is
+/// complete only when this returns `Ok`, and trustworthy then, the compressed file having
+/// had its SHA256).
+///
+/// # Errors
+/// As [`read_packages`]; an error writing to `copy` is reported as one reading the index.
+pub fn read_packages_filtered<R: Read>(
+    reader: R,
+    location: &IndexLocation,
+    file: &str,
+    mut prefilter: impl FnMut(&str) -> bool,
+    mut copy: Option<&mut dyn Write>,
     mut keep: impl FnMut(&Paragraph<'_>) -> bool,
 ) -> AptResult<Vec<PackageEntry>> {
     let mut raw = Counted { inner: reader, hasher: Sha256::new(), read: 0, limit: location.size };
@@ -213,6 +284,7 @@ pub fn read_packages<R: Read>(
     let parsed: AptResult<()> = (|| {
         let decoder =
             location.compression.decoder(&mut raw).map_err(|e| AptError::io(format!("decompressing {file}"), e))?;
+        let decoder = Tee { inner: decoder, copy: copy.take() };
         let mut lines = BufReader::with_capacity(64 * 1024, decoder);
         let mut para: Vec<u8> = Vec::with_capacity(8 * 1024);
         let mut line_no = 0usize;
@@ -231,7 +303,8 @@ pub fn read_packages<R: Read>(
             // End of a paragraph (blank line) or of the file.
             let text = std::str::from_utf8(&para)
                 .map_err(|_| AptError::parse(file, Some(para_start), "paragraph is not UTF-8 text"))?;
-            if let Some(p) = Paragraph::parse(text, file, para_start, false)?
+            if prefilter(text)
+                && let Some(p) = Paragraph::parse(text, file, para_start, false)?
                 && keep(&p)
             {
                 entries.push(PackageEntry::from_paragraph(&p, file)?);

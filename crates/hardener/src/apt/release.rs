@@ -37,6 +37,10 @@ pub struct IndexLocation {
     pub size: u64,
     /// The expected SHA256, lower-case hex.
     pub sha256: String,
+    /// For a compressed index, the uncompressed file as the `Release` lists it (when it
+    /// does): what the decompressed text must hash to, so it can be kept and trusted
+    /// without decompressing again.
+    pub uncompressed: Option<ReleaseFile>,
 }
 
 /// A parsed `Release` file.
@@ -214,7 +218,15 @@ impl Release {
             } else {
                 name.clone()
             };
-            Some(IndexLocation { path: name, fetch_path, compression: c, size: f.size, sha256: f.sha256.clone() })
+            let uncompressed = if c == Compression::None { None } else { self.file(path).cloned() };
+            Some(IndexLocation {
+                path: name,
+                fetch_path,
+                compression: c,
+                size: f.size,
+                sha256: f.sha256.clone(),
+                uncompressed,
+            })
         })
     }
 

@@ -743,7 +743,14 @@ pub(crate) fn compress(tool: Option<&str>, data: &[u8]) -> Vec<u8> {
 
 fn location(bytes: &[u8], compression: Compression) -> IndexLocation {
     let path = format!("main/binary-amd64/Packages{}", compression.suffix());
-    IndexLocation { fetch_path: path.clone(), path, compression, size: bytes.len() as u64, sha256: sha256_hex(bytes) }
+    IndexLocation {
+        fetch_path: path.clone(),
+        path,
+        compression,
+        size: bytes.len() as u64,
+        sha256: sha256_hex(bytes),
+        uncompressed: None,
+    }
 }
 
 #[test]
@@ -787,6 +794,41 @@ fn packages_from_plain_gzip_xz_and_zstd() {
         assert_eq!(some.len(), 1);
         assert_eq!(some[0].package, "systemd");
     }
+}
+
+#[test]
+fn packages_prefiltered_and_copied_as_decompressed() {
+    // `names_any`: the Package, or any word of a (folded) Provides, version and
+    // architecture qualifiers split off.
+    let para =
+        "Package: systemd\nVersion: 1\nProvides: libnss-myhostname (= 1),\n systemd-tmpfiles:any, x\nDepends: zzz\n";
+    for (name, found) in
+        [("systemd", true), ("libnss-myhostname", true), ("systemd-tmpfiles", true), ("x", true), ("zzz", false)]
+    {
+        assert_eq!(names_any(para, |n| n == name), found, "{name}");
+    }
+    assert!(!names_any("Package: a\nDescription: systemd\n systemd\n", |n| n == "systemd"));
+    let bytes = compress(Some("xz"), PACKAGES.as_bytes());
+    let loc = location(&bytes, Compression::Xz);
+    let mut copy = Vec::new();
+    let mut offered = Vec::new();
+    let kept = read_packages_filtered(
+        bytes.as_slice(),
+        &loc,
+        "Packages.xz",
+        |raw| names_any(raw, |n| n == "systemd-tmpfiles"),
+        Some(&mut copy),
+        |p| {
+            offered.push(p.get("Package").unwrap_or("").to_owned());
+            true
+        },
+    )
+    .expect("read");
+    // Only the paragraph providing the name was parsed; the copy is the whole text.
+    assert_eq!(offered, ["systemd"]);
+    assert_eq!(kept.len(), 1);
+    assert_eq!((kept[0].package.as_str(), kept[0].line), ("systemd", 21));
+    assert_eq!(copy, PACKAGES.as_bytes());
 }
 
 #[test]

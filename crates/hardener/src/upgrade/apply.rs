@@ -754,7 +754,10 @@ fn classify_package(input: ClassifyInput<'_>) -> Result<Vec<ScriptOutcome>> {
     // The package's own triggers.
     let old_libs = library_names(input.old_paths.iter().map(String::as_str));
     let new_libs = library_names(input.new_paths.iter().copied());
-    for line in input.control.triggers()?.unwrap_or("").lines().map(str::trim).filter(|l| !l.is_empty()) {
+    // deb-triggers(5): blank lines and `#` comments (debhelper writes one) are not triggers.
+    for line in
+        input.control.triggers()?.unwrap_or("").lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
         let outcome = |disposition, detail: &str| ScriptOutcome {
             kind: "trigger".into(),
             name: line.to_owned(),
@@ -1079,7 +1082,7 @@ Architecture: all\nVersion: 1\nDescription: test\n\n";
             dir.path(),
             "libnew1",
             "1",
-            "#triggers activate-noawait ldconfig",
+            "#triggers # Triggers added by dh_makeshlibs/13.11.4\n#triggers activate-noawait ldconfig",
             &[("usr/lib/libnew.so.1", 0o644, Some("\x7fELF\n"))],
         );
         let plan = UpgradePlan { packages: vec![planned(&deb, "libnew1", "1", None)], ..UpgradePlan::default() };
@@ -1102,6 +1105,8 @@ Architecture: all\nVersion: 1\nDescription: test\n\n";
             let source = ImageSource::open(&format!("oci:{}:t", layout.root().display()).parse().unwrap()).unwrap();
             let fs = MergedFs::build_capturing(&source.image(None).unwrap(), apply_capture).unwrap();
             let warned = apply_upgrades(&fs, &plan, ScriptPolicy::Warn).unwrap();
+            // The comment debhelper writes is no trigger.
+            assert_eq!(warned.packages[0].scripts.len(), 1, "{:?}", warned.packages[0].scripts);
             let trigger = &warned.packages[0].scripts[0];
             assert_eq!(trigger.name, "activate-noawait ldconfig");
             if with_cache {

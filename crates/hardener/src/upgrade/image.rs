@@ -86,6 +86,19 @@ pub fn patch_image(
     layout: &OciLayout,
     options: &PatchOptions,
 ) -> Result<Patched> {
+    patch_image_on(image, plan, None, rules, layout, options)
+}
+
+/// [`patch_image`], with the merged filesystem of the image's base when the caller has one
+/// (built capturing at least what [`apply_capture`] names), so the layers are not read again.
+fn patch_image_on(
+    image: &Image,
+    plan: Option<&UpgradePlan>,
+    base_fs: Option<MergedFs>,
+    rules: Option<&RuleSet>,
+    layout: &OciLayout,
+    options: &PatchOptions,
+) -> Result<Patched> {
     let plan = plan.filter(|p| !p.packages.is_empty());
     let Some(plan) = plan else {
         return match rules {
@@ -137,7 +150,10 @@ pub fn patch_image(
         });
     }
     let base = base_of(image, layout)?;
-    let fs = MergedFs::build_capturing(&base, apply_capture)?;
+    let fs = match base_fs {
+        Some(fs) => fs,
+        None => MergedFs::build_capturing(&base, apply_capture)?,
+    };
     let mut applied = apply_upgrades(&fs, plan, options.scripts)?;
 
     // The package changes as layer entries.
@@ -299,12 +315,24 @@ pub fn patch_source(
     layout: &OciLayout,
     options: &PatchOptions,
 ) -> Result<PatchOutcome> {
+    patch_source_with(source, |base| Ok((plan_for(base)?, None)), rules, layout, options)
+}
+
+/// [`patch_source`] with a `plan_for` that may hand back the merged filesystem of the base
+/// it planned on (capturing what [`apply_capture`] names), read once for both.
+pub(crate) fn patch_source_with(
+    source: &ImageSource,
+    mut plan_for: impl FnMut(&Image) -> Result<(Option<UpgradePlan>, Option<MergedFs>)>,
+    rules: Option<&RuleSet>,
+    layout: &OciLayout,
+    options: &PatchOptions,
+) -> Result<PatchOutcome> {
     let (top, selected) = crate::harden::selected_images(source, &options.platforms)?;
     let mut replaced = BTreeMap::new();
     let mut images = Vec::with_capacity(selected.len());
     for image in &selected {
-        let plan = plan_for(&patch_base(image, layout)?)?;
-        let patched = patch_image(image, plan.as_ref(), rules, layout, options)?;
+        let (plan, fs) = plan_for(&patch_base(image, layout)?)?;
+        let patched = patch_image_on(image, plan.as_ref(), fs, rules, layout, options)?;
         let mut desc = patched.descriptor.clone();
         desc.platform = image.descriptor().platform.clone();
         replaced.insert(image.digest().clone(), desc);

@@ -8,9 +8,10 @@ use std::path::PathBuf;
 use oci_core::{Digest, Image, ImageSource, MergedFs, OciLayout, Platform};
 use serde::Serialize;
 
+use super::image::patch_source_with;
 use super::{
-    PatchOptions, PatchOutcome, RepoOptions, UpgradePlan, UpgradeRequest, UpgradeTarget, UpgradedPackage,
-    fetch_packages, patch_base, patch_source, resolve_upgrades,
+    PatchOptions, PatchOutcome, RepoOptions, ScriptPolicy, UpgradePlan, UpgradeRequest, UpgradeTarget, UpgradedPackage,
+    apply_capture, apply_upgrades, fetch_packages, patch_base, resolve_upgrades,
 };
 use crate::scan::{FindingStatus, ScanReport};
 use crate::{DpkgVersion, PackageFormat, Result, RuleSet, RuleSetId, VexDocument};
@@ -42,6 +43,36 @@ pub struct PlannedUpgrades {
     /// The findings before patching (a scan, or the report given), when the selection had
     /// them.
     pub before: Option<ScanReport>,
+    /// For a dry run ([`plan_patch`]): what the patch will do to each package's files and
+    /// about its scripts, or why that is not known yet. `None` otherwise.
+    pub changes: Option<PlannedChanges>,
+}
+
+/// What a dry run knows of the planned packages' files and maintainer scripts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase", tag = "known")]
+#[non_exhaustive]
+pub enum PlannedChanges {
+    /// Every planned package file is in the cache (checked against its SHA256 when read):
+    /// per package, the files added, replaced and removed, the conffiles, and every
+    /// maintainer script and trigger with what is done about it, computed as the patch
+    /// computes them ([`super::apply_upgrades`], nothing written).
+    #[serde(rename_all = "camelCase")]
+    Exact {
+        /// One per planned package, in plan order, as the patch's report will list them.
+        packages: Vec<UpgradedPackage>,
+        /// Under [`ScriptPolicy::Refuse`], why the patch would be refused (the script
+        /// concerned is then listed as not run).
+        refused: Option<String>,
+    },
+    /// Some package files are not in the cache (nothing beyond repository metadata is
+    /// fetched): the files and scripts are known once they are fetched
+    /// ([`PatchJobOptions::fetch_packages`]).
+    #[serde(rename_all = "camelCase")]
+    NotFetched {
+        /// `NAME:ARCH VERSION` of each planned package whose file is not in the cache.
+        missing: Vec<String>,
+    },
 }
 
 /// Selects and resolves the upgrades of `image` (the image as it is to be patched: its
@@ -60,6 +91,20 @@ pub fn plan_upgrades(
     today: &str,
     fetch: bool,
 ) -> Result<PlannedUpgrades> {
+    Ok(plan_on(image, target, selection, repo, today, fetch)?.0)
+}
+
+/// [`plan_upgrades`], and the merged filesystem of `image` when one was built (with what
+/// [`super::apply_upgrades`] reads captured too).
+fn plan_on(
+    image: &Image,
+    target: &str,
+    selection: &UpgradeSelection,
+    repo: &RepoOptions,
+    today: &str,
+    fetch: bool,
+) -> Result<(PlannedUpgrades, Option<MergedFs>)> {
+    let mut fs = None;
     let (request, before) = match selection {
         UpgradeSelection::Vulnerable { db_dir } => {
             let report = crate::scan_with_db_dir(target, image, db_dir, today)?;
@@ -77,8 +122,10 @@ pub fn plan_upgrades(
             // The files the resolver reads (sources, keys, the dpkg database, os-release)
             // are captured in the one indexing pass: reading them later would reopen
             // and decompress the layers once per file.
-            let fs = MergedFs::build_capturing(image, resolve_capture)?;
-            resolve_upgrades(&fs, &request, repo)?
+            let built = MergedFs::build_capturing(image, |p| resolve_capture(p) || apply_capture(p))?;
+            let plan = resolve_upgrades(&built, &request, repo)?;
+            fs = Some(built);
+            plan
         }
     };
     if let Some(report) = &before
@@ -89,7 +136,45 @@ pub fn plan_upgrades(
     if fetch {
         fetch_packages(&mut plan, repo)?;
     }
-    Ok(PlannedUpgrades { plan, before })
+    Ok((PlannedUpgrades { plan, before, changes: None }, fs))
+}
+
+/// What the patch will do with `plan` on the image whose merged filesystem is `fs`, when
+/// every package file is in the cache of `repo` (or was fetched).
+fn planned_changes(
+    fs: Option<&MergedFs>,
+    plan: &mut UpgradePlan,
+    repo: &RepoOptions,
+    policy: ScriptPolicy,
+) -> Result<PlannedChanges> {
+    let layout = oci_core::open_cache(&repo.cache)?;
+    let mut missing = Vec::new();
+    for p in &mut plan.packages {
+        if p.file.local.is_none()
+            && let Ok(digest) = format!("sha256:{}", p.file.sha256).parse::<Digest>()
+            && layout.has_blob(&digest)
+        {
+            p.file.local = Some(layout.blob_path(&digest));
+        }
+        if p.file.local.is_none() {
+            missing.push(format!("{}:{} {}", p.name, p.architecture, p.version));
+        }
+    }
+    let (Some(fs), true) = (fs, missing.is_empty()) else {
+        return Ok(if missing.is_empty() {
+            PlannedChanges::Exact { packages: Vec::new(), refused: None }
+        } else {
+            PlannedChanges::NotFetched { missing }
+        });
+    };
+    match apply_upgrades(fs, plan, policy) {
+        Ok(applied) => Ok(PlannedChanges::Exact { packages: applied.packages, refused: None }),
+        Err(refused @ crate::Error::ScriptRefused { .. }) => {
+            let applied = apply_upgrades(fs, plan, ScriptPolicy::Warn)?;
+            Ok(PlannedChanges::Exact { packages: applied.packages, refused: Some(refused.to_string()) })
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// The paths [`resolve_upgrades`] reads, captured while the merged filesystem is indexed.
@@ -114,6 +199,10 @@ pub struct PatchJobOptions {
     pub target: String,
     /// Today (YYYY-MM-DD), for end-of-life warnings of the scans.
     pub today: String,
+    /// [`plan_patch`]: fetch the planned package files into the cache (verified; nothing
+    /// else is written), so the dry run knows each package's files and scripts exactly.
+    /// Without it, only files already in the cache are used.
+    pub fetch_packages: bool,
 }
 
 impl PatchJobOptions {
@@ -125,6 +214,7 @@ impl PatchJobOptions {
             patch: PatchOptions::default(),
             target: target.into(),
             today: crate::today_utc(),
+            fetch_packages: false,
         }
     }
 }
@@ -155,18 +245,32 @@ pub struct PatchJob {
 }
 
 /// The dry run of [`patch_job`]: each selected image's plan, resolved from repository
-/// metadata only (no `.deb` is fetched, nothing is written but cached metadata).
+/// metadata only (no `.deb` is fetched, nothing is written but cached metadata), with
+/// [`PlannedUpgrades::changes`]: when every planned package file is already in the cache,
+/// each package's files added, replaced and removed and its maintainer scripts and what is
+/// done about them, exactly as the patch will report them; else which files are missing.
+/// With [`PatchJobOptions::fetch_packages`] the package files are fetched into the cache
+/// (verified) first, so the changes are always known.
 ///
 /// # Errors
-/// Those of [`plan_upgrades`].
+/// Those of [`plan_upgrades`], and of [`super::apply_upgrades`] for a cached package file
+/// that does not verify or cannot be placed.
 pub fn plan_patch(source: &ImageSource, layout: &OciLayout, options: &PatchJobOptions) -> Result<Vec<PatchJobImage>> {
     let (_, selected) = crate::harden::selected_images(source, &options.patch.platforms)?;
     selected
         .iter()
         .map(|image| {
             let base = patch_base(image, layout)?;
-            let planned =
-                plan_upgrades(&base, &options.target, &options.selection, &options.repo, &options.today, false)?;
+            let (mut planned, fs) = plan_on(
+                &base,
+                &options.target,
+                &options.selection,
+                &options.repo,
+                &options.today,
+                options.fetch_packages,
+            )?;
+            let changes = planned_changes(fs.as_ref(), &mut planned.plan, &options.repo, options.patch.scripts)?;
+            planned.changes = Some(changes);
             Ok(PatchJobImage { platform: image.platform(), base: image.digest().clone(), planned, after: None })
         })
         .collect()
@@ -175,11 +279,11 @@ pub fn plan_patch(source: &ImageSource, layout: &OciLayout, options: &PatchJobOp
 /// Patches `source` in one call: for each selected image (every platform of an index, or
 /// those of [`PatchOptions::platforms`]) the upgrades are selected, resolved against the
 /// image's own signed repositories, fetched and verified, then applied together with the
-/// fixes of `rules` as exactly one layer ([`patch_source`]); the findings after are
+/// fixes of `rules` as exactly one layer ([`super::patch_source`]); the findings after are
 /// computed for the report, the VEX document and gates.
 ///
 /// # Errors
-/// Those of [`plan_upgrades`] and [`patch_source`]; nothing is referenced in `layout` for
+/// Those of [`plan_upgrades`] and [`super::patch_source`]; nothing is referenced in `layout` for
 /// an image that failed.
 pub fn patch_job(
     source: &ImageSource,
@@ -188,13 +292,13 @@ pub fn patch_job(
     options: &PatchJobOptions,
 ) -> Result<PatchJob> {
     let mut planned: Vec<PlannedUpgrades> = Vec::new();
-    let outcome = patch_source(
+    let outcome = patch_source_with(
         source,
         |base| {
-            let p = plan_upgrades(base, &options.target, &options.selection, &options.repo, &options.today, true)?;
+            let (p, fs) = plan_on(base, &options.target, &options.selection, &options.repo, &options.today, true)?;
             let plan = p.plan.clone();
             planned.push(p);
-            Ok(Some(plan))
+            Ok((Some(plan), fs))
         },
         rules,
         layout,
@@ -345,6 +449,52 @@ pub struct PatchedImageReport {
     pub findings_after: Option<usize>,
     /// The findings that remain, and why.
     pub remaining: Vec<RemainingFinding>,
+}
+
+/// The report of a dry run (`patch --dry-run --report`): each image's plan and what is
+/// known of its packages' files and scripts.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct PlanReport {
+    /// The source reference as given.
+    pub source: String,
+    /// One per selected image.
+    pub images: Vec<PlannedImageReport>,
+}
+
+/// One image of a [`PlanReport`].
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct PlannedImageReport {
+    /// `os/arch[/variant]`, for an image of an index.
+    pub platform: Option<String>,
+    /// The image planned for (its manifest digest).
+    pub base: Digest,
+    /// The plan: packages, versions, sources, reasons, unfixable targets, warnings.
+    pub plan: UpgradePlan,
+    /// The files, conffiles and scripts per package, or which package files are missing.
+    pub changes: Option<PlannedChanges>,
+    /// Findings before, when a scan or a report said.
+    pub findings_before: Option<usize>,
+}
+
+/// The [`PlanReport`] of the dry run [`plan_patch`] of `source` (as given).
+pub fn plan_report(source: &str, images: &[PatchJobImage]) -> PlanReport {
+    PlanReport {
+        source: source.to_owned(),
+        images: images
+            .iter()
+            .map(|image| PlannedImageReport {
+                platform: image.platform.as_ref().map(ToString::to_string),
+                base: image.base.clone(),
+                plan: image.planned.plan.clone(),
+                changes: image.planned.changes.clone(),
+                findings_before: image.planned.before.as_ref().map(|r| r.findings.len()),
+            })
+            .collect(),
+    }
 }
 
 /// A finding that remains after patching.

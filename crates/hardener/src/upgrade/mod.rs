@@ -35,8 +35,9 @@ pub use image::{
     patch_source,
 };
 pub use job::{
-    PatchJob, PatchJobImage, PatchJobOptions, PatchReport, PatchedImageReport, PlannedUpgrades, RemainingFinding,
-    UpgradeSelection, after_upgrades, patch_job, plan_patch, plan_upgrades, targets_from_findings,
+    PatchJob, PatchJobImage, PatchJobOptions, PatchReport, PatchedImageReport, PlanReport, PlannedChanges,
+    PlannedImageReport, PlannedUpgrades, RemainingFinding, UpgradeSelection, after_upgrades, patch_job, plan_patch,
+    plan_report, plan_upgrades, targets_from_findings,
 };
 pub use plan::{PackageLocation, PlannedPackage, UpgradePlan, UpgradeReason, UpgradeRequest, UpgradeTarget};
 pub use repo::RepoOptions;

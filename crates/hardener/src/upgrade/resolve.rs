@@ -3,17 +3,19 @@
 //! version satisfied without removing or downgrading anything.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
 
-use oci_core::MergedFs;
+use oci_core::{Descriptor, Digest, MediaType, MergedFs, OciLayout};
 
 use super::fetch::Transport;
 use super::plan::{PackageLocation, PlannedPackage, UpgradePlan, UpgradeReason, UpgradeRequest, UpgradeTarget};
 use super::repo::{RepoOptions, Repositories, Repository, open_repositories};
 use crate::apt::deb822::paragraphs;
 use crate::apt::{
-    ArchQualifier, Dependency, MultiArch, PackageEntry, Relation, VersionOp, parse_relations, read_packages,
+    ArchQualifier, Dependency, IndexLocation, MultiArch, PackageEntry, Relation, VersionOp, names_any, parse_relations,
+    read_packages_filtered,
 };
-use crate::{DpkgVersion, Error, Result};
+use crate::{AptError, DpkgVersion, Error, Result};
 
 /// One package as the resolution sees it: installed, or a candidate from a repository.
 #[derive(Debug, Clone)]
@@ -141,25 +143,142 @@ fn parse_installed(text: &str, file: &str, needs_status: bool) -> Result<Vec<Pkg
     Ok(out)
 }
 
-/// Reads every index, keeping the entries named in `names` or providing one of them.
-fn load(repos: &[Repository], names: &BTreeSet<String>) -> Result<Vec<(PackageEntry, usize)>> {
-    let mut out = Vec::new();
-    for (r, repo) in repos.iter().enumerate() {
-        for (path, loc, url) in &repo.indexes {
-            let file = std::fs::File::open(path).map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
-            let keep = |p: &crate::apt::deb822::Paragraph<'_>| {
-                p.get("Package").is_some_and(|n| names.contains(n))
-                    || p.field("Provides").is_some_and(|f| {
-                        f.folded().split(',').any(|d| {
-                            d.split([' ', '(', ':']).find(|w| !w.is_empty()).is_some_and(|n| names.contains(n))
-                        })
-                    })
-            };
-            out.extend(read_packages(file, loc, url, keep)?.into_iter().map(|e| (e, r)));
+/// The candidates read from the indexes so far, and the means to read more: each index is
+/// decompressed at most once per run, its text kept in the blob cache by the SHA256 the
+/// `Release` gives for it uncompressed (a later pass, or a later run, reads it as it is).
+struct Pool<'a> {
+    repos: &'a [Repository],
+    layout: &'a OciLayout,
+    /// The entries kept, in the order of one reading of every index (repository, index,
+    /// line), whichever pass read them.
+    entries: Vec<(PackageEntry, usize)>,
+    /// (index number, line) of each entry, parallel to `entries`.
+    order: Vec<(usize, usize)>,
+    /// The names read for.
+    loaded: BTreeSet<String>,
+    /// Per index (repositories' indexes in order): the uncompressed text's location and its
+    /// path in the cache, once there.
+    plain: Vec<Option<(IndexLocation, PathBuf)>>,
+}
+
+impl<'a> Pool<'a> {
+    fn new(repos: &'a [Repository], layout: &'a OciLayout) -> Pool<'a> {
+        let count = repos.iter().map(|r| r.indexes.len()).sum();
+        Pool {
+            repos,
+            layout,
+            entries: Vec::new(),
+            order: Vec::new(),
+            loaded: BTreeSet::new(),
+            plain: vec![None; count],
         }
     }
-    Ok(out)
+
+    /// Reads the entries named in `names` or providing one of them that earlier calls did
+    /// not read.
+    fn load(&mut self, names: &BTreeSet<String>) -> Result<()> {
+        let new: BTreeSet<&str> = names.iter().filter(|n| !self.loaded.contains(*n)).map(String::as_str).collect();
+        if new.is_empty() {
+            return Ok(());
+        }
+        let seen: BTreeSet<(usize, usize)> = self.order.iter().copied().collect();
+        let mut i = 0;
+        for (r, repo) in self.repos.iter().enumerate() {
+            for (path, loc, url) in &repo.indexes {
+                let keep = |p: &crate::apt::deb822::Paragraph<'_>| {
+                    !seen.contains(&(i, p.line()))
+                        && (p.get("Package").is_some_and(|n| new.contains(n))
+                            || p.field("Provides").is_some_and(|f| {
+                                f.folded().split(',').any(|d| {
+                                    d.split([' ', '(', ':']).find(|w| !w.is_empty()).is_some_and(|n| new.contains(n))
+                                })
+                            }))
+                };
+                let prefilter = |raw: &str| names_any(raw, |n| new.contains(n));
+                let read = self.read_index(i, path, loc, url, prefilter, keep)?;
+                for e in read {
+                    self.order.push((i, e.line));
+                    self.entries.push((e, r));
+                }
+                i += 1;
+            }
+        }
+        // One reading's order, so ties between candidates fall as before.
+        let mut both: Vec<((usize, usize), (PackageEntry, usize))> =
+            std::mem::take(&mut self.order).into_iter().zip(std::mem::take(&mut self.entries)).collect();
+        both.sort_by_key(|(k, _)| *k);
+        (self.order, self.entries) = both.into_iter().unzip();
+        self.loaded.extend(new.into_iter().map(str::to_owned));
+        Ok(())
+    }
+
+    /// One index's entries that `keep` accepts: from its uncompressed text in the cache
+    /// when there (verified), else decompressed, the text kept in the cache on the way when
+    /// the `Release` says what it must hash to.
+    fn read_index(
+        &mut self,
+        i: usize,
+        path: &Path,
+        loc: &IndexLocation,
+        url: &str,
+        prefilter: impl FnMut(&str) -> bool,
+        keep: impl FnMut(&crate::apt::deb822::Paragraph<'_>) -> bool,
+    ) -> Result<Vec<PackageEntry>> {
+        let open =
+            |path: &Path| std::fs::File::open(path).map_err(|e| Error::io(format!("opening {}", path.display()), e));
+        if self.plain[i].is_none()
+            && let Some(plain) = &loc.uncompressed
+            && let Ok(digest) = format!("sha256:{}", plain.sha256).parse::<Digest>()
+        {
+            let plain_loc = IndexLocation {
+                path: plain.path.clone(),
+                fetch_path: plain.path.clone(),
+                compression: crate::apt::Compression::None,
+                size: plain.size,
+                sha256: plain.sha256.clone(),
+                uncompressed: None,
+            };
+            if !self.layout.has_blob(&digest) {
+                // Decompress once, keeping the text.
+                let mut writer = self.layout.blob_writer()?;
+                let entries = read_packages_filtered(open(path)?, loc, url, prefilter, Some(&mut writer), keep)?;
+                let descriptor = Descriptor::new(MediaType::Other(INDEX_TEXT.into()), digest.clone(), plain.size);
+                match writer.finish_expected(&descriptor) {
+                    Ok(()) => {}
+                    Err(oci_core::Error::DigestMismatch { found, .. }) => {
+                        return Err(Error::Apt(AptError::Mismatch {
+                            file: format!("{url} (decompressed)"),
+                            what: "SHA256",
+                            expected: plain.sha256.clone(),
+                            actual: found.hex().to_owned(),
+                        }));
+                    }
+                    Err(oci_core::Error::SizeMismatch { found, .. }) => {
+                        return Err(Error::Apt(AptError::Mismatch {
+                            file: format!("{url} (decompressed)"),
+                            what: "size",
+                            expected: plain.size.to_string(),
+                            actual: found.to_string(),
+                        }));
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+                self.plain[i] = Some((plain_loc, self.layout.blob_path(&digest)));
+                return Ok(entries);
+            }
+            self.plain[i] = Some((plain_loc, self.layout.blob_path(&digest)));
+        }
+        Ok(match &self.plain[i] {
+            Some((plain_loc, plain_path)) => {
+                read_packages_filtered(open(plain_path)?, plain_loc, url, prefilter, None, keep)?
+            }
+            None => read_packages_filtered(open(path)?, loc, url, prefilter, None, keep)?,
+        })
+    }
 }
+
+/// The media type the cache records for an index's uncompressed text.
+const INDEX_TEXT: &str = "text/plain";
 
 /// Plans the upgrade `request` asks for on the image `fs`: the image's (or the options')
 /// sources verified as apt verifies them, candidates only from the image's own release
@@ -177,7 +296,9 @@ fn load(repos: &[Repository], names: &BTreeSet<String>) -> Result<Vec<(PackageEn
 ///
 /// Memory: indexes are read one paragraph at a time keeping only the entries of the names
 /// involved (installed, asked for, and those the new versions' relations name), read again
-/// when new names appear; never a whole index.
+/// for the new names only when new names appear; never a whole index. Time: a compressed
+/// index is decompressed once, its text kept in the blob cache by the SHA256 its `Release`
+/// gives for it uncompressed, and only the paragraphs naming a wanted name are parsed.
 ///
 /// # Errors
 /// [`Error::NoAptSources`] when neither the image nor the options name a source;
@@ -204,9 +325,11 @@ pub fn resolve_upgrades(fs: &MergedFs, request: &UpgradeRequest, options: &RepoO
         _ => {}
     }
     // Read what the names need; read again while new names appear.
+    let mut pool = Pool::new(&repos, &layout);
     for _ in 0..32 {
-        let pool = load(&repos, &names)?;
-        let mut solver = Solver::new(&installed, &pool, &native, &names);
+        pool.load(&names)?;
+        let pool = &pool.entries;
+        let mut solver = Solver::new(&installed, pool, &native, &names);
         match solver.run(request)? {
             Step::Need(more) => {
                 let before = names.len();
