@@ -16,12 +16,15 @@ mod index;
 mod installed;
 mod keys;
 mod package;
+mod repositories;
+mod resolve;
 mod stream;
 
 pub use error::{ApkError, ApkResult};
 pub use index::{ApkChecksum, ApkDepOp, ApkDependency, ApkIndex, ApkIndexEntry, ApkNameKind, MAX_APKINDEX_SIZE};
 pub use installed::{ApkAcl, InstalledDir, InstalledFile, InstalledRecord, rewrite_installed};
 pub use keys::{ApkKeys, ApkSignature, SignatureHash, SignedHasher, read_signatures};
+pub(crate) use resolve::{INSTALLED_DB, resolve_apk};
 pub use package::{APK_SCRIPTS, ApkDataEntry, ApkScript, MAX_APK_CONTROL_SIZE, PkgInfo, VerifiedApk};
 
 #[cfg(test)]

@@ -25,6 +25,7 @@ mod spool;
 
 pub use apply::{AppliedUpgrades, FileCounts, FilesSummary, UpgradedPackage, apply_capture, apply_upgrades};
 pub use fetch::fetch_packages;
+pub(crate) use fetch::Transport;
 pub use files::{
     ConffileAction, ConffileOutcome, FileAction, FileChange, Installed, PackageFiles, plan_deb_files,
     plan_package_files,

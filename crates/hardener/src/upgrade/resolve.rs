@@ -179,13 +179,23 @@ fn load(repos: &[Repository], names: &BTreeSet<String>) -> Result<Vec<(PackageEn
 /// involved (installed, asked for, and those the new versions' relations name), read again
 /// when new names appear; never a whole index.
 ///
+/// An Alpine image (`lib/apk/db/installed`, no dpkg database) is resolved the apk way: its
+/// `/etc/apk/repositories` of the image's branch, each `APKINDEX.tar.gz` verified against
+/// `/etc/apk/keys` and [`RepoOptions::keyrings`], `D:` dependencies with their `so:`/`cmd:`/
+/// `pc:` provides and `!` conflicts; the plan's format is [`crate::PackageFormat::Apk`].
+///
 /// # Errors
-/// [`Error::NoAptSources`] when neither the image nor the options name a source;
+/// [`Error::NoAptSources`] when neither the image nor the options name a source
+/// ([`Error::NoApkRepositories`] for Alpine; [`Error::ApkBranch`] for a given repository of
+/// another branch; [`Error::Apk`] for an index refused);
 /// [`Error::Apt`] for a refused repository (signature, key, expiry, future date, index hash
 /// or size); [`Error::Resolution`] when the upgrade would need a removal or a downgrade, with
 /// the chain of dependencies that leads there; [`Error::Download`] when a file cannot be
 /// fetched.
 pub fn resolve_upgrades(fs: &MergedFs, request: &UpgradeRequest, options: &RepoOptions) -> Result<UpgradePlan> {
+    if fs.resolve(crate::apk::INSTALLED_DB).is_some() && fs.resolve("var/lib/dpkg/status").is_none() {
+        return crate::apk::resolve_apk(fs, request, options);
+    }
     let (installed, architectures) = installed(fs)?;
     let codename = crate::detect_os(fs, &crate::today_utc())?.and_then(|o| o.codename);
     let layout = oci_core::open_cache(&options.cache)?;
