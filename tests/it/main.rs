@@ -21,6 +21,7 @@ mod harden;
 mod harness;
 mod inventory;
 mod layout_interop;
+mod patch_apk_resolve;
 mod patch_apply;
 mod patch_cli;
 mod patch_debian;

@@ -24,8 +24,9 @@ pub use error::{ApkError, ApkResult};
 pub use index::{ApkChecksum, ApkDepOp, ApkDependency, ApkIndex, ApkIndexEntry, ApkNameKind, MAX_APKINDEX_SIZE};
 pub use installed::{ApkAcl, InstalledDir, InstalledFile, InstalledRecord, rewrite_installed};
 pub use keys::{ApkKeys, ApkSignature, SignatureHash, SignedHasher, read_signatures};
-pub(crate) use resolve::{INSTALLED_DB, resolve_apk};
 pub use package::{APK_SCRIPTS, ApkDataEntry, ApkScript, MAX_APK_CONTROL_SIZE, PkgInfo, VerifiedApk};
+pub(crate) use repositories::image_keys;
+pub(crate) use resolve::{INSTALLED_DB, resolve_apk};
 
 #[cfg(test)]
 mod tests;

@@ -72,7 +72,10 @@ pub(crate) fn branch_of(url: &str) -> Option<&str> {
     url.split('/').find(|seg| {
         *seg == "edge"
             || seg.strip_prefix('v').and_then(|v| v.split_once('.')).is_some_and(|(a, b)| {
-                !a.is_empty() && !b.is_empty() && a.bytes().all(|c| c.is_ascii_digit()) && b.bytes().all(|c| c.is_ascii_digit())
+                !a.is_empty()
+                    && !b.is_empty()
+                    && a.bytes().all(|c| c.is_ascii_digit())
+                    && b.bytes().all(|c| c.is_ascii_digit())
             })
     })
 }
@@ -125,7 +128,10 @@ pub(crate) fn image_arch(fs: &MergedFs, installed: &ApkIndex) -> String {
             *counts.entry(a).or_default() += 1;
         }
     }
-    counts.into_iter().max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(a.0))).map_or_else(|| "x86_64".into(), |(a, _)| a.into())
+    counts
+        .into_iter()
+        .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(a.0)))
+        .map_or_else(|| "x86_64".into(), |(a, _)| a.into())
 }
 
 /// The keys apk-tools would trust: every regular file of the image's `/etc/apk/keys/`
@@ -200,7 +206,8 @@ pub(crate) fn open_apk_repositories(
     for (i, line) in lines.into_iter().enumerate() {
         let from_caller = i >= image_lines;
         if let Some(tag) = &line.tag {
-            warnings.push(format!("{}: @{tag} {} is a tagged repository: not used for upgrades", line.origin, line.url));
+            warnings
+                .push(format!("{}: @{tag} {} is a tagged repository: not used for upgrades", line.origin, line.url));
             continue;
         }
         let url = rewrite(&line.url, options);
@@ -246,12 +253,13 @@ fn read_index(
     rewind(&mut tmp)?;
     match ApkIndex::read(std::io::BufReader::new(&tmp), url, keys) {
         Ok(index) => Ok(index),
-        Err(super::ApkError::Signature { reason, .. }) if trusted => {
+        // Unsigned (the first stream is the index itself), signed by an unknown key, or badly
+        // signed: the index as it is, when the user trusts the repository.
+        Err(e @ (super::ApkError::Signature { .. } | super::ApkError::Archive { .. })) if trusted => {
             rewind(&mut tmp)?;
-            let index = ApkIndex::read_unverified(std::io::BufReader::new(&tmp), url)?;
-            warnings.push(format!(
-                "{url}: used without a valid signature because its repository is marked trusted ({reason})"
-            ));
+            let Ok(index) = ApkIndex::read_unverified(std::io::BufReader::new(&tmp), url) else { return Err(e.into()) };
+            warnings
+                .push(format!("{url}: used without a valid signature because its repository is marked trusted ({e})"));
             Ok(index)
         }
         Err(e) => Err(e.into()),
@@ -297,7 +305,47 @@ mod tests {
             mirrors: vec!["https://dl-cdn.alpinelinux.org/alpine=http://mirror.local/a".parse().unwrap()],
             ..RepoOptions::default()
         };
-        assert_eq!(rewrite("https://dl-cdn.alpinelinux.org/alpine/v3.20/main", &options), "http://mirror.local/a/v3.20/main");
-        assert_eq!(rewrite("https://dl-cdn.alpinelinux.org/alpinex/v3.20", &options), "https://dl-cdn.alpinelinux.org/alpinex/v3.20");
+        assert_eq!(
+            rewrite("https://dl-cdn.alpinelinux.org/alpine/v3.20/main", &options),
+            "http://mirror.local/a/v3.20/main"
+        );
+        assert_eq!(
+            rewrite("https://dl-cdn.alpinelinux.org/alpinex/v3.20", &options),
+            "https://dl-cdn.alpinelinux.org/alpinex/v3.20"
+        );
+    }
+}
+
+#[cfg(test)]
+mod index_tests {
+    use std::io::Write as _;
+
+    use super::*;
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+
+    #[test]
+    fn an_unsigned_index_is_refused_unless_trusted() {
+        let text = format!("C:Q1{}=\nP:a\nV:1.0-r0\nA:x86_64\nS:1\nI:1\nT:t\n\n", "A".repeat(27));
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_ustar();
+        h.set_size(text.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append_data(&mut h, "APKINDEX", text.as_bytes()).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("APKINDEX.tar.gz");
+        std::fs::write(&path, gzip(&b.into_inner().unwrap())).unwrap();
+        let url = format!("file:{}", path.display());
+        let mut warnings = Vec::new();
+        let err = read_index(&mut Transport::default(), &url, &ApkKeys::new(), false, &mut warnings).unwrap_err();
+        assert!(err.to_string().contains(&url), "{err}");
+        let index = read_index(&mut Transport::default(), &url, &ApkKeys::new(), true, &mut warnings).unwrap();
+        assert_eq!(index.entries[0].name, "a");
+        assert!(warnings[0].contains("without a valid signature"), "{warnings:?}");
     }
 }

@@ -488,7 +488,10 @@ mod tests {
         ]);
         // 1.2 conflicts with libold, which has no newer version: refused, the chain named.
         let err = solve_names(&installed, &repo, packages(&["app"])).unwrap_err().to_string();
-        assert!(err.contains("app-1.0-r0 → 1.2-r0 (requested) → needs !libold → conflicts with libold-1.0-r0"), "{err}");
+        assert!(
+            err.contains("app-1.0-r0 → 1.2-r0 (requested) → needs !libold → conflicts with libold-1.0-r0"),
+            "{err}"
+        );
         // A fixed version: the lowest ≥ fixed is not the point, the newest is; 1.1 when the
         // repository has nothing newer.
         let repo11 = records(&[("app", "1.1-r0", "so:libnew.so.2", ""), ("libnew", "2.0-r0", "", "so:libnew.so.2=2")]);
@@ -518,10 +521,7 @@ mod tests {
             ("tool", "1.0-r0", "so:libx.so.1", ""),
             ("other", "1.0-r0", "lib<2", ""),
         ]);
-        let repo = records(&[
-            ("lib", "2.0-r0", "", "so:libx.so.2=2"),
-            ("tool", "1.1-r0", "so:libx.so.2", ""),
-        ]);
+        let repo = records(&[("lib", "2.0-r0", "", "so:libx.so.2=2"), ("tool", "1.1-r0", "so:libx.so.2", "")]);
         let err = solve_names(&installed, &repo, packages(&["lib"])).unwrap_err().to_string();
         assert!(err.contains("lib-1.0-r0 → 2.0-r0 (requested) → other-1.0-r0 needs lib<2 → no newer other"), "{err}");
         let installed2 = records(&[("lib", "1.0-r0", "", "so:libx.so.1=1"), ("tool", "1.0-r0", "so:libx.so.1", "")]);
