@@ -16,7 +16,7 @@ use hardener::{
 
 use crate::harness::apk_repo::{ApkImage, ApkPackage, ApkRepo, ApkSigningKey, TarItem, gzip, tar};
 use crate::harness::apt_repo::{HttpServer, unpack};
-use crate::harness::{sha256_hex, tempdir};
+use crate::harness::{oci_harden, sha256_hex, tempdir};
 
 fn pkg(name: &str, version: &str, depends: &[&str], provides: &[&str]) -> ApkPackage {
     let mut p = ApkPackage::new(name, version);
@@ -142,6 +142,26 @@ fn alpine_upgrades_resolve_on_the_images_branch_and_fetch_verified_apks() {
     assert!(plan.warnings.iter().any(|w| w.contains("/alpine/v3.19/main skipped") && w.contains("v3.20")), "{plan:?}");
     assert!(plan.warnings.iter().any(|w| w.contains("@testing") && w.contains("not used")), "{plan:?}");
     assert!(!server.requests().iter().any(|r| r.contains("v3.19") || r.contains("edge")), "{:?}", server.requests());
+
+    // The command line's dry run prints the same plan.
+    let cli_cache = tmp.path().join("cli-cache");
+    let dry = oci_harden(&[
+        "patch",
+        &image.reference(),
+        "--packages",
+        "ocih-app",
+        "--cache",
+        cli_cache.to_str().unwrap(),
+        "--dry-run",
+    ])
+    .ok();
+    for needle in [
+        "ocih-app:x86_64 1.0-r0 → 1.1-r0 (source ocih-app 1.1-r0; requested) from v3.20/main x86_64/ocih-app-1.1-r0.apk",
+        "ocih-lib2:x86_64 (new) → 2.0-r0 (source ocih-lib2 2.0-r0; needed by ocih-app)",
+        "warning: /etc/apk/repositories line 4: @testing",
+    ] {
+        assert!(dry.text().contains(needle), "dry run lacks {needle:?}:\n{}", dry.text());
+    }
 
     // A fix: the newest version at least the fixed one; a fix nobody has: unfixable.
     let target = |package: &str, fixed: &str| UpgradeTarget {
