@@ -273,7 +273,7 @@ pub fn fetch_apk_packages(plan: &mut UpgradePlan, options: &RepoOptions, keys: &
         }
         tmp.as_file().sync_all().map_err(|e| Error::io(format!("storing the download of {url}"), e))?;
         VerifiedApk::open(tmp.path(), keys, &identity).map_err(|e| rename_file(e, &url))?;
-        let digest: Digest = format!("sha256:{sha256}").parse().map_err(oci_core::Error::from)?;
+        let digest: Digest = format!("sha256:{sha256}").parse()?;
         let descriptor = Descriptor::new(MediaType::Other(APK_MEDIA_TYPE.into()), digest.clone(), written);
         let mut reader = std::fs::File::open(tmp.path()).map_err(|e| Error::io(format!("reading {url}"), e))?;
         layout.write_blob_from(&descriptor, &mut reader)?;
