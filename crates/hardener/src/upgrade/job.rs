@@ -464,6 +464,20 @@ mod tests {
             database: None,
             coverage: crate::Coverage::Scanned { ecosystem: "Debian:12".into(), advisories: Some(4) },
         };
+        let mut apk = report.clone();
+        apk.findings = vec![
+            Finding { format: PackageFormat::Apk, ..finding("musl", "CVE-5", FindingStatus::Fixed, Some("1.2.5-r1")) },
+            Finding {
+                format: PackageFormat::Apk,
+                ..finding("musl", "CVE-6", FindingStatus::Fixed, Some("1.2.5_p1-r0"))
+            },
+        ];
+        // 1.2.5_p1 > 1.2.5-r1 in apk's order (dpkg cannot even read `_p1`'s order).
+        let targets = targets_from_findings(&apk);
+        assert_eq!(
+            (targets.len(), targets[0].fixed_version.as_str(), targets[0].vulnerabilities.len()),
+            (1, "1.2.5_p1-r0", 2)
+        );
         let targets = targets_from_findings(&report);
         assert_eq!(
             targets,
