@@ -25,6 +25,7 @@ mod inventory;
 mod layout_interop;
 mod memory_bound;
 mod patch_apk_apply;
+mod patch_apk_resolve;
 mod patch_apply;
 mod patch_cli;
 mod patch_debian;

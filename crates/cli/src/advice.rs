@@ -8,7 +8,20 @@ use oci_core::Error;
 /// Advice for the first error in `err`'s chain that this command line knows what to do
 /// about, as one line without a trailing newline.
 pub fn advice(err: &anyhow::Error) -> Option<String> {
-    err.chain().filter_map(|cause| cause.downcast_ref::<Error>()).find_map(core_advice)
+    err.chain()
+        .filter_map(|cause| cause.downcast_ref::<Error>())
+        .find_map(core_advice)
+        .or_else(|| err.chain().filter_map(|cause| cause.downcast_ref::<hardener::Error>()).find_map(patch_advice))
+}
+
+fn patch_advice(err: &hardener::Error) -> Option<String> {
+    match err {
+        hardener::Error::NoApkRepositories => {
+            Some("pass --repo URL (or --repo DIR) and --keyring FILE with the repository's public key".into())
+        }
+        hardener::Error::ApkBranch { image, .. } => Some(format!("pass a --repo of the image's branch ({image})")),
+        _ => None,
+    }
 }
 
 fn core_advice(err: &Error) -> Option<String> {

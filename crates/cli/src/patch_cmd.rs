@@ -52,6 +52,8 @@ pub struct UpgradeArgs {
     db: Option<PathBuf>,
     /// An apt source: a one-line `deb [signed-by=FILE] URI SUITE COMPONENT…`, or a deb822
     /// `.sources` / `.list` file on this machine (repeatable); added to the image's sources.
+    /// For Alpine: an apk repository URL of the image's branch, `file:DIR` or a directory;
+    /// `[trusted=yes] URL` accepts its index unsigned or signed by an unknown key (warned).
     #[arg(long = "repo", value_name = "SPEC|FILE")]
     repos: Vec<String>,
     /// Use only the --repo sources, not the image's (air-gapped mirrors).
@@ -60,7 +62,8 @@ pub struct UpgradeArgs {
     /// Rewrite a source URI prefix: FROM=TO (a corporate mirror, a snapshot archive; repeatable).
     #[arg(long = "mirror", value_name = "FROM=TO")]
     mirrors: Vec<MirrorRule>,
-    /// Also trust the keys in this keyring file (binary or armored; repeatable).
+    /// Also trust the keys in this keyring file (binary or armored; repeatable). For Alpine:
+    /// a PEM RSA public key, named by its file name as in /etc/apk/keys.
     #[arg(long = "keyring", value_name = "FILE")]
     keyrings: Vec<PathBuf>,
     /// Accept a Release whose Valid-Until has passed (snapshot archives); warned about.

@@ -119,6 +119,21 @@ pub enum Error {
     /// must be given.
     #[error("the image names no apt sources: the repositories and the keys to trust must be given")]
     NoAptSources,
+    /// The Alpine image names no apk repositories (or only tagged ones): repositories and
+    /// the keys to trust must be given.
+    #[error("the image names no apk repositories: the repositories and the keys to trust must be given")]
+    NoApkRepositories,
+    /// An apk repository given for the upgrade is of another Alpine branch than the image:
+    /// upgrades stay on the image's branch.
+    #[error("apk repository {url} is for {branch} and the image is {image}: upgrades stay on the image's branch")]
+    ApkBranch {
+        /// The repository URL.
+        url: String,
+        /// The branch its URL names (`v3.21`, `edge`).
+        branch: String,
+        /// The image's branch (`v3.20`).
+        image: String,
+    },
     /// A package upgrade cannot be resolved without removing or downgrading something.
     #[error("cannot resolve the upgrade: {reason}")]
     Resolution {

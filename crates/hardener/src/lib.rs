@@ -102,8 +102,8 @@ pub use upgrade::{
     PatchedImageReport, PlanReport, PlannedChanges, PlannedImageReport, PlannedPackage, PlannedUpgrades,
     RemainingFinding, RepoOptions, ScriptClass, ScriptDisposition, ScriptOutcome, ScriptPolicy, Spool, Spooled,
     TriggerClass, UpgradePlan, UpgradeReason, UpgradeRequest, UpgradeSelection, UpgradeTarget, UpgradedPackage,
-    after_upgrades, apply_capture, apply_upgrades, classify_script, classify_trigger, fetch_packages, library_names,
-    patch_base, patch_image, patch_job, patch_source, plan_deb_files, plan_package_files, plan_patch, plan_report,
-    plan_upgrades, resolve_upgrades, targets_from_findings,
+    after_upgrades, apply_capture, apply_upgrades, classify_script, classify_trigger, fetch_apk_packages,
+    fetch_packages, library_names, patch_base, patch_image, patch_job, patch_source, plan_deb_files,
+    plan_package_files, plan_patch, plan_report, plan_upgrades, resolve_upgrades, targets_from_findings,
 };
 pub use version::{ApkVersion, DpkgVersion};

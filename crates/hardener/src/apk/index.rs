@@ -454,6 +454,24 @@ impl ApkIndex {
         let description = description.map(|d| String::from_utf8_lossy(&d).trim_end().to_owned());
         Ok(ApkIndex { description, ..ApkIndex::parse(&text, &format!("{file}: APKINDEX"))? })
     }
+    /// Reads an `APKINDEX.tar.gz` without checking its signature: for a repository the user
+    /// explicitly trusts although its index is unsigned or signed by an unknown key. The
+    /// signature stream, when present, is skipped as a tar entry of the concatenated streams.
+    ///
+    /// # Errors
+    /// [`ApkError::Archive`] for a corrupt stream or one without `APKINDEX`; the errors of
+    /// [`ApkIndex::parse`].
+    pub fn read_unverified(reader: impl Read, file: &str) -> ApkResult<ApkIndex> {
+        let mut decoder = flate2::read::MultiGzDecoder::new(reader);
+        let (index, description) = read_index_tar(&mut decoder, file).map_err(|e| match e {
+            ApkError::Io { source, .. } => ApkError::archive(file, None, format!("corrupt: {source}")),
+            other => other,
+        })?;
+        let index = index.ok_or_else(|| ApkError::archive(file, None, "no APKINDEX entry in the index stream"))?;
+        let text = String::from_utf8(index).map_err(|_| ApkError::archive(file, Some("APKINDEX"), "not UTF-8"))?;
+        let description = description.map(|d| String::from_utf8_lossy(&d).trim_end().to_owned());
+        Ok(ApkIndex { description, ..ApkIndex::parse(&text, &format!("{file}: APKINDEX"))? })
+    }
 }
 
 /// The `APKINDEX` and `DESCRIPTION` entries of the index tar; other entries are skipped, as

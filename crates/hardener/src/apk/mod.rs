@@ -20,6 +20,8 @@ mod index;
 mod installed;
 mod keys;
 mod package;
+mod repositories;
+mod resolve;
 mod stream;
 
 pub(crate) use apply::apply_apk_upgrades;
@@ -29,6 +31,8 @@ pub use index::{ApkChecksum, ApkDepOp, ApkDependency, ApkIndex, ApkIndexEntry, A
 pub use installed::{ApkAcl, InstalledDir, InstalledFile, InstalledRecord, rewrite_installed};
 pub use keys::{ApkKeys, ApkSignature, SignatureHash, SignedHasher, read_signatures};
 pub use package::{APK_SCRIPTS, ApkDataEntry, ApkScript, MAX_APK_CONTROL_SIZE, PkgInfo, VerifiedApk};
+pub(crate) use repositories::image_keys;
+pub(crate) use resolve::{INSTALLED_DB, resolve_apk};
 
 #[cfg(test)]
 mod tests;

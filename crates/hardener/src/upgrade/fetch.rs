@@ -9,7 +9,7 @@ use oci_core::{Descriptor, Digest, MediaType, OciLayout};
 
 use super::plan::UpgradePlan;
 use super::repo::RepoOptions;
-use crate::{AptError, Error, Result};
+use crate::{ApkChecksum, ApkError, ApkKeys, AptError, Error, Result, VerifiedApk};
 
 /// The most a signed metadata file (`InRelease`, `Release`, `Release.gpg`) may weigh.
 const MAX_METADATA: u64 = 64 << 20;
@@ -197,7 +197,19 @@ pub(crate) fn cached(
 /// [`Error::Apt`] with a size or SHA256 mismatch (a tampered or truncated download: nothing
 /// is kept), [`Error::Download`] when a file cannot be fetched, [`Error::Image`] when the cache
 /// cannot be written.
+///
+/// An apk plan ([`crate::PackageFormat::Apk`]) is fetched by [`fetch_apk_packages`] with the
+/// keys of [`RepoOptions::keyrings`] only (the patch job passes the image's keys too).
 pub fn fetch_packages(plan: &mut UpgradePlan, options: &RepoOptions) -> Result<()> {
+    if plan.format == crate::PackageFormat::Apk {
+        let mut keys = ApkKeys::new();
+        for file in &options.keyrings {
+            let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let bytes = std::fs::read(file).map_err(|e| Error::io(format!("reading apk key {}", file.display()), e))?;
+            keys.add_pem(&name, &bytes)?;
+        }
+        return fetch_apk_packages(plan, options, &keys);
+    }
     let layout = oci_core::open_cache(&options.cache)?;
     let mut transport = Transport::default();
     for package in &mut plan.packages {
@@ -207,6 +219,126 @@ pub fn fetch_packages(plan: &mut UpgradePlan, options: &RepoOptions) -> Result<(
         deb.local = Some(path);
     }
     Ok(())
+}
+
+/// Fetches every planned `.apk` of an apk plan into the blob cache (`options.cache`) and
+/// records its SHA256 ([`super::PackageLocation::sha256`]) and place
+/// ([`super::PackageLocation::local`]).
+///
+/// Each download goes to a temporary file, is checked by [`VerifiedApk::open`] (its
+/// signature against `keys`, its control stream against the index's `C:`, its data stream
+/// against `datahash`) and by the index's size, and only then enters the cache under its
+/// SHA256. A small mapping `apk/<hex of the C: checksum>` in the cache directory names that
+/// SHA256, so a second run finds the package without downloading it (verified again before
+/// use; a mapping that no longer verifies is ignored and the package fetched again).
+///
+/// # Errors
+/// [`Error::Apk`] for a package that does not verify or has the wrong size (nothing is
+/// kept), [`Error::Download`] when it cannot be fetched, [`Error::Image`] when the cache
+/// cannot be written.
+pub fn fetch_apk_packages(plan: &mut UpgradePlan, options: &RepoOptions, keys: &ApkKeys) -> Result<()> {
+    let layout = oci_core::open_cache(&options.cache)?;
+    let mut transport = Transport::default();
+    let maps = layout.root().join("apk");
+    for package in &mut plan.packages {
+        let file = &mut package.file;
+        let url = format!("{}/{}", file.repository, file.filename);
+        let identity: ApkChecksum = file
+            .control_checksum
+            .as_deref()
+            .ok_or_else(|| ApkError::parse(&url, None, "the plan gives no control checksum (C:)"))?
+            .parse()
+            .map_err(|e: String| ApkError::parse(&url, None, format!("control checksum: {e}")))?;
+        let map = maps.join(hex::encode(identity.bytes()));
+        if let Some((sha256, path)) = cached_apk(&layout, &map, keys, &identity, file.size) {
+            file.sha256 = sha256;
+            file.local = Some(path);
+            continue;
+        }
+        let mut tmp = tempfile::NamedTempFile::new_in(layout.root())
+            .map_err(|e| Error::io(format!("creating a temporary file in {}", layout.root().display()), e))?;
+        let mut hashing = HashingWriter { inner: tmp.as_file_mut(), hasher: sha2::Sha256::default(), written: 0 };
+        if !transport.copy_to(&url, &mut hashing, file.size)? {
+            return Err(Error::Download { url, reason: "not found".into() });
+        }
+        let (written, sha256) = (hashing.written, hex::encode(sha2::Digest::finalize(hashing.hasher)));
+        if written != file.size {
+            return Err(ApkError::Mismatch {
+                file: url,
+                what: "size (the index's S:)".into(),
+                expected: file.size.to_string(),
+                actual: written.to_string(),
+            }
+            .into());
+        }
+        tmp.as_file().sync_all().map_err(|e| Error::io(format!("storing the download of {url}"), e))?;
+        VerifiedApk::open(tmp.path(), keys, &identity).map_err(|e| rename_file(e, &url))?;
+        let digest: Digest = format!("sha256:{sha256}").parse()?;
+        let descriptor = Descriptor::new(MediaType::Other(APK_MEDIA_TYPE.into()), digest.clone(), written);
+        let mut reader = std::fs::File::open(tmp.path()).map_err(|e| Error::io(format!("reading {url}"), e))?;
+        layout.write_blob_from(&descriptor, &mut reader)?;
+        std::fs::create_dir_all(&maps).map_err(|e| Error::io(format!("creating {}", maps.display()), e))?;
+        oci_core::write_atomic(&map, format!("{sha256}\n").as_bytes(), oci_core::FileMode::Public)?;
+        file.sha256 = sha256;
+        file.local = Some(layout.blob_path(&digest));
+    }
+    Ok(())
+}
+
+/// The media type the cache records for `.apk` files.
+const APK_MEDIA_TYPE: &str = "application/vnd.alpine.apk";
+
+/// The cached `.apk` a mapping names, when it is there, has `size` bytes and verifies.
+fn cached_apk(
+    layout: &OciLayout,
+    map: &std::path::Path,
+    keys: &ApkKeys,
+    identity: &ApkChecksum,
+    size: u64,
+) -> Option<(String, PathBuf)> {
+    let sha256 = std::fs::read_to_string(map).ok()?.trim().to_owned();
+    let digest: Digest = format!("sha256:{sha256}").parse().ok()?;
+    let path = layout.blob_path(&digest);
+    let meta = std::fs::metadata(&path).ok()?;
+    if meta.len() != size {
+        return None;
+    }
+    VerifiedApk::open(&path, keys, identity).ok()?;
+    Some((sha256, path))
+}
+
+/// An [`ApkError`] about a temporary file, reworded to name the URL it came from.
+fn rename_file(e: ApkError, url: &str) -> Error {
+    match e {
+        ApkError::Signature { reason, .. } => ApkError::Signature { file: url.to_owned(), reason },
+        ApkError::Mismatch { what, expected, actual, .. } => {
+            ApkError::Mismatch { file: url.to_owned(), what, expected, actual }
+        }
+        ApkError::Archive { entry, reason, .. } => ApkError::Archive { file: url.to_owned(), entry, reason },
+        ApkError::Parse { line, reason, .. } => ApkError::Parse { file: url.to_owned(), line, reason },
+        other => other,
+    }
+    .into()
+}
+
+/// Counts and hashes what passes through.
+struct HashingWriter<'a> {
+    inner: &'a mut std::fs::File,
+    hasher: sha2::Sha256,
+    written: u64,
+}
+
+impl Write for HashingWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        sha2::Digest::update(&mut self.hasher, &buf[..n]);
+        self.written += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! scan or of a report, named packages, or everything), resolved against the image's own
 //! signed repositories and fetched — the plan [`crate::patch_source`] applies.
 
+use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -11,10 +12,10 @@ use serde::Serialize;
 use super::image::patch_source_with;
 use super::{
     PatchOptions, PatchOutcome, RepoOptions, ScriptPolicy, UpgradePlan, UpgradeRequest, UpgradeTarget, UpgradedPackage,
-    apply_capture, apply_upgrades, fetch_packages, patch_base, resolve_upgrades,
+    apply_capture, apply_upgrades, fetch_apk_packages, fetch_packages, patch_base, resolve_upgrades,
 };
 use crate::scan::{FindingStatus, ScanReport};
-use crate::{DpkgVersion, PackageFormat, Result, RuleSet, RuleSetId, VexDocument};
+use crate::{ApkVersion, DpkgVersion, PackageFormat, Result, RuleSet, RuleSetId, VexDocument};
 
 /// Where the packages to upgrade come from.
 #[derive(Debug, Clone)]
@@ -116,14 +117,19 @@ fn plan_on(
         UpgradeSelection::Packages(names) => (UpgradeRequest::Packages(names.clone()), None),
         UpgradeSelection::All => (UpgradeRequest::All, None),
     };
+    let mut apk_keys = None;
     let mut plan = match &request {
         UpgradeRequest::Vulnerable(targets) if targets.is_empty() => UpgradePlan::default(),
         _ => {
-            // The files the resolver reads (sources, keys, the dpkg database, os-release)
-            // are captured in the one indexing pass: reading them later would reopen
-            // and decompress the layers once per file.
+            // The files the resolver reads (sources, keys, the dpkg or apk database,
+            // os-release) are captured in the one indexing pass, with those the applier
+            // reads: reading them later would reopen and decompress the layers once per file.
             let built = MergedFs::build_capturing(image, |p| resolve_capture(p) || apply_capture(p))?;
             let plan = resolve_upgrades(&built, &request, repo)?;
+            if fetch && plan.format == PackageFormat::Apk {
+                // `.apk`s are verified with the image's keys, as its indexes were.
+                apk_keys = Some(crate::apk::image_keys(&built, repo, &mut Vec::new())?);
+            }
             fs = Some(built);
             plan
         }
@@ -134,7 +140,10 @@ fn plan_on(
         plan.warnings.push(format!("the image was not scanned ({reason}): no vulnerable package is known"));
     }
     if fetch {
-        fetch_packages(&mut plan, repo)?;
+        match &apk_keys {
+            Some(keys) => fetch_apk_packages(&mut plan, repo, keys)?,
+            None => fetch_packages(&mut plan, repo)?,
+        }
     }
     Ok((PlannedUpgrades { plan, before, changes: None }, fs))
 }
@@ -181,6 +190,8 @@ fn planned_changes(
 fn resolve_capture(path: &str) -> bool {
     path.starts_with("etc/")
         || path.starts_with("var/lib/dpkg/")
+        || path.starts_with("lib/apk/db/")
+        || path.starts_with("usr/share/apk/keys/")
         || path.starts_with("usr/share/keyrings/")
         || path == "usr/lib/os-release"
 }
@@ -334,10 +345,19 @@ pub fn after_upgrades(before: &ScanReport, upgrades: &[UpgradedPackage]) -> Scan
     }
     after.findings.retain(|f| {
         let Some(u) = upgraded(&f.package, f.architecture.as_deref()) else { return true };
-        let (Some(fixed), Ok(new)) = (&f.fixed_version, u.source_version.parse::<DpkgVersion>()) else { return true };
-        fixed.parse::<DpkgVersion>().map_or(true, |fixed| new < fixed)
+        let Some(fixed) = &f.fixed_version else { return true };
+        compare_versions(f.format, &u.source_version, fixed).is_none_or(|o| o == Ordering::Less)
     });
     after
+}
+
+/// `a` compared with `b` in the version order of `format` (dpkg's or apk's); `None` when
+/// either does not parse.
+fn compare_versions(format: PackageFormat, a: &str, b: &str) -> Option<Ordering> {
+    match format {
+        PackageFormat::Dpkg => Some(a.parse::<DpkgVersion>().ok()?.cmp(&b.parse::<DpkgVersion>().ok()?)),
+        PackageFormat::Apk => Some(a.parse::<ApkVersion>().ok()?.cmp(&b.parse::<ApkVersion>().ok()?)),
+    }
 }
 
 impl PatchJob {
@@ -518,23 +538,21 @@ pub struct RemainingFinding {
     pub note: Option<String>,
 }
 
-/// The upgrade targets of a scan: every dpkg package with a fixed version, at least to the
-/// highest fixed version among its findings (a source version), with the vulnerabilities
+/// The upgrade targets of a scan: every dpkg or apk package with a fixed version, at least to
+/// the highest fixed version among its findings (a source version; compared in its format's
+/// order), with the vulnerabilities
 /// it fixes. Findings without a fix (affected, will-not-fix, a fix only in Ubuntu Pro) are
 /// not targets: they stay, and the report says so.
 pub fn targets_from_findings(report: &ScanReport) -> Vec<UpgradeTarget> {
     let mut by_package: BTreeMap<(String, Option<String>), (String, Vec<String>)> = BTreeMap::new();
     for f in &report.findings {
-        let (FindingStatus::Fixed, Some(fixed), PackageFormat::Dpkg) = (f.status, &f.fixed_version, f.format) else {
+        let (FindingStatus::Fixed, Some(fixed)) = (f.status, &f.fixed_version) else {
             continue;
         };
         let entry = by_package
             .entry((f.package.clone(), f.architecture.clone()))
             .or_insert_with(|| (fixed.clone(), Vec::new()));
-        let higher = match (fixed.parse::<DpkgVersion>(), entry.0.parse::<DpkgVersion>()) {
-            (Ok(a), Ok(b)) => a > b,
-            _ => false,
-        };
+        let higher = compare_versions(f.format, fixed, &entry.0) == Some(Ordering::Greater);
         if higher {
             entry.0 = fixed.clone();
         }
@@ -595,6 +613,20 @@ mod tests {
             database: None,
             coverage: crate::Coverage::Scanned { ecosystem: "Debian:12".into(), advisories: Some(4) },
         };
+        let mut apk = report.clone();
+        apk.findings = vec![
+            Finding { format: PackageFormat::Apk, ..finding("musl", "CVE-5", FindingStatus::Fixed, Some("1.2.5-r1")) },
+            Finding {
+                format: PackageFormat::Apk,
+                ..finding("musl", "CVE-6", FindingStatus::Fixed, Some("1.2.5_p1-r0"))
+            },
+        ];
+        // 1.2.5_p1 > 1.2.5-r1 in apk's order (dpkg cannot even read `_p1`'s order).
+        let targets = targets_from_findings(&apk);
+        assert_eq!(
+            (targets.len(), targets[0].fixed_version.as_str(), targets[0].vulnerabilities.len()),
+            (1, "1.2.5_p1-r0", 2)
+        );
         let targets = targets_from_findings(&report);
         assert_eq!(
             targets,

@@ -24,7 +24,8 @@ mod scripts;
 mod spool;
 
 pub use apply::{AppliedUpgrades, FileCounts, FilesSummary, UpgradedPackage, apply_capture, apply_upgrades};
-pub use fetch::fetch_packages;
+pub(crate) use fetch::Transport;
+pub use fetch::{fetch_apk_packages, fetch_packages};
 pub(crate) use files::real_path;
 pub use files::{
     ConffileAction, ConffileOutcome, FileAction, FileChange, Installed, PackageFiles, plan_deb_files,

@@ -16,25 +16,43 @@ use crate::apt::{
 use crate::{Error, Result};
 
 /// Where packages may come from and how far they are trusted (see [`super::resolve_upgrades`]).
+///
+/// Every field applies to Debian (apt) and Alpine (apk) images; where apk reads it
+/// differently, the field says so.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct RepoOptions {
     /// Further sources: one-line specs (`deb [signed-by=/k.gpg] file:/dir bookworm main`) or
     /// paths of deb822 `.sources` files on this machine. Their `Signed-By` files are read on
     /// this machine (else in the image).
+    ///
+    /// apk: repository URLs as `/etc/apk/repositories` lines name them
+    /// (`https://mirror/alpine/v3.20/main`), `file:DIR` or an absolute directory (air-gapped
+    /// copies), after the image's. `[trusted=yes] URL` marks a repository whose
+    /// `APKINDEX.tar.gz` may be unsigned or signed by an unknown key: it is used with a
+    /// warning in the plan (otherwise refused). A repository whose URL names another branch
+    /// than the image's (`/v3.21/`, `/edge/`) is refused.
     pub repos: Vec<String>,
-    /// Use only [`RepoOptions::repos`], not the image's sources.
+    /// Use only [`RepoOptions::repos`], not the image's sources (apk: not its
+    /// `/etc/apk/repositories`).
     pub replace_sources: bool,
-    /// URI prefix rewrites applied to every source.
+    /// URI prefix rewrites applied to every source (apk: to every repository URL, the
+    /// image's and the given ones, before the branch check).
     pub mirrors: Vec<MirrorRule>,
     /// Keyring files on this machine, trusted for every source in addition to its own keys.
+    ///
+    /// apk: PEM RSA public key files, trusted in addition to the image's `/etc/apk/keys/`,
+    /// each known by its file name as apk-tools names keys (the `.SIGN.RSA256.<name>` of a
+    /// signature must match it).
     pub keyrings: Vec<PathBuf>,
     /// Accept a `Release` whose `Valid-Until` has passed (snapshot archives); a warning is
-    /// recorded in the plan.
+    /// recorded in the plan. apk indexes have no validity period: unused.
     pub allow_expired: bool,
     /// The time signatures and validity are judged at (`None`: now).
     pub now: Option<SystemTime>,
-    /// The blob cache directory (an OCI layout) indexes and packages are stored in.
+    /// The blob cache directory (an OCI layout) indexes and packages are stored in (apk:
+    /// verified `.apk`s, with `apk/<hex of C:>` naming each one's SHA256; indexes are read
+    /// fresh every time, as their signature covers them and no hash is known in advance).
     pub cache: PathBuf,
 }
 

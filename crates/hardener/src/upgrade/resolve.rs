@@ -300,13 +300,23 @@ const INDEX_TEXT: &str = "text/plain";
 /// index is decompressed once, its text kept in the blob cache by the SHA256 its `Release`
 /// gives for it uncompressed, and only the paragraphs naming a wanted name are parsed.
 ///
+/// An Alpine image (`lib/apk/db/installed`, no dpkg database) is resolved the apk way: its
+/// `/etc/apk/repositories` of the image's branch, each `APKINDEX.tar.gz` verified against
+/// `/etc/apk/keys` and [`RepoOptions::keyrings`], `D:` dependencies with their `so:`/`cmd:`/
+/// `pc:` provides and `!` conflicts; the plan's format is [`crate::PackageFormat::Apk`].
+///
 /// # Errors
-/// [`Error::NoAptSources`] when neither the image nor the options name a source;
+/// [`Error::NoAptSources`] when neither the image nor the options name a source
+/// ([`Error::NoApkRepositories`] for Alpine; [`Error::ApkBranch`] for a given repository of
+/// another branch; [`Error::Apk`] for an index refused);
 /// [`Error::Apt`] for a refused repository (signature, key, expiry, future date, index hash
 /// or size); [`Error::Resolution`] when the upgrade would need a removal or a downgrade, with
 /// the chain of dependencies that leads there; [`Error::Download`] when a file cannot be
 /// fetched.
 pub fn resolve_upgrades(fs: &MergedFs, request: &UpgradeRequest, options: &RepoOptions) -> Result<UpgradePlan> {
+    if fs.resolve(crate::apk::INSTALLED_DB).is_some() && fs.resolve("var/lib/dpkg/status").is_none() {
+        return crate::apk::resolve_apk(fs, request, options);
+    }
     let (installed, architectures) = installed(fs)?;
     let codename = crate::detect_os(fs, &crate::today_utc())?.and_then(|o| o.codename);
     let layout = oci_core::open_cache(&options.cache)?;
