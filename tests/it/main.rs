@@ -24,6 +24,7 @@ mod hostile;
 mod inventory;
 mod layout_interop;
 mod memory_bound;
+mod patch_alpine;
 mod patch_apk_apply;
 mod patch_apk_resolve;
 mod patch_apply;
