@@ -14,6 +14,8 @@ shift
 fixtures=${FIXTURES:-$fuzz_dir/../../shared/fixtures}
 host=$(rustc -vV | sed -n 's/^host: //p')
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$fuzz_dir/target}
+# `release` for real runs; CI's smoke uses `smoke` (less optimised, quicker to build).
+profile=${FUZZ_PROFILE:-release}
 
 all_targets=$(sed -n 's/^name = "\(.*\)"$/\1/p' Cargo.toml | grep -v '^oci-harden-fuzz$')
 targets=${*:-$all_targets}
@@ -22,8 +24,8 @@ targets=${*:-$all_targets}
 RUSTFLAGS="--cfg fuzzing -Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 \
 -Cllvm-args=-sanitizer-coverage-inline-8bit-counters -Cllvm-args=-sanitizer-coverage-pc-table \
 -Cllvm-args=-sanitizer-coverage-trace-compares -Cllvm-args=-sanitizer-coverage-stack-depth \
-${RUSTFLAGS:-}" cargo build --release --locked --target "$host" $(printf -- '--bin %s ' $targets)
-bin_dir=$CARGO_TARGET_DIR/$host/release
+${RUSTFLAGS:-}" cargo build --profile "$profile" --locked --target "$host" $(printf -- '--bin %s ' $targets)
+bin_dir=$CARGO_TARGET_DIR/$host/$profile
 
 # Seeds: the committed ones (fuzz/seeds/TARGET, our own or Apache-2.0, see its README) and,
 # when ../shared/fixtures is there, real files read from it at run time (not copied into

@@ -18,8 +18,10 @@ fuzz_target!(|data: &[u8]| {
         let data_gz = oci_harden_fuzz::gzip(data_tar);
         let mut pkginfo = pkginfo.to_vec();
         pkginfo.extend_from_slice(format!("\ndatahash = {}\n", oci_harden_fuzz::sha256_hex(&data_gz)).as_bytes());
-        let control =
-            oci_harden_fuzz::gzip(&oci_harden_fuzz::tar_of(&[(".PKGINFO", &pkginfo), (".post-install", script)], false));
+        let control = oci_harden_fuzz::gzip(&oci_harden_fuzz::tar_of(
+            &[(".PKGINFO", &pkginfo), (".post-install", script)],
+            false,
+        ));
         let mut file = oci_harden_fuzz::apk_signature_stream(&control);
         file.extend_from_slice(&control);
         file.extend_from_slice(&data_gz);
