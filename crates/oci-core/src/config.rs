@@ -287,6 +287,16 @@ mod tests {
         assert_eq!(c.platform().unwrap().to_string(), "linux/arm64");
     }
 
+    /// Found by `fuzz/` (target `config`): without serde_json's `float_roundtrip`, `5e90` was
+    /// read as a neighbouring double, so a config written back changed its numbers.
+    #[test]
+    fn numbers_survive_a_round_trip() {
+        let c = ImageConfig::parse(b"{\"a\":\n\n5e90\n}", "c").unwrap();
+        assert_eq!(c.to_bytes(), b"{\"a\":5e+90}".to_vec());
+        let again = ImageConfig::parse(&c.to_bytes(), "c").unwrap();
+        assert_eq!(again.to_bytes(), c.to_bytes());
+    }
+
     #[test]
     fn refuses_bad_configs() {
         assert!(matches!(ImageConfig::parse(b"[1]", "c"), Err(Error::Invalid { .. })));
