@@ -252,7 +252,7 @@ fn alpine_image_patched_from_its_own_repository() {
 /// Not a test: the fixture of `benches/patch-apk-vs-peer.sh`, written when
 /// `OCI_HARDEN_APK_BENCH_DIR` names a directory (skipped otherwise). Every package of the
 /// minirootfs but alpine-baselayout, alpine-keys and apk-tools rebuilt one release later
-/// (`-rN` → `-rN+1`, dependencies and provides pinned to the new releases, scripts from
+/// (`-rN` → `-rN+1`, dependencies, provides and install_if pinned, provider priorities kept to the new releases, scripts from
 /// `scripts.tar`), signed with a fresh key, in `DIR/repo`; the key in `DIR/keys/`; the image
 /// (the minirootfs, its repositories naming `OCI_HARDEN_APK_BENCH_URL`, the key trusted) in
 /// the layout `DIR/layout` tagged `old`; the rebuilt names in `DIR/packages`.
@@ -310,6 +310,12 @@ fn bench_fixture() {
         let depends: Vec<&str> = depends.iter().map(String::as_str).collect();
         let provides: Vec<&str> = provides.iter().map(String::as_str).collect();
         let mut p = rebuilt_as(&mini, name, &bump(old), &depends, &provides);
+        // ssl_client is installed by its install_if (busybox and libssl3): without it apk-tools
+        // would purge it rather than upgrade it.
+        p.install_if = field("i:");
+        // busybox-binsh is /bin/sh's preferred provider (k:100); without it apk-tools keeps the
+        // old one.
+        p.provider_priority = record.lines().find_map(|l| l.strip_prefix("k:")).map(|k| k.parse().unwrap());
         for entry in listing.lines().filter(|e| e.starts_with(&format!("{name}-{old}."))) {
             let script = entry.rsplit('.').next().unwrap();
             let text = Command::new("tar").arg("-xOf").arg(&scripts_tar).arg(entry).output().unwrap().stdout;

@@ -222,6 +222,10 @@ pub struct ApkPackage {
     pub scripts: Vec<(String, String)>,
     /// `triggers` globs.
     pub triggers: Vec<String>,
+    /// `install_if` entries (`i:`).
+    pub install_if: Vec<String>,
+    /// `provider_priority` (`k:`).
+    pub provider_priority: Option<u32>,
 }
 
 /// A built package: its bytes and what its index entry says.
@@ -246,6 +250,8 @@ impl ApkPackage {
             items: Vec::new(),
             scripts: Vec::new(),
             triggers: Vec::new(),
+            install_if: Vec::new(),
+            provider_priority: None,
         }
     }
 
@@ -273,6 +279,12 @@ impl ApkPackage {
         }
         for p in &self.provides {
             pkginfo.push_str(&format!("provides = {p}\n"));
+        }
+        if let Some(k) = self.provider_priority {
+            pkginfo.push_str(&format!("provider_priority = {k}\n"));
+        }
+        if !self.install_if.is_empty() {
+            pkginfo.push_str(&format!("install_if = {}\n", self.install_if.join(" ")));
         }
         if !self.triggers.is_empty() {
             pkginfo.push_str(&format!("triggers = {}\n", self.triggers.join(" ")));
@@ -328,6 +340,12 @@ impl ApkRepo {
             }
             if !p.provides.is_empty() {
                 index.push_str(&format!("p:{}\n", p.provides.join(" ")));
+            }
+            if let Some(k) = p.provider_priority {
+                index.push_str(&format!("k:{k}\n"));
+            }
+            if !p.install_if.is_empty() {
+                index.push_str(&format!("i:{}\n", p.install_if.join(" ")));
             }
             index.push('\n');
         }
