@@ -230,6 +230,39 @@ fn alpine_image_patched_from_its_own_repository() {
     assert!(!after.contains_key("busybox"), "{after:?}");
     assert_eq!(after["musl"], before["musl"]);
 
+    // A dry run after the packages are in the cache says exactly what each changes: the
+    // files of the new busybox and its scripts, found in the cache by their index checksum.
+    let dry = oci_harden(&[
+        "patch",
+        &src,
+        "--dry-run",
+        "--db",
+        db.to_str().unwrap(),
+        "--cache",
+        cache.to_str().unwrap(),
+        "--scripts",
+        "warn",
+    ])
+    .ok()
+    .text()
+    .to_owned();
+    assert!(dry.contains("        ~ /bin/busybox\n"), "{dry}");
+    assert!(dry.contains("      post-upgrade new: NOT RUN"), "{dry}");
+    assert!(!dry.contains("not in the cache"), "{dry}");
+    let cold = oci_harden(&[
+        "patch",
+        &src,
+        "--dry-run",
+        "--db",
+        db.to_str().unwrap(),
+        "--cache",
+        w.join("c1").to_str().unwrap(),
+    ])
+    .ok()
+    .text()
+    .to_owned();
+    assert!(cold.contains("not in the cache: busybox:x86_64 1.36.1-r31"), "{cold}");
+
     // The same patch from a Trivy report (copa's input) is the same image.
     let trivy = w.join("trivy.json");
     oci_harden(&["scan", &src, "--db", db.to_str().unwrap(), "--format", "json", "-o", trivy.to_str().unwrap()]).ok();

@@ -334,7 +334,7 @@ fn disposition(d: hardener::ScriptDisposition) -> &'static str {
     match d {
         hardener::ScriptDisposition::Handled => "done natively",
         hardener::ScriptDisposition::Harmless => "harmless, not run",
-        hardener::ScriptDisposition::Stored => "stored (dpkg does not run it on an upgrade)",
+        hardener::ScriptDisposition::Stored => "stored (not run on an upgrade)",
         hardener::ScriptDisposition::NotRun => "NOT RUN",
         _ => "other",
     }

@@ -80,10 +80,20 @@ pub(crate) fn branch_of(url: &str) -> Option<&str> {
     })
 }
 
-/// A repository's "suite" for the plan: the last two path segments of its URL (`v3.20/main`).
+/// A repository's "suite" for the plan: the last two path segments of its URL (`v3.20/main`),
+/// or the host of a URL with a shorter path.
 pub(crate) fn suite_of(url: &str) -> String {
-    let segments: Vec<&str> = url.trim_end_matches('/').rsplit('/').take(2).collect();
-    segments.into_iter().rev().collect::<Vec<_>>().join("/")
+    let url = url.trim_end_matches('/');
+    let (host, path) = match url.split_once("://") {
+        Some((_, rest)) => rest.split_once('/').unwrap_or((rest, "")),
+        None => ("", url),
+    };
+    let segments: Vec<&str> = path.rsplit('/').filter(|s| !s.is_empty()).take(2).collect();
+    match segments.len() {
+        0 => host.to_owned(),
+        1 if host.is_empty() => url.to_owned(),
+        _ => segments.into_iter().rev().collect::<Vec<_>>().join("/"),
+    }
 }
 
 /// A verified repository and its index.
@@ -297,6 +307,9 @@ mod tests {
         assert_eq!(branch_of("http://m/v3/x"), None);
         assert_eq!(suite_of("https://dl-cdn.alpinelinux.org/alpine/v3.20/main"), "v3.20/main");
         assert_eq!(suite_of("/repo"), "/repo");
+        assert_eq!(suite_of("http://127.0.0.1:8080"), "127.0.0.1:8080");
+        assert_eq!(suite_of("http://127.0.0.1:8080/main/"), "main");
+        assert_eq!(suite_of("/srv/alpine/v3.20/main"), "v3.20/main");
     }
 
     #[test]

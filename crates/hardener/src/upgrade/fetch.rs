@@ -285,6 +285,26 @@ pub fn fetch_apk_packages(plan: &mut UpgradePlan, options: &RepoOptions, keys: &
     Ok(())
 }
 
+/// Fills [`super::PackageLocation::sha256`] and [`super::PackageLocation::local`] of each
+/// planned `.apk` that an earlier [`fetch_apk_packages`] left in the cache and that still
+/// verifies; fetches nothing, leaves the others as they are.
+pub(crate) fn locate_cached_apks(plan: &mut UpgradePlan, options: &RepoOptions, keys: &ApkKeys) {
+    let Ok(layout) = oci_core::open_cache(&options.cache) else { return };
+    let maps = layout.root().join("apk");
+    for package in &mut plan.packages {
+        let file = &mut package.file;
+        let Some(identity) = file.control_checksum.as_deref().and_then(|c| c.parse::<ApkChecksum>().ok()) else {
+            continue;
+        };
+        if let Some((sha256, path)) =
+            cached_apk(&layout, &maps.join(hex::encode(identity.bytes())), keys, &identity, file.size)
+        {
+            file.sha256 = sha256;
+            file.local = Some(path);
+        }
+    }
+}
+
 /// The media type the cache records for `.apk` files.
 const APK_MEDIA_TYPE: &str = "application/vnd.alpine.apk";
 

@@ -125,10 +125,16 @@ fn plan_on(
             // os-release) are captured in the one indexing pass, with those the applier
             // reads: reading them later would reopen and decompress the layers once per file.
             let built = MergedFs::build_capturing(image, |p| resolve_capture(p) || apply_capture(p))?;
-            let plan = resolve_upgrades(&built, &request, repo)?;
+            let mut plan = resolve_upgrades(&built, &request, repo)?;
             if fetch && plan.format == PackageFormat::Apk {
                 // `.apk`s are verified with the image's keys, as its indexes were.
                 apk_keys = Some(crate::apk::image_keys(&built, repo, &mut Vec::new())?);
+            } else if plan.format == PackageFormat::Apk
+                && let Ok(keys) = crate::apk::image_keys(&built, repo, &mut Vec::new())
+            {
+                // A dry run: `.apk`s fetched by an earlier run are found (and verified) in
+                // the cache, so the plan can say exactly what they change.
+                super::fetch::locate_cached_apks(&mut plan, repo, &keys);
             }
             fs = Some(built);
             plan
