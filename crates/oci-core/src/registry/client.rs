@@ -16,7 +16,8 @@ use super::retry::RetryPolicy;
 use super::token::parse_bearer_challenge;
 use super::transfer::{Progress, TransferOutcome};
 use crate::{
-    Credential, CredentialStore, Descriptor, Digest, Error, ImageName, Limits, OciLayout, RawManifest, Result,
+    Credential, CredentialStore, Descriptor, Digest, Error, ImageIndex, ImageName, Limits, OciLayout, RawManifest,
+    Result,
 };
 
 /// The manifest media types we ask registries for (never Docker schema 1).
@@ -817,6 +818,95 @@ impl Registry {
         let bytes = bytes::Bytes::copy_from_slice(raw.bytes());
         self.retrying(&ctx, || client.push_manifest_raw(&oref, bytes.clone(), content_type.clone())).await?;
         Ok(())
+    }
+}
+
+impl Registry {
+    /// Uploads a manifest under `reference` with a request of our own, to read the answer's
+    /// headers: returns the `OCI-Subject` the registry sent back (a registry with the
+    /// referrers API sends it for a manifest with a `subject`). Transient failures are
+    /// retried; a 401 re-authenticates once.
+    pub async fn put_manifest_subject(
+        &self,
+        name: &ImageName,
+        reference: &str,
+        raw: &RawManifest,
+    ) -> Result<Option<Digest>> {
+        self.authenticate(name, true).await?;
+        let ctx = Ctx::new(name, format!("pushing manifest {} as {reference}", raw.digest()))
+            .on(format!("manifests/{reference}"), true);
+        let url = format!("{}/v2/{}/manifests/{reference}", self.base_url(name.registry()), name.repository());
+        let http = self.http(&ctx)?;
+        let policy = self.options.retry;
+        let (mut attempt, mut reauthenticated) = (1, false);
+        loop {
+            let request = self.with_probe_auth(
+                &ctx,
+                http.put(&url)
+                    .header(reqwest::header::CONTENT_TYPE, raw.media_type().as_str())
+                    .body(raw.bytes().to_vec()),
+            );
+            let (status, wait, message) = match request.send().await {
+                Ok(response) if response.status().is_success() => {
+                    let subject = response
+                        .headers()
+                        .get("oci-subject")
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.trim().parse::<Digest>().ok());
+                    return Ok(subject);
+                }
+                Ok(response) => {
+                    let status = response.status().as_u16();
+                    let wait = retry_after(response.headers());
+                    let body = super::body::read_bounded(response, 4096).await.unwrap_or_default();
+                    let text: String = String::from_utf8_lossy(&body).chars().take(300).collect();
+                    (Some(status), wait, if text.trim().is_empty() { format!("HTTP {status}") } else { text })
+                }
+                Err(e) => (None, None, self.transport(&e)),
+            };
+            if status == Some(401) && !reauthenticated {
+                reauthenticated = true;
+                self.forget_auth(name, true);
+                self.authenticate(name, true).await?;
+                continue;
+            }
+            let transient = status.is_none_or(|code| matches!(code, 408 | 429 | 500 | 502 | 503 | 504));
+            if transient && attempt < policy.attempts {
+                tokio::time::sleep(self.wait(attempt, status, wait)).await;
+                attempt += 1;
+                continue;
+            }
+            return Err(match status {
+                Some(401) => self.auth_failed(&ctx, message),
+                _ => self.fail(&ctx, status, message),
+            });
+        }
+    }
+
+    /// `GET /v2/<name>/referrers/<subject>[?artifactType=…]`: the referrers index when the
+    /// registry has the referrers API (it answers 200 with an index), `None` when it has
+    /// not (404, or anything but an index).
+    pub async fn get_referrers(
+        &self,
+        name: &ImageName,
+        subject: &Digest,
+        artifact_type: Option<&str>,
+    ) -> Result<Option<ImageIndex>> {
+        self.authenticate(name, false).await?;
+        let ctx =
+            Ctx::new(name, format!("listing the referrers of {subject}")).on(format!("referrers/{subject}"), false);
+        let mut url = format!("{}/v2/{}/referrers/{subject}", self.base_url(name.registry()), name.repository());
+        if let Some(t) = artifact_type {
+            url = reqwest::Url::parse_with_params(&url, &[("artifactType", t)])
+                .map_err(|e| self.fail(&ctx, None, e.to_string()))?
+                .to_string();
+        }
+        let accept = "application/vnd.oci.image.index.v1+json";
+        match self.get_bounded(&ctx, &url, accept, self.options.limits.max_json_bytes).await {
+            Ok((_, body)) => Ok(serde_json::from_slice::<ImageIndex>(&body).ok().filter(|i| i.schema_version == 2)),
+            Err(Error::Registry { status: Some(400 | 404 | 405 | 501), .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 }
 
