@@ -24,14 +24,24 @@ const FIXED: &str = "1.36.1-r31";
 /// file (with `a:` modes) and symlink its `installed` record lists, as the minirootfs has
 /// them.
 fn rebuilt(root: &Path, name: &str, depends: &[&str], provides: &[&str]) -> ApkPackage {
+    rebuilt_as(root, name, FIXED, depends, provides)
+}
+
+/// The `installed` record of `name` in the rootfs `root`.
+fn installed_record(root: &Path, name: &str) -> String {
     let installed = fs::read_to_string(root.join("lib/apk/db/installed")).unwrap();
-    let record = installed.split("\n\n").find(|r| r.contains(&format!("\nP:{name}\n"))).expect("installed");
-    let mut p = ApkPackage::new(name, FIXED);
+    installed.split("\n\n").find(|r| r.contains(&format!("\nP:{name}\n"))).expect("installed").to_owned()
+}
+
+/// [`rebuilt`] as `version`.
+fn rebuilt_as(root: &Path, name: &str, version: &str, depends: &[&str], provides: &[&str]) -> ApkPackage {
+    let record = installed_record(root, name);
+    let mut p = ApkPackage::new(name, version);
     p.depends = depends.iter().map(|d| d.to_string()).collect();
     p.provides = provides.iter().map(|d| d.to_string()).collect();
     let (mut dir, mut file) = (String::new(), None::<String>);
     let mut items: Vec<TarItem> = Vec::new();
-    let mut flush = |items: &mut Vec<TarItem>, file: &mut Option<String>, mode: u32| {
+    let flush = |items: &mut Vec<TarItem>, file: &mut Option<String>, mode: u32| {
         if let Some(path) = file.take() {
             let on_disk = root.join(&path);
             items.push(match fs::read_link(&on_disk) {
@@ -237,4 +247,85 @@ fn alpine_image_patched_from_its_own_repository() {
     ])
     .ok();
     assert!(out.text().contains(report["digest"].as_str().unwrap()), "{}", out.text());
+}
+
+/// Not a test: the fixture of `benches/patch-apk-vs-peer.sh`, written when
+/// `OCI_HARDEN_APK_BENCH_DIR` names a directory (skipped otherwise). Every package of the
+/// minirootfs but alpine-baselayout, alpine-keys and apk-tools rebuilt one release later
+/// (`-rN` → `-rN+1`, dependencies and provides pinned to the new releases, scripts from
+/// `scripts.tar`), signed with a fresh key, in `DIR/repo`; the key in `DIR/keys/`; the image
+/// (the minirootfs, its repositories naming `OCI_HARDEN_APK_BENCH_URL`, the key trusted) in
+/// the layout `DIR/layout` tagged `old`; the rebuilt names in `DIR/packages`.
+#[test]
+#[ignore = "a benchmark's fixture, run by benches/patch-apk-vs-peer.sh"]
+fn bench_fixture() {
+    let Ok(out) = std::env::var("OCI_HARDEN_APK_BENCH_DIR") else { return };
+    let url = std::env::var("OCI_HARDEN_APK_BENCH_URL").expect("OCI_HARDEN_APK_BENCH_URL");
+    let out = Path::new(&out);
+    let tmp = tempdir();
+    let mini = tmp.path().join("mini");
+    fs::create_dir(&mini).unwrap();
+    alpine_root(&mini);
+    fs::create_dir_all(out.join("keys")).unwrap();
+    let key = ApkSigningKey::generate(&out.join("keys"), "ocih-bench-5f00d1e5");
+    let bump = |v: &str| {
+        let (base, release) = v.rsplit_once("-r").expect("a release");
+        format!("{base}-r{}", release.parse::<u32>().unwrap() + 1)
+    };
+    let names = [
+        "busybox",
+        "busybox-binsh",
+        "ssl_client",
+        "libcrypto3",
+        "libssl3",
+        "musl",
+        "musl-utils",
+        "scanelf",
+        "zlib",
+        "ca-certificates-bundle",
+    ];
+    let old_versions: Vec<String> = names
+        .iter()
+        .map(|n| installed_record(&mini, n).lines().find_map(|l| l.strip_prefix("V:")).unwrap().to_owned())
+        .collect();
+    // `X=V` with V one of the rebuilt versions becomes `X=bump(V)`.
+    let pin = |token: &str| match token.split_once('=') {
+        Some((what, v)) if old_versions.iter().any(|o| o == v) => format!("{what}={}", bump(v)),
+        _ => token.to_owned(),
+    };
+    let scripts_tar = mini.join("lib/apk/db/scripts.tar");
+    let listing = Command::new("tar").arg("-tf").arg(&scripts_tar).output().unwrap();
+    let listing = String::from_utf8(listing.stdout).unwrap();
+    let mut packages = Vec::new();
+    for (name, old) in names.iter().zip(&old_versions) {
+        let record = installed_record(&mini, name);
+        let field = |key: &str| -> Vec<String> {
+            record
+                .lines()
+                .filter_map(|l| l.strip_prefix(key))
+                .flat_map(|v| v.split_whitespace().map(pin).collect::<Vec<_>>())
+                .collect()
+        };
+        let (depends, provides) = (field("D:"), field("p:"));
+        let depends: Vec<&str> = depends.iter().map(String::as_str).collect();
+        let provides: Vec<&str> = provides.iter().map(String::as_str).collect();
+        let mut p = rebuilt_as(&mini, name, &bump(old), &depends, &provides);
+        for entry in listing.lines().filter(|e| e.starts_with(&format!("{name}-{old}."))) {
+            let script = entry.rsplit('.').next().unwrap();
+            let text = Command::new("tar").arg("-xOf").arg(&scripts_tar).arg(entry).output().unwrap().stdout;
+            p.scripts.push((script.to_owned(), String::from_utf8(text).unwrap()));
+        }
+        if *name == "busybox" {
+            p.triggers = ["/bin", "/usr/bin", "/sbin", "/usr/sbin", "/lib/modules/*"].map(String::from).to_vec();
+        }
+        packages.push(p);
+    }
+    let repo = ApkRepo::write(&out.join("repo"), &key, &packages, "RSA", "RSA256");
+    // The image installs nothing new: an empty repository is enough for the build.
+    let empty = ApkRepo::write(&tmp.path().join("empty"), &key, &[], "RSA", "RSA256");
+    let image = ApkImage::build(&key, &empty, &format!("{url}\n"), &[], "old");
+    let copied = Command::new("cp").arg("-a").arg(&image.layout).arg(out.join("layout")).status().unwrap();
+    assert!(copied.success());
+    fs::write(out.join("packages"), names.join("\n") + "\n").unwrap();
+    assert!(repo.index_path().exists());
 }
