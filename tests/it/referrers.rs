@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use crate::harness::{
     Auth, FaultPlan, FaultProxy, Home, Registry, Route, Run, blob_path, example_layout, oci_ref, read_json, sha256_hex,
-    standard_fixture, tool,
+    skopeo_push, standard_fixture, tool,
 };
 use crate::scan::{assert_valid, cyclonedx_schema, openvex_schema};
 
@@ -260,12 +260,21 @@ fn referrers_of_a_patch_pushed_listed_fetched_and_copied_between_registries() {
         }
     }
 
-    // Carried to a second registry: same image digest, same referrer digests.
+    // A cosign-style signature of the image (a manifest under the tag `sha256-<hex>.sig`;
+    // its content does not matter here: skopeo pushes the example image under that tag).
+    let sig_tag = format!("sha256-{}.sig", subject.trim_start_matches("sha256:"));
+    skopeo_push(&oci_ref(&example_layout(), Some("3.20")), &registry.image(&format!("app:{sig_tag}")), None);
+    let signature = http_get(&host, &format!("app/manifests/{sig_tag}"), MANIFEST_ACCEPT).1;
+
+    // Carried to a second registry: same image digest, same referrer digests, the
+    // signature tag untouched.
     let second = Registry::start(Auth::Anonymous);
     let copy = second.image("copied:1");
     let report = home.oci_harden(&["copy", "--referrers", "--format", "json", &dst, &copy]).ok().json();
     assert_eq!(report["digest"], subject.as_str());
-    assert_eq!(report["referrersCopied"], 3, "{report}");
+    assert_eq!((&report["referrersCopied"], &report["signatureTagsCopied"]), (&json!(3), &json!(1)), "{report}");
+    let (status, copied_signature) = http_get(&second.host(), &format!("copied/manifests/{sig_tag}"), MANIFEST_ACCEPT);
+    assert_eq!((status, copied_signature), (200, signature), "the signature tag, byte for byte");
     let (there, _, there_subject) = listed(&home, &copy, &[]);
     assert_eq!((there, there_subject), (pushed.clone(), subject.clone()));
     for (digest, _) in &pushed {

@@ -160,14 +160,15 @@ pub fn referrers(args: ReferrersArgs) -> Result<ExitCode> {
 
 /// `copy --referrers`: the referrers of what `source` names (its top, when the copy kept
 /// its digest, and the images of its index that `platforms` kept), copied unchanged to
-/// `destination`. Returns how many were copied.
+/// `destination`, and between registries their cosign signature tags. Returns how many
+/// referrers and tags were copied.
 pub fn copy_referrers(
     session: &Session,
     source: &Reference,
     destination: &Reference,
     copied_top: &Digest,
     platforms: &[Platform],
-) -> Result<usize> {
+) -> Result<(usize, usize)> {
     let opened = session.open(source, platforms, PullScope::Manifests)?;
     let top = opened.top_manifest()?;
     let mut subjects = Vec::new();
@@ -189,5 +190,8 @@ pub fn copy_referrers(
     let copied = session
         .copy_referrers(source, destination, &subjects)
         .with_context(|| format!("copying the referrers of {source} to {destination}"))?;
-    Ok(copied.len())
+    let tags = session
+        .copy_signature_tags(source, destination, &subjects)
+        .with_context(|| format!("copying the signature tags of {source} to {destination}"))?;
+    Ok((copied.len(), tags.len()))
 }

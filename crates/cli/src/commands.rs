@@ -381,7 +381,7 @@ fn print_report(
     source: &str,
     destination: &str,
     report: &CopyReport,
-    referrers: Option<usize>,
+    referrers: Option<(usize, usize)>,
     format: Format,
 ) -> Result<()> {
     let mut out = stdout();
@@ -399,8 +399,9 @@ fn print_report(
                     "bytesDownloaded": report.bytes_downloaded,
                     "bytesSkipped": report.bytes_skipped,
             });
-            if let Some(n) = referrers {
+            if let Some((n, tags)) = referrers {
                 doc["referrersCopied"] = json!(n);
+                doc["signatureTagsCopied"] = json!(tags);
             }
             serde_json::to_writer_pretty(&mut out, &doc)?;
             writeln!(out)?;
@@ -417,8 +418,8 @@ fn print_report(
             human_bytes(report.bytes_skipped),
         )?,
     }
-    if let (Some(n), Format::Text) = (referrers, format) {
-        writeln!(out, "  {n} referrers copied")?;
+    if let (Some((n, tags)), Format::Text) = (referrers, format) {
+        writeln!(out, "  {n} referrers copied, {tags} signature tags")?;
     }
     out.flush()?;
     Ok(())

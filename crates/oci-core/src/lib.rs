@@ -102,8 +102,8 @@ pub use referrers::{
 };
 #[cfg(feature = "registry")]
 pub use registry::{
-    Progress, PullScope, Registry, RegistryOptions, RetryPolicy, TransferOutcome, TransferStats, copy_referrers,
-    fetch_image_layers, list_referrers, pull, push, push_referrer,
+    COSIGN_TAG_SUFFIXES, Progress, PullScope, Registry, RegistryOptions, RetryPolicy, TransferOutcome, TransferStats,
+    copy_referrers, copy_signature_tags, fetch_image_layers, list_referrers, pull, push, push_referrer,
 };
 pub use registry::{default_cache_dir, is_loopback, open_cache};
 #[cfg(feature = "registry")]

@@ -306,6 +306,32 @@ impl Session {
     }
 }
 
+impl Session {
+    /// Copies the cosign signature, attestation and SBOM tags (`sha256-<hex>.sig`, `.att`,
+    /// `.sbom`) of `subjects` from `source` to `destination`, untouched
+    /// ([`crate::copy_signature_tags`]); both must be registries (elsewhere there are no
+    /// such tags: nothing is copied). Returns the tags copied.
+    pub fn copy_signature_tags(
+        &self,
+        source: &Reference,
+        destination: &Reference,
+        subjects: &[Digest],
+    ) -> Result<Vec<String>> {
+        let (Reference::Registry(src), Reference::Registry(dst)) = (source, destination) else {
+            return Ok(Vec::new());
+        };
+        let remote = self.remote()?;
+        remote.runtime.block_on(crate::copy_signature_tags(
+            &remote.registry,
+            &remote.cache,
+            src,
+            dst,
+            subjects,
+            &self.progress,
+        ))
+    }
+}
+
 fn no_referrers(at: &Reference) -> Error {
     Error::Invalid {
         what: format!("referrers at {at}"),

@@ -28,7 +28,7 @@ mod transfer;
 #[cfg(feature = "registry")]
 pub use client::{Registry, RegistryOptions};
 #[cfg(feature = "registry")]
-pub use referrers::{copy_referrers, list_referrers, push_referrer};
+pub use referrers::{COSIGN_TAG_SUFFIXES, copy_referrers, copy_signature_tags, list_referrers, push_referrer};
 #[cfg(feature = "registry")]
 pub use retry::RetryPolicy;
 #[cfg(feature = "registry")]

@@ -198,3 +198,44 @@ async fn read_referrer(
         other => Err(no_referrers(other)),
     }
 }
+
+/// The tag suffixes under which cosign stores what it attaches to a manifest without the
+/// referrers API: `sha256-<hex>.sig` (signatures), `.att` (attestations), `.sbom`.
+pub const COSIGN_TAG_SUFFIXES: [&str; 3] = [".sig", ".att", ".sbom"];
+
+/// Copies the cosign tags ([`COSIGN_TAG_SUFFIXES`]) of each of `subjects` that `src`'s
+/// repository has to `dst`'s, untouched (same manifest bytes, same blobs): the signatures
+/// of a copied image stay valid because its digest did not change. Returns the tags
+/// copied. Only image manifests are copied under those tags (what cosign writes).
+pub async fn copy_signature_tags(
+    registry: &Registry,
+    cache: &OciLayout,
+    src: &ImageName,
+    dst: &ImageName,
+    subjects: &[Digest],
+    progress: &Arc<dyn Progress>,
+) -> Result<Vec<String>> {
+    let mut copied = Vec::new();
+    for subject in subjects {
+        for suffix in COSIGN_TAG_SUFFIXES {
+            let tag = format!("{}{suffix}", fallback_tag(subject));
+            let raw = match registry.get_manifest(src, &tag).await {
+                Ok(raw) => raw,
+                Err(Error::Registry { status: Some(404), .. }) => continue,
+                Err(e) => return Err(e),
+            };
+            let Manifest::Image(m) = raw.parse()? else { continue };
+            for d in std::iter::once(&m.config).chain(&m.layers) {
+                if d.media_type.is_non_distributable() || registry.has_blob(dst, &d.digest).await? {
+                    continue;
+                }
+                registry.fetch_blob(src, d, cache, &**progress).await?;
+                let open = || cache.open_blob(d);
+                registry.upload_blob(dst, d, &open, progress).await?;
+            }
+            registry.put_manifest(dst, &tag, &raw).await?;
+            copied.push(tag);
+        }
+    }
+    Ok(copied)
+}
