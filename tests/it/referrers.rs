@@ -397,6 +397,12 @@ fn referrers_through_a_registry_with_the_referrers_api() {
     assert_eq!(listed(&home, &dst, &["--artifact-type", REPORT]).0.len(), 1);
     let traffic = proxy.take_traffic();
     assert!(traffic.0.iter().any(|e| e.method == "GET" && e.target.contains("/referrers/")), "{}", traffic.describe());
+    // The proxy serves one referrer per page: both were listed, so the `Link` was followed.
+    assert!(
+        traffic.0.iter().any(|e| e.target.contains("/referrers/") && e.target.contains("page=1")),
+        "{}",
+        traffic.describe()
+    );
 
     // From the API registry to one without it (when this registry lacks it): the fallback.
     let plain = Registry::start(Auth::Anonymous);

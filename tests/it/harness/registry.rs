@@ -817,7 +817,8 @@ impl FaultPlan {
     /// Give the registry behind the proxy the OCI 1.1 referrers API (which the distribution
     /// registry 2.x lacks): a manifest PUT with a `subject` that the registry accepts is
     /// remembered and answered with `OCI-Subject`, and `GET /v2/NAME/referrers/DIGEST`
-    /// (with `?artifactType=`) is answered with an index of what was remembered.
+    /// (with `?artifactType=`) is answered with an index of what was remembered, one
+    /// referrer per page (`Link: <…?page=K>; rel="next"`).
     pub fn referrers_api(mut self) -> FaultPlan {
         self.referrers_api = true;
         self
@@ -1182,14 +1183,22 @@ fn referrers_answer(state: &ProxyState, head: &Head) -> Answer {
         .filter(|(r, s, d)| r == repository && s == subject && wanted.is_none_or(|t| d["artifactType"] == t))
         .map(|(_, _, d)| d.clone())
         .collect();
+    // One referrer per page, the next named by `Link` (`?page=K`), so clients must follow it.
+    let page: usize = form_value(&form, "page").and_then(|p| p.parse().ok()).unwrap_or(0);
     let index = json!({
         "schemaVersion": 2,
         "mediaType": "application/vnd.oci.image.index.v1+json",
-        "manifests": manifests,
+        "manifests": manifests.get(page).into_iter().collect::<Vec<_>>(),
     });
     let mut headers = vec![("Content-Type", "application/vnd.oci.image.index.v1+json")];
     if wanted.is_some() {
         headers.push(("OCI-Filters-Applied", "artifactType"));
+    }
+    let filter =
+        wanted.map(|t| format!("&artifactType={}", t.replace('+', "%2B").replace('/', "%2F"))).unwrap_or_default();
+    let link = format!("<{path}?page={}{filter}>; rel=\"next\"", page + 1);
+    if page + 1 < manifests.len() {
+        headers.push(("Link", &link));
     }
     Answer::new(200, "OK", &headers, index.to_string().into_bytes(), false)
 }

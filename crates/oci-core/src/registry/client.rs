@@ -902,12 +902,44 @@ impl Registry {
                 .to_string();
         }
         let accept = "application/vnd.oci.image.index.v1+json";
-        match self.get_bounded(&ctx, &url, accept, self.options.limits.max_json_bytes).await {
-            Ok((_, body)) => Ok(serde_json::from_slice::<ImageIndex>(&body).ok().filter(|i| i.schema_version == 2)),
-            Err(Error::Registry { status: Some(400 | 404 | 405 | 501), .. }) => Ok(None),
-            Err(e) => Err(e),
+        let (mut headers, body) = match self.get_bounded(&ctx, &url, accept, self.options.limits.max_json_bytes).await {
+            Ok(answer) => answer,
+            Err(Error::Registry { status: Some(400 | 404 | 405 | 501), .. }) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let Some(mut index) = serde_json::from_slice::<ImageIndex>(&body).ok().filter(|i| i.schema_version == 2) else {
+            return Ok(None);
+        };
+        // A long list comes in pages, each naming the next in `Link: <URL>; rel="next"`.
+        for _ in 1..MAX_REFERRER_PAGES {
+            let Some(next) = next_link(&headers).and_then(|l| reqwest::Url::parse(&url).ok()?.join(&l).ok()) else {
+                return Ok(Some(index));
+            };
+            let (h, body) = self.get_bounded(&ctx, next.as_str(), accept, self.options.limits.max_json_bytes).await?;
+            let page: ImageIndex = serde_json::from_slice(&body)
+                .map_err(|e| self.fail(&ctx, None, format!("a page of the referrers list is not an index: {e}")))?;
+            index.manifests.extend(page.manifests);
+            headers = h;
         }
+        Err(self.fail(&ctx, None, format!("the referrers list runs past {MAX_REFERRER_PAGES} pages")))
     }
+}
+
+/// Pages of a referrers list followed before giving up.
+const MAX_REFERRER_PAGES: usize = 100;
+
+/// The target of `Link: <URL>; rel="next"`, if the answer has one.
+fn next_link(headers: &reqwest::header::HeaderMap) -> Option<String> {
+    headers.get_all(reqwest::header::LINK).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).find_map(
+        |link| {
+            let (target, params) = link.trim().split_once(';')?;
+            let next = params.split(';').any(|p| {
+                let p = p.trim().replace(' ', "");
+                p == "rel=\"next\"" || p == "rel=next"
+            });
+            next.then(|| target.trim().trim_start_matches('<').trim_end_matches('>').to_owned())
+        },
+    )
 }
 
 /// A stream of the blob's bytes for an upload, read on a blocking thread in chunks.
@@ -1029,6 +1061,19 @@ mod tests {
         let c = classify(&OciDistributionError::ServerError { code: 400, url: String::new(), message: String::new() });
         assert!(!c.retryable);
         assert_eq!(classify(&OciDistributionError::UnauthorizedError { url: String::new() }).status, Some(401));
+    }
+
+    #[test]
+    fn the_next_page_of_a_list_is_read_from_link() {
+        let mut headers = reqwest::header::HeaderMap::new();
+        assert_eq!(next_link(&headers), None);
+        headers.insert(
+            reqwest::header::LINK,
+            "</v2/app/referrers/sha256:ab?last=x>; rel=\"next\"".parse().expect("a header value"),
+        );
+        assert_eq!(next_link(&headers).as_deref(), Some("/v2/app/referrers/sha256:ab?last=x"));
+        headers.insert(reqwest::header::LINK, "</other>; rel=\"prev\"".parse().expect("a header value"));
+        assert_eq!(next_link(&headers), None);
     }
 
     #[test]
