@@ -356,6 +356,11 @@ fn referrers_in_an_oci_layout_index() {
     let report = home.oci_harden(&["copy", "--referrers", "--format", "json", &dst, &copy]).ok().json();
     assert_eq!(report["referrersCopied"], 2, "{report}");
     assert_eq!(listed(&home, &copy, &[]).0, all);
+    // An archive holds no referrers: refused before anything is written.
+    let archive = tmp.path().join("a.tar");
+    home.oci_harden(&["copy", "--referrers", &dst, &format!("docker-archive:{}", archive.display())])
+        .fails_with(&["cannot hold referrers"]);
+    assert!(!archive.exists());
     // Without --referrers, none.
     let bare = oci_ref(&tmp.path().join("bare"), Some("b"));
     home.oci_harden(&["copy", &dst, &bare]).ok();

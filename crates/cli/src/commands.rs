@@ -355,6 +355,13 @@ pub fn export(args: ExportArgs) -> Result<ExitCode> {
 }
 
 pub fn copy(args: CopyArgs) -> Result<ExitCode> {
+    if args.referrers {
+        for end in [&args.source, &args.destination] {
+            if let Reference::DockerArchive { .. } = end {
+                bail!("--referrers: {end} cannot hold referrers (registries and oci: layouts do)");
+            }
+        }
+    }
     let options = CopyOptions { platforms: args.platforms.clone() };
     let session = args.registry.session(progress(args.quiet));
     let report = session
