@@ -32,6 +32,7 @@ mod patch_cli;
 mod patch_debian;
 mod patch_resolve;
 mod patch_ubuntu;
+mod referrers;
 mod registry;
 mod rules_report;
 mod runtime_profile;

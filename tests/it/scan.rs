@@ -255,7 +255,7 @@ pub(crate) fn sarif_schema() -> Validator {
 /// `http://cyclonedx.org/schema/bom-1.5.schema.json` and refers to `spdx.schema.json` and
 /// `jsf-0.82.schema.json` relatively, so both are registered under
 /// `http://cyclonedx.org/schema/` (their own `$id`s): nothing is ever fetched.
-fn cyclonedx_schema() -> Validator {
+pub(crate) fn cyclonedx_schema() -> Validator {
     let dir = fixture("schemas/cyclonedx");
     let mut options = jsonschema::options().should_validate_formats(true);
     for name in ["spdx.schema.json", "jsf-0.82.schema.json"] {

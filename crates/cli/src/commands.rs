@@ -90,6 +90,11 @@ pub struct CopyArgs {
     /// Print nothing on success.
     #[arg(short, long)]
     quiet: bool,
+    /// Also copy the image's OCI referrers (SBOMs, VEX, reports, signatures: manifests and
+    /// blobs unchanged, same digests), through the destination's referrers API or its tag
+    /// fallback.
+    #[arg(long)]
+    referrers: bool,
 }
 
 #[derive(Debug, Args)]
@@ -350,25 +355,46 @@ pub fn export(args: ExportArgs) -> Result<ExitCode> {
 }
 
 pub fn copy(args: CopyArgs) -> Result<ExitCode> {
-    let options = CopyOptions { platforms: args.platforms };
-    let report = args
-        .registry
-        .session(progress(args.quiet))
+    if args.referrers {
+        for end in [&args.source, &args.destination] {
+            if let Reference::DockerArchive { .. } = end {
+                bail!("--referrers: {end} cannot hold referrers (registries and oci: layouts do)");
+            }
+        }
+    }
+    let options = CopyOptions { platforms: args.platforms.clone() };
+    let session = args.registry.session(progress(args.quiet));
+    let report = session
         .copy(&args.source, &args.destination, &options)
         .with_context(|| format!("copying {} to {}", args.source, args.destination))?;
+    let referrers = if args.referrers {
+        Some(crate::attach_cmd::copy_referrers(
+            &session,
+            &args.source,
+            &args.destination,
+            &report.digest,
+            &args.platforms,
+        )?)
+    } else {
+        None
+    };
     if !args.quiet {
-        print_report(&args.source.to_string(), &args.destination.to_string(), &report, args.format)?;
+        print_report(&args.source.to_string(), &args.destination.to_string(), &report, referrers, args.format)?;
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn print_report(source: &str, destination: &str, report: &CopyReport, format: Format) -> Result<()> {
+fn print_report(
+    source: &str,
+    destination: &str,
+    report: &CopyReport,
+    referrers: Option<(usize, usize)>,
+    format: Format,
+) -> Result<()> {
     let mut out = stdout();
     match format {
         Format::Json => {
-            serde_json::to_writer_pretty(
-                &mut out,
-                &json!({
+            let mut doc = json!({
                     "source": source,
                     "destination": destination,
                     "digest": report.digest,
@@ -379,8 +405,12 @@ fn print_report(source: &str, destination: &str, report: &CopyReport, format: Fo
                     "bytesWritten": report.bytes_written,
                     "bytesDownloaded": report.bytes_downloaded,
                     "bytesSkipped": report.bytes_skipped,
-                }),
-            )?;
+            });
+            if let Some((n, tags)) = referrers {
+                doc["referrersCopied"] = json!(n);
+                doc["signatureTagsCopied"] = json!(tags);
+            }
+            serde_json::to_writer_pretty(&mut out, &doc)?;
             writeln!(out)?;
         }
         Format::Text => writeln!(
@@ -394,6 +424,9 @@ fn print_report(source: &str, destination: &str, report: &CopyReport, format: Fo
             human_bytes(report.bytes_downloaded),
             human_bytes(report.bytes_skipped),
         )?,
+    }
+    if let (Some((n, tags)), Format::Text) = (referrers, format) {
+        writeln!(out, "  {n} referrers copied, {tags} signature tags")?;
     }
     out.flush()?;
     Ok(())
@@ -416,7 +449,7 @@ pub fn pull(args: PullArgs) -> Result<ExitCode> {
         ..CopyReport::empty(source.top().digest.clone(), source.top().media_type.clone())
     };
     let cache = session.cache()?.root().display().to_string();
-    print_report(&name.to_string(), &format!("oci:{cache}"), &report, args.format)?;
+    print_report(&name.to_string(), &format!("oci:{cache}"), &report, None, args.format)?;
     Ok(ExitCode::SUCCESS)
 }
 

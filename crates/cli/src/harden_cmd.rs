@@ -88,6 +88,8 @@ pub struct HardenArgs {
     #[command(flatten)]
     profile: ProfileArgs,
     #[command(flatten)]
+    attach: crate::attach_cmd::AttachArgs,
+    #[command(flatten)]
     registry: RegistryArgs,
 }
 
@@ -217,6 +219,7 @@ pub fn check(args: CheckArgs) -> Result<ExitCode> {
 
 pub fn harden(args: HardenArgs) -> Result<ExitCode> {
     let rules = load_rules(&args.rules)?;
+    args.attach.check(args.patch, args.destination.as_ref())?;
     if args.patch {
         if args.format == ReportFormat::Sarif && args.report.is_some() {
             bail!("harden --patch writes its report as JSON (the patch report)");
@@ -235,6 +238,7 @@ pub fn harden(args: HardenArgs) -> Result<ExitCode> {
             quiet: args.quiet,
             registry: args.registry,
             profile: Some(args.profile),
+            attach: args.attach,
         });
     }
     if args.destination.is_none() && !args.dry_run {
@@ -250,7 +254,8 @@ pub fn harden(args: HardenArgs) -> Result<ExitCode> {
         options.base_name = Some(name.to_string());
     }
     // The rules again on each result (a full read of the image): shown, and reported.
-    options.evaluate_after = !args.quiet || args.report.is_some();
+    options.evaluate_after =
+        !args.quiet || args.report.is_some() || args.attach.wants(hardener::AttachmentKind::Report);
     let mut out = std::io::stdout().lock();
     if args.dry_run {
         for planned in hardener::plan(&source, &rules, &options)? {
@@ -301,16 +306,16 @@ pub fn harden(args: HardenArgs) -> Result<ExitCode> {
     if let Some(first) = hardened.images.first() {
         args.profile.write(&hardened.result, &first.hardened.descriptor, destination, &digest)?;
     }
+    let source = args.source.to_string();
+    let report = hardened.report(&source, &destination.to_string(), digest.clone(), &rules);
     if let Some(path) = &args.report {
-        let source = args.source.to_string();
         let doc = match args.format {
             ReportFormat::Sarif => serde_json::to_vec_pretty(&hardened.sarif(&source, &rules))?,
-            ReportFormat::Json => {
-                serde_json::to_vec_pretty(&hardened.report(&source, &destination.to_string(), digest, &rules))?
-            }
+            ReportFormat::Json => serde_json::to_vec_pretty(&report)?,
         };
         oci_core::write_atomic(path, &doc, oci_core::FileMode::Public)
             .with_context(|| format!("writing {}", path.display()))?;
     }
+    args.attach.push(&session, &hardened.result, destination, &digest, &report, None, args.quiet)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -13,6 +13,7 @@ use std::process::ExitCode;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 mod advice;
+mod attach_cmd;
 mod commands;
 mod harden_cmd;
 mod output;
@@ -64,6 +65,8 @@ enum Command {
     /// Upgrade an image's vulnerable packages from its distribution's own signed
     /// repositories, as one reproducible layer, without running anything from the image.
     Patch(patch_cmd::PatchArgs),
+    /// List the OCI referrers of an image (SBOMs, VEX, reports, signatures attached to it).
+    Referrers(attach_cmd::ReferrersArgs),
     /// Delete blobs of an OCI layout that no tag or index entry reaches.
     Gc(commands::GcArgs),
     /// Check the integrity of a layout, archive or registry image: digests, sizes, manifests,
@@ -112,6 +115,7 @@ pub fn main() -> ExitCode {
         Command::Check(a) => harden_cmd::check(a),
         Command::Harden(a) => harden_cmd::harden(a),
         Command::Patch(a) => patch_cmd::patch(a),
+        Command::Referrers(a) => attach_cmd::referrers(a),
         Command::Gc(a) => commands::gc(a),
         Command::Verify(a) => verify_cmd::verify(a),
         Command::Completions(a) => completions(a),

@@ -117,11 +117,14 @@ pub struct PatchArgs {
     #[arg(short, long)]
     quiet: bool,
     #[command(flatten)]
+    attach: crate::attach_cmd::AttachArgs,
+    #[command(flatten)]
     registry: RegistryArgs,
 }
 
 pub fn patch(args: PatchArgs) -> Result<ExitCode> {
     let rules = args.rules.as_deref().map(RuleSet::load).transpose()?;
+    args.attach.check(true, args.destination.as_ref())?;
     run(Run {
         source: args.source,
         destination: args.destination,
@@ -136,6 +139,7 @@ pub fn patch(args: PatchArgs) -> Result<ExitCode> {
         quiet: args.quiet,
         registry: args.registry,
         profile: None,
+        attach: args.attach,
     })
 }
 
@@ -155,6 +159,8 @@ pub struct Run {
     pub registry: RegistryArgs,
     /// `harden --patch --runtime-profile`.
     pub profile: Option<crate::harden_cmd::ProfileArgs>,
+    /// `--attach`.
+    pub attach: crate::attach_cmd::AttachArgs,
 }
 
 pub fn run(args: Run) -> Result<ExitCode> {
@@ -193,26 +199,28 @@ pub fn run(args: Run) -> Result<ExitCode> {
     if let (Some(profile), Some(first)) = (&args.profile, job.outcome.images.first()) {
         profile.write(&job.outcome.result, &first.patched.descriptor, destination, &written.digest)?;
     }
+    let report =
+        job.report(&destination.to_string(), written.digest.clone(), args.rules.as_ref(), &args.source.to_string());
     if let Some(path) = &args.report {
-        let report =
-            job.report(&destination.to_string(), written.digest.clone(), args.rules.as_ref(), &args.source.to_string());
         oci_core::write_atomic(path, &serde_json::to_vec_pretty(&report)?, oci_core::FileMode::Public)
             .with_context(|| format!("writing {}", path.display()))?;
     }
+    let (name, repository) = match destination {
+        Reference::Registry(name) => (name.repository().to_owned(), Some(name.registry().to_owned())),
+        other => (other.to_string().rsplit(['/', ':']).nth(1).unwrap_or("image").to_owned(), None),
+    };
+    let now = oci_core::time::format_rfc3339(std::time::SystemTime::now());
+    let vex = job.vex(&name, repository.as_deref(), &now);
     if let Some(path) = &args.vex {
-        let (name, repository) = match destination {
-            Reference::Registry(name) => (name.repository().to_owned(), Some(name.registry().to_owned())),
-            other => (other.to_string().rsplit(['/', ':']).nth(1).unwrap_or("image").to_owned(), None),
-        };
-        let now = oci_core::time::format_rfc3339(std::time::SystemTime::now());
-        let Some(vex) = job.vex(&name, repository.as_deref(), &now) else {
+        let Some(vex) = &vex else {
             bail!(
                 "no VEX document: the images were not scanned before patching (use the advisory database or --from-report)"
             );
         };
-        oci_core::write_atomic(path, &serde_json::to_vec_pretty(&vex)?, oci_core::FileMode::Public)
+        oci_core::write_atomic(path, &serde_json::to_vec_pretty(vex)?, oci_core::FileMode::Public)
             .with_context(|| format!("writing {}", path.display()))?;
     }
+    args.attach.push(&session, &job.outcome.result, destination, &written.digest, &report, vex.as_ref(), args.quiet)?;
     let Some(threshold) = fail_on else { return Ok(ExitCode::SUCCESS) };
     gate(&job, threshold, args.allow_unsupported)
 }

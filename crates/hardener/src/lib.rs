@@ -30,6 +30,7 @@ mod advisories;
 mod apk;
 mod apt;
 mod atomic;
+mod attach;
 mod deb;
 mod error;
 mod harden;
@@ -60,6 +61,10 @@ pub use apt::{
     MAX_FUTURE_SECS, MirrorRule, MultiArch, PackageEntry, Relation, Release, ReleaseFile, SignedBy, Source, SourceKind,
     Sources, VerifiedText, VersionOp, deb822, is_apt_keyring_name, names_any, parse_packages, parse_relations,
     parse_rfc2822, read_packages, read_packages_filtered, verify_clearsigned, verify_detached,
+};
+pub use attach::{
+    Attachment, AttachmentKind, REPORT_ARTIFACT_TYPE, SBOM_ARTIFACT_TYPE, VEX_ARTIFACT_TYPE, attach,
+    document_attachment, sbom_attachments,
 };
 pub use deb::{Conffile, ControlMember, DebControl, MAINTAINER_SCRIPTS, MAX_CONTROL_SIZE, VerifiedDeb};
 pub use error::{Error, Result};

@@ -13,6 +13,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::atomic::{AtomicFile, FileMode, remove_orphaned_temp_files, write_atomic};
 use crate::error::IoContext;
+use crate::referrers::{Attached, ReferrersVia, blobs_of, filter, referrer_entry};
 use crate::{
     ANNOTATION_REF_NAME, BlobSource, Descriptor, Digest, DigestWriter, Error, ImageIndex, Limits, Manifest,
     RawManifest, Result, VerifyingReader,
@@ -222,21 +223,24 @@ impl OciLayout {
                     hint: format!("; tags there: {}", list_or_none(&tags)),
                 }
             }),
-            None => match index.manifests.as_slice() {
-                [only] => Ok(only.clone()),
-                [] => Err(Error::NotFound {
-                    what: format!("an image in {}", self.root.display()),
-                    hint: " (index.json lists no manifests)".into(),
-                }),
-                many => Err(Error::Invalid {
-                    what: format!("reference oci:{}", self.root.display()),
-                    reason: format!(
-                        "the layout holds {} manifests; name one with oci:DIR:TAG (tags: {})",
-                        many.len(),
-                        list_or_none(&tags)
-                    ),
-                }),
-            },
+            // Referrers (untagged entries naming a subject) are not what `oci:DIR` means.
+            None => {
+                match index.manifests.iter().filter(|d| !self.is_referrer(d)).cloned().collect::<Vec<_>>().as_slice() {
+                    [only] => Ok(only.clone()),
+                    [] => Err(Error::NotFound {
+                        what: format!("an image in {}", self.root.display()),
+                        hint: " (index.json lists no manifests)".into(),
+                    }),
+                    many => Err(Error::Invalid {
+                        what: format!("reference oci:{}", self.root.display()),
+                        reason: format!(
+                            "the layout holds {} manifests; name one with oci:DIR:TAG (tags: {})",
+                            many.len(),
+                            list_or_none(&tags)
+                        ),
+                    }),
+                }
+            }
         }
     }
 
@@ -274,6 +278,59 @@ impl OciLayout {
         });
         manifests.push(entry);
         self.atomic_write(INDEX_FILE, &serde_json::to_vec(&index).expect("serialisable"))
+    }
+
+    /// Stores the artifact manifest `raw` (it names a `subject`) and its blobs, read from
+    /// `blobs` and verified, and lists it untagged in `index.json` with its `artifactType`
+    /// and annotations: how an image layout holds referrers. The subject itself need not
+    /// be in the layout. Storing the same manifest again changes nothing.
+    pub fn attach(&self, raw: &RawManifest, blobs: &dyn BlobSource) -> Result<Attached> {
+        let Some((_, entry)) = referrer_entry(raw)? else {
+            return Err(Error::Invalid {
+                what: format!("manifest {}", raw.digest()),
+                reason: "it has no subject, so it refers to nothing".into(),
+            });
+        };
+        for d in blobs_of(raw)? {
+            let mut reader = blobs.open_blob(&d)?;
+            self.write_blob_from(&d, &mut reader)?;
+        }
+        self.write_blob(raw.bytes())?;
+        self.set_tag(None, &entry)?;
+        Ok(Attached { descriptor: entry, via: ReferrersVia::Layout })
+    }
+
+    /// The referrers of `subject` in this layout: the manifests listed in `index.json`
+    /// whose `subject` is it (with `artifact_type`, only those of that type).
+    pub fn referrers(&self, subject: &Digest, artifact_type: Option<&str>) -> Result<Vec<Descriptor>> {
+        let mut out: Vec<Descriptor> = Vec::new();
+        for d in self.index()?.manifests {
+            // A layout may lack blobs that an external store holds: those are not looked at.
+            if !(d.media_type.is_manifest() || d.media_type.is_index())
+                || out.iter().any(|o| o.digest == d.digest)
+                || !self.has_blob(&d.digest)
+            {
+                continue;
+            }
+            let what = format!("manifest {} in {}", d.digest, self.root.display());
+            let raw = RawManifest::verified(self.read_json_blob(&d)?, &d, &what)?;
+            if let Some((of, entry)) = referrer_entry(&raw)?
+                && &of == subject
+            {
+                out.push(entry);
+            }
+        }
+        filter(&mut out, artifact_type);
+        Ok(out)
+    }
+
+    /// Whether the entry `d` of `index.json` is a referrer (its manifest has a subject).
+    fn is_referrer(&self, d: &Descriptor) -> bool {
+        if d.ref_name().is_some() || !(d.media_type.is_manifest() || d.media_type.is_index()) {
+            return false;
+        }
+        let Ok(bytes) = self.read_json_blob(d) else { return false };
+        RawManifest::verified(bytes, d, "manifest").is_ok_and(|raw| referrer_entry(&raw).is_ok_and(|e| e.is_some()))
     }
 
     /// Removes `tag` from `index.json`. Returns whether it was there.

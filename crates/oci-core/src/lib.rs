@@ -18,6 +18,11 @@
 //!   tags; both return a [`VerifyReport`] of typed [`Problem`]s.
 //! - Writing: [`LayerWriter`] produces reproducible layers; [`copy`] copies images
 //!   between local transports keeping digests.
+//! - Referrers (OCI 1.1): an [`Artifact`] attached to a manifest through its `subject`;
+//!   stored and listed in layouts ([`OciLayout::attach`], [`OciLayout::referrers`]) and
+//!   registries ([`push_referrer`], [`list_referrers`]: the referrers API, else the
+//!   `sha256-<hex>` tag fallback); [`Session::attach`], [`Session::referrers`] and
+//!   [`Session::copy_referrers`] for any reference.
 //! - Transports (feature `registry`, on by default): [`Registry`], [`pull`], [`push`],
 //!   [`copy_image`]; [`Session`] opens and writes any reference from synchronous code.
 //!
@@ -54,6 +59,7 @@ mod platform;
 #[cfg(test)]
 mod prop_tests;
 mod reference;
+mod referrers;
 mod registry;
 #[cfg(feature = "registry")]
 mod session;
@@ -90,10 +96,14 @@ pub use mutate::{
 };
 pub use platform::Platform;
 pub use reference::{DOCKER_HUB, ImageName, Reference};
+pub use referrers::{
+    Artifact, Attached, EMPTY_JSON, MemoryBlobs, ReferrerManifest, Referrers, ReferrersVia, empty_descriptor,
+    fallback_tag, referrer_entry,
+};
 #[cfg(feature = "registry")]
 pub use registry::{
-    Progress, PullScope, Registry, RegistryOptions, RetryPolicy, TransferOutcome, TransferStats, fetch_image_layers,
-    pull, push,
+    COSIGN_TAG_SUFFIXES, Progress, PullScope, Registry, RegistryOptions, RetryPolicy, TransferOutcome, TransferStats,
+    copy_referrers, copy_signature_tags, fetch_image_layers, list_referrers, pull, push, push_referrer,
 };
 pub use registry::{default_cache_dir, is_loopback, open_cache};
 #[cfg(feature = "registry")]

@@ -5,8 +5,9 @@ use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
 use crate::{
-    CopyOptions, CopyReport, Error, Image, ImageName, ImageSource, OciLayout, Platform, Progress, PullScope, Reference,
-    Registry, RegistryOptions, Result, TransferStats,
+    Artifact, Attached, CopyOptions, CopyReport, Descriptor, Digest, Error, Image, ImageName, ImageSource, OciLayout,
+    Platform, Progress, PullScope, Reference, Referrers, ReferrersVia, Registry, RegistryOptions, Result,
+    TransferStats,
 };
 
 /// What a [`Session`] is made of.
@@ -213,6 +214,129 @@ impl Session {
             Arc::clone(&self.progress),
         ))
     }
+
+    /// Attaches each of `artifacts` to `subject` (a manifest or index at `destination`, a
+    /// registry image or an `oci:` layout) as an OCI 1.1 referrer: a registry gets them
+    /// through its referrers API or the tag-schema fallback ([`crate::push_referrer`]), a
+    /// layout in its `index.json` ([`OciLayout::attach`]).
+    pub fn attach(
+        &self,
+        destination: &Reference,
+        subject: &Descriptor,
+        artifacts: &[Artifact],
+    ) -> Result<Vec<Attached>> {
+        let mut out = Vec::with_capacity(artifacts.len());
+        for artifact in artifacts {
+            let made = artifact.manifest_for(subject)?;
+            out.push(match destination {
+                Reference::Registry(name) => {
+                    let remote = self.remote()?;
+                    remote.runtime.block_on(crate::push_referrer(
+                        &remote.registry,
+                        name,
+                        &made.manifest,
+                        &made.blobs,
+                        &self.progress,
+                    ))?
+                }
+                Reference::Layout { dir, .. } => OciLayout::create(dir)?.attach(&made.manifest, &made.blobs)?,
+                other => return Err(no_referrers(other)),
+            });
+        }
+        Ok(out)
+    }
+
+    /// The digest of the manifest or index `reference` names (its top), without reading
+    /// more than that document.
+    pub fn resolve(&self, reference: &Reference) -> Result<Descriptor> {
+        match reference {
+            Reference::Registry(name) => {
+                let remote = self.remote()?;
+                let raw = remote.runtime.block_on(remote.registry.get_manifest(name, &name.reference()))?;
+                Ok(raw.descriptor())
+            }
+            local => Ok(ImageSource::open_with(local, self.options.registry.limits)?.top().clone()),
+        }
+    }
+
+    /// The referrers of what `reference` names (of `artifact_type` only, when given).
+    pub fn referrers(&self, reference: &Reference, artifact_type: Option<&str>) -> Result<Referrers> {
+        let subject = self.resolve(reference)?.digest;
+        let (via, descriptors) = match reference {
+            Reference::Registry(name) => {
+                let remote = self.remote()?;
+                remote.runtime.block_on(crate::list_referrers(&remote.registry, name, &subject, artifact_type))?
+            }
+            Reference::Layout { dir, .. } => {
+                (ReferrersVia::Layout, OciLayout::open(dir)?.referrers(&subject, artifact_type)?)
+            }
+            other => return Err(no_referrers(other)),
+        };
+        Ok(Referrers { subject, via, descriptors })
+    }
+
+    /// Copies the referrers of `subjects` (digests that `source` and `destination` both
+    /// hold, such as the top of an image just copied and the manifests of its index) from
+    /// `source` to `destination`, bytes and digests unchanged ([`crate::copy_referrers`]).
+    pub fn copy_referrers(
+        &self,
+        source: &Reference,
+        destination: &Reference,
+        subjects: &[Digest],
+    ) -> Result<Vec<Attached>> {
+        let remote = if matches!(source, Reference::Registry(_)) || matches!(destination, Reference::Registry(_)) {
+            Some(self.remote()?)
+        } else {
+            None
+        };
+        let future = crate::copy_referrers(
+            remote.map(|r| (&r.registry, &r.cache)),
+            source,
+            destination,
+            subjects,
+            &self.progress,
+        );
+        match remote {
+            Some(r) => r.runtime.block_on(future),
+            // Local ends only: the future never waits on I/O of its own.
+            None => futures_util::FutureExt::now_or_never(future).unwrap_or_else(|| {
+                Err(Error::Invalid { what: "copying referrers".into(), reason: "local copy did not complete".into() })
+            }),
+        }
+    }
+}
+
+impl Session {
+    /// Copies the cosign signature, attestation and SBOM tags (`sha256-<hex>.sig`, `.att`,
+    /// `.sbom`) of `subjects` from `source` to `destination`, untouched
+    /// ([`crate::copy_signature_tags`]); both must be registries (elsewhere there are no
+    /// such tags: nothing is copied). Returns the tags copied.
+    pub fn copy_signature_tags(
+        &self,
+        source: &Reference,
+        destination: &Reference,
+        subjects: &[Digest],
+    ) -> Result<Vec<String>> {
+        let (Reference::Registry(src), Reference::Registry(dst)) = (source, destination) else {
+            return Ok(Vec::new());
+        };
+        let remote = self.remote()?;
+        remote.runtime.block_on(crate::copy_signature_tags(
+            &remote.registry,
+            &remote.cache,
+            src,
+            dst,
+            subjects,
+            &self.progress,
+        ))
+    }
+}
+
+fn no_referrers(at: &Reference) -> Error {
+    Error::Invalid {
+        what: format!("referrers at {at}"),
+        reason: "only registries and oci: layouts hold referrers (not docker-archive files)".into(),
+    }
 }
 
 #[cfg(test)]
@@ -248,5 +372,42 @@ mod tests {
         assert_eq!(session.copy(&src, &again, &CopyOptions::default()).unwrap().digest, desc.digest);
         assert!(!cache_dir.exists(), "no cache was created for local work");
         assert!(session.remote.get().is_none(), "no runtime was started");
+    }
+
+    #[test]
+    fn layouts_hold_referrers_in_their_index_and_copies_keep_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = OciLayout::create(dir.path().join("src")).unwrap();
+        let image = write_image(&layout, "v1", &[&[("etc/motd", b"hi\n")]]).unwrap();
+        let session = Session::new(SessionOptions { cache_dir: dir.path().join("cache"), ..SessionOptions::default() });
+        let src: Reference = format!("oci:{}:v1", dir.path().join("src").display()).parse().unwrap();
+        let sbom = Artifact::new("application/vnd.example.sbom+json", b"{\"sbom\":1}".to_vec());
+        let note = Artifact::new("application/vnd.example.note+json", b"{\"note\":1}".to_vec());
+        let attached = session.attach(&src, &image, &[sbom.clone(), note]).unwrap();
+        assert!(attached.iter().all(|a| a.via == ReferrersVia::Layout));
+        // Attaching again adds nothing; the image is still what the untagged reference means.
+        session.attach(&src, &image, &[sbom]).unwrap();
+        let untagged: Reference = format!("oci:{}", dir.path().join("src").display()).parse().unwrap();
+        assert_eq!(session.resolve(&untagged).unwrap().digest, image.digest);
+        let all = session.referrers(&src, None).unwrap();
+        assert_eq!((all.subject.clone(), all.descriptors.len()), (image.digest.clone(), 2));
+        let only = session.referrers(&src, Some("application/vnd.example.sbom+json")).unwrap();
+        assert_eq!(only.descriptors.len(), 1);
+        assert_eq!(only.descriptors[0].digest, attached[0].descriptor.digest);
+        // A copy carries them, same digests; the copy's blobs verify.
+        let dst: Reference = format!("oci:{}:v1", dir.path().join("dst").display()).parse().unwrap();
+        session.copy(&src, &dst, &CopyOptions::default()).unwrap();
+        assert!(session.referrers(&dst, None).unwrap().descriptors.is_empty());
+        let copied = session.copy_referrers(&src, &dst, std::slice::from_ref(&image.digest)).unwrap();
+        let mut want: Vec<_> = attached.iter().map(|a| a.descriptor.digest.clone()).collect();
+        let mut got: Vec<_> = copied.iter().map(|a| a.descriptor.digest.clone()).collect();
+        want.sort();
+        got.sort();
+        assert_eq!(want, got);
+        assert_eq!(session.referrers(&dst, None).unwrap().descriptors.len(), 2);
+        assert!(crate::verify_layout(&OciLayout::open(dir.path().join("dst")).unwrap()).unwrap().problems.is_empty());
+        assert!(session.remote.get().is_none(), "no runtime was started");
+        let archive: Reference = format!("docker-archive:{}", dir.path().join("a.tar").display()).parse().unwrap();
+        assert!(session.referrers(&archive, None).is_err());
     }
 }

@@ -769,6 +769,7 @@ pub struct FaultPlan {
     status: Option<StatusFault>,
     corrupt_blobs: usize,
     served: Vec<Served>,
+    referrers_api: bool,
 }
 
 impl FaultPlan {
@@ -808,6 +809,18 @@ impl FaultPlan {
     /// `media_type` manifest (with its `Docker-Content-Digest`), without asking the registry.
     pub fn serve_manifest(mut self, path: &str, media_type: &str, body: Vec<u8>) -> FaultPlan {
         self.served.push(Served { path: path.into(), media_type: media_type.into(), body: Arc::new(body) });
+        self
+    }
+}
+
+impl FaultPlan {
+    /// Give the registry behind the proxy the OCI 1.1 referrers API (which the distribution
+    /// registry 2.x lacks): a manifest PUT with a `subject` that the registry accepts is
+    /// remembered and answered with `OCI-Subject`, and `GET /v2/NAME/referrers/DIGEST`
+    /// (with `?artifactType=`) is answered with an index of what was remembered, one
+    /// referrer per page (`Link: <…?page=K>; rel="next"`).
+    pub fn referrers_api(mut self) -> FaultPlan {
+        self.referrers_api = true;
         self
     }
 }
@@ -917,6 +930,9 @@ struct ProxyState {
     host: Mutex<String>,
     plan: Mutex<FaultPlan>,
     log: Mutex<Vec<Exchange>>,
+    /// (repository, subject digest, descriptor) of manifests pushed with a subject, for
+    /// [`FaultPlan::referrers_api`].
+    referrers: Mutex<Vec<(String, String, Value)>>,
 }
 
 /// An HTTP/1.1 proxy on a loopback port in front of `upstream`, injecting the faults of
@@ -936,6 +952,7 @@ impl FaultProxy {
             host: Mutex::new(String::new()),
             plan: Mutex::new(plan),
             log: Mutex::new(Vec::new()),
+            referrers: Mutex::new(Vec::new()),
         });
         let served = Arc::clone(&state);
         let server = Server::start("fault proxy", move |stream| {
@@ -1042,6 +1059,10 @@ fn answer(state: &ProxyState, head: &Head, body: &[u8], route: Route) -> Answer 
     let method = head.line.split(' ').next().unwrap_or("");
     let path = head.line.split(' ').nth(1).unwrap_or("").split('?').next().unwrap_or("");
     let no_body = method == "HEAD";
+    let referrers_api = lock(&state.plan).referrers_api;
+    if referrers_api && method == "GET" && path.contains("/referrers/") {
+        return referrers_answer(state, head);
+    }
     let (injected, served) = {
         let mut plan = lock(&state.plan);
         let injected = match &mut plan.status {
@@ -1077,6 +1098,7 @@ fn answer(state: &ProxyState, head: &Head, body: &[u8], route: Route) -> Answer 
         answer.fault = Some(Fault::Served);
         return answer;
     }
+    let body_sent = body;
     let (mut head, mut body) = match round_trip(&state.upstream, head.clone(), body) {
         Ok(r) => r,
         Err(e) => return Answer::new(502, "Bad Gateway", &[], e.to_string().into_bytes(), no_body),
@@ -1092,6 +1114,9 @@ fn answer(state: &ProxyState, head: &Head, body: &[u8], route: Route) -> Answer 
     }
     if !no_body {
         head.set("Content-Length", body.len().to_string()); // de-chunked
+    }
+    if referrers_api && route == Route::ManifestPut && head.status() == 201 {
+        remember_referrer(state, path, &mut head, body_sent);
     }
     let mut answer = Answer { head, body: Vec::new(), cut_at: None, fault: None };
     if route == Route::BlobGet && matches!(answer.head.status(), 200 | 206) && !body.is_empty() {
@@ -1117,6 +1142,65 @@ fn answer(state: &ProxyState, head: &Head, body: &[u8], route: Route) -> Answer 
     }
     answer.body = body;
     answer
+}
+
+/// Records the manifest PUT to `path` (`/v2/NAME/manifests/REF`) when it has a subject,
+/// and says so with `OCI-Subject` in the registry's answer `head`.
+fn remember_referrer(state: &ProxyState, path: &str, head: &mut Head, manifest: &[u8]) {
+    let Ok(doc) = serde_json::from_slice::<Value>(manifest) else { return };
+    let Some(subject) = doc.pointer("/subject/digest").and_then(Value::as_str) else { return };
+    let Some(repository) = path.strip_prefix("/v2/").and_then(|p| p.split_once("/manifests/")).map(|(r, _)| r) else {
+        return;
+    };
+    let artifact_type = doc.get("artifactType").or_else(|| doc.pointer("/config/mediaType")).cloned();
+    let mut descriptor = json!({
+        "mediaType": doc.get("mediaType").cloned().unwrap_or(json!("application/vnd.oci.image.manifest.v1+json")),
+        "digest": digest_of(manifest),
+        "size": manifest.len(),
+    });
+    if let Some(t) = artifact_type {
+        descriptor["artifactType"] = t;
+    }
+    if let Some(a) = doc.get("annotations") {
+        descriptor["annotations"] = a.clone();
+    }
+    let mut known = lock(&state.referrers);
+    if !known.iter().any(|(r, _, d)| r == repository && d["digest"] == descriptor["digest"]) {
+        known.push((repository.to_owned(), subject.to_owned(), descriptor));
+    }
+    head.set("OCI-Subject", subject);
+}
+
+/// `GET /v2/NAME/referrers/DIGEST[?artifactType=T]` answered from what was remembered.
+fn referrers_answer(state: &ProxyState, head: &Head) -> Answer {
+    let target = head.line.split(' ').nth(1).unwrap_or("");
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let (repository, subject) = path.strip_prefix("/v2/").and_then(|p| p.split_once("/referrers/")).unwrap_or(("", ""));
+    let form = parse_form(query);
+    let wanted = form_value(&form, "artifactType");
+    let manifests: Vec<Value> = lock(&state.referrers)
+        .iter()
+        .filter(|(r, s, d)| r == repository && s == subject && wanted.is_none_or(|t| d["artifactType"] == t))
+        .map(|(_, _, d)| d.clone())
+        .collect();
+    // One referrer per page, the next named by `Link` (`?page=K`), so clients must follow it.
+    let page: usize = form_value(&form, "page").and_then(|p| p.parse().ok()).unwrap_or(0);
+    let index = json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": manifests.get(page).into_iter().collect::<Vec<_>>(),
+    });
+    let mut headers = vec![("Content-Type", "application/vnd.oci.image.index.v1+json")];
+    if wanted.is_some() {
+        headers.push(("OCI-Filters-Applied", "artifactType"));
+    }
+    let filter =
+        wanted.map(|t| format!("&artifactType={}", t.replace('+', "%2B").replace('/', "%2F"))).unwrap_or_default();
+    let link = format!("<{path}?page={}{filter}>; rel=\"next\"", page + 1);
+    if page + 1 < manifests.len() {
+        headers.push(("Link", &link));
+    }
+    Answer::new(200, "OK", &headers, index.to_string().into_bytes(), false)
 }
 
 // ---------------------------------------------------------------------------------------

@@ -16,7 +16,8 @@ use super::retry::RetryPolicy;
 use super::token::parse_bearer_challenge;
 use super::transfer::{Progress, TransferOutcome};
 use crate::{
-    Credential, CredentialStore, Descriptor, Digest, Error, ImageName, Limits, OciLayout, RawManifest, Result,
+    Credential, CredentialStore, Descriptor, Digest, Error, ImageIndex, ImageName, Limits, OciLayout, RawManifest,
+    Result,
 };
 
 /// The manifest media types we ask registries for (never Docker schema 1).
@@ -820,6 +821,127 @@ impl Registry {
     }
 }
 
+impl Registry {
+    /// Uploads a manifest under `reference` with a request of our own, to read the answer's
+    /// headers: returns the `OCI-Subject` the registry sent back (a registry with the
+    /// referrers API sends it for a manifest with a `subject`). Transient failures are
+    /// retried; a 401 re-authenticates once.
+    pub async fn put_manifest_subject(
+        &self,
+        name: &ImageName,
+        reference: &str,
+        raw: &RawManifest,
+    ) -> Result<Option<Digest>> {
+        self.authenticate(name, true).await?;
+        let ctx = Ctx::new(name, format!("pushing manifest {} as {reference}", raw.digest()))
+            .on(format!("manifests/{reference}"), true);
+        let url = format!("{}/v2/{}/manifests/{reference}", self.base_url(name.registry()), name.repository());
+        let http = self.http(&ctx)?;
+        let policy = self.options.retry;
+        let (mut attempt, mut reauthenticated) = (1, false);
+        loop {
+            let request = self.with_probe_auth(
+                &ctx,
+                http.put(&url)
+                    .header(reqwest::header::CONTENT_TYPE, raw.media_type().as_str())
+                    .body(raw.bytes().to_vec()),
+            );
+            let (status, wait, message) = match request.send().await {
+                Ok(response) if response.status().is_success() => {
+                    let subject = response
+                        .headers()
+                        .get("oci-subject")
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.trim().parse::<Digest>().ok());
+                    return Ok(subject);
+                }
+                Ok(response) => {
+                    let status = response.status().as_u16();
+                    let wait = retry_after(response.headers());
+                    let body = super::body::read_bounded(response, 4096).await.unwrap_or_default();
+                    let text: String = String::from_utf8_lossy(&body).chars().take(300).collect();
+                    (Some(status), wait, if text.trim().is_empty() { format!("HTTP {status}") } else { text })
+                }
+                Err(e) => (None, None, self.transport(&e)),
+            };
+            if status == Some(401) && !reauthenticated {
+                reauthenticated = true;
+                self.forget_auth(name, true);
+                self.authenticate(name, true).await?;
+                continue;
+            }
+            let transient = status.is_none_or(|code| matches!(code, 408 | 429 | 500 | 502 | 503 | 504));
+            if transient && attempt < policy.attempts {
+                tokio::time::sleep(self.wait(attempt, status, wait)).await;
+                attempt += 1;
+                continue;
+            }
+            return Err(match status {
+                Some(401) => self.auth_failed(&ctx, message),
+                _ => self.fail(&ctx, status, message),
+            });
+        }
+    }
+
+    /// `GET /v2/<name>/referrers/<subject>[?artifactType=…]`: the referrers index when the
+    /// registry has the referrers API (it answers 200 with an index), `None` when it has
+    /// not (404, or anything but an index).
+    pub async fn get_referrers(
+        &self,
+        name: &ImageName,
+        subject: &Digest,
+        artifact_type: Option<&str>,
+    ) -> Result<Option<ImageIndex>> {
+        self.authenticate(name, false).await?;
+        let ctx =
+            Ctx::new(name, format!("listing the referrers of {subject}")).on(format!("referrers/{subject}"), false);
+        let mut url = format!("{}/v2/{}/referrers/{subject}", self.base_url(name.registry()), name.repository());
+        if let Some(t) = artifact_type {
+            url = reqwest::Url::parse_with_params(&url, &[("artifactType", t)])
+                .map_err(|e| self.fail(&ctx, None, e.to_string()))?
+                .to_string();
+        }
+        let accept = "application/vnd.oci.image.index.v1+json";
+        let (mut headers, body) = match self.get_bounded(&ctx, &url, accept, self.options.limits.max_json_bytes).await {
+            Ok(answer) => answer,
+            Err(Error::Registry { status: Some(400 | 404 | 405 | 501), .. }) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let Some(mut index) = serde_json::from_slice::<ImageIndex>(&body).ok().filter(|i| i.schema_version == 2) else {
+            return Ok(None);
+        };
+        // A long list comes in pages, each naming the next in `Link: <URL>; rel="next"`.
+        for _ in 1..MAX_REFERRER_PAGES {
+            let Some(next) = next_link(&headers).and_then(|l| reqwest::Url::parse(&url).ok()?.join(&l).ok()) else {
+                return Ok(Some(index));
+            };
+            let (h, body) = self.get_bounded(&ctx, next.as_str(), accept, self.options.limits.max_json_bytes).await?;
+            let page: ImageIndex = serde_json::from_slice(&body)
+                .map_err(|e| self.fail(&ctx, None, format!("a page of the referrers list is not an index: {e}")))?;
+            index.manifests.extend(page.manifests);
+            headers = h;
+        }
+        Err(self.fail(&ctx, None, format!("the referrers list runs past {MAX_REFERRER_PAGES} pages")))
+    }
+}
+
+/// Pages of a referrers list followed before giving up.
+const MAX_REFERRER_PAGES: usize = 100;
+
+/// The target of `Link: <URL>; rel="next"`, if the answer has one.
+fn next_link(headers: &reqwest::header::HeaderMap) -> Option<String> {
+    headers.get_all(reqwest::header::LINK).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).find_map(
+        |link| {
+            let (target, params) = link.trim().split_once(';')?;
+            let next = params.split(';').any(|p| {
+                let p = p.trim().replace(' ', "");
+                p == "rel=\"next\"" || p == "rel=next"
+            });
+            next.then(|| target.trim().trim_start_matches('<').trim_end_matches('>').to_owned())
+        },
+    )
+}
+
 /// A stream of the blob's bytes for an upload, read on a blocking thread in chunks.
 fn upload_stream(
     open: &(dyn Fn() -> Result<Box<dyn Read + Send>> + Sync),
@@ -939,6 +1061,19 @@ mod tests {
         let c = classify(&OciDistributionError::ServerError { code: 400, url: String::new(), message: String::new() });
         assert!(!c.retryable);
         assert_eq!(classify(&OciDistributionError::UnauthorizedError { url: String::new() }).status, Some(401));
+    }
+
+    #[test]
+    fn the_next_page_of_a_list_is_read_from_link() {
+        let mut headers = reqwest::header::HeaderMap::new();
+        assert_eq!(next_link(&headers), None);
+        headers.insert(
+            reqwest::header::LINK,
+            "</v2/app/referrers/sha256:ab?last=x>; rel=\"next\"".parse().expect("a header value"),
+        );
+        assert_eq!(next_link(&headers).as_deref(), Some("/v2/app/referrers/sha256:ab?last=x"));
+        headers.insert(reqwest::header::LINK, "</other>; rel=\"prev\"".parse().expect("a header value"));
+        assert_eq!(next_link(&headers), None);
     }
 
     #[test]

@@ -17,6 +17,8 @@ mod client;
 #[cfg(feature = "registry")]
 mod locations;
 #[cfg(feature = "registry")]
+mod referrers;
+#[cfg(feature = "registry")]
 mod retry;
 #[cfg(feature = "registry")]
 mod token;
@@ -25,6 +27,8 @@ mod transfer;
 
 #[cfg(feature = "registry")]
 pub use client::{Registry, RegistryOptions};
+#[cfg(feature = "registry")]
+pub use referrers::{COSIGN_TAG_SUFFIXES, copy_referrers, copy_signature_tags, list_referrers, push_referrer};
 #[cfg(feature = "registry")]
 pub use retry::RetryPolicy;
 #[cfg(feature = "registry")]
