@@ -1,12 +1,3 @@
-//! Advisory ingest recognised by content: OSV records, Alpine secdb, the Debian security
-//! tracker's JSON, vuln-list trees' files, and zip archives of them.
+//! See `oci_harden_fuzz::targets::advisories` (fuzz/src/targets.rs).
 #![no_main]
-use libfuzzer_sys::fuzz_target;
-
-fuzz_target!(|data: &[u8]| {
-    let mut db = hardener::AdvisoryDb::new();
-    if let Ok(report) = db.ingest_reader("fuzz.json", data) {
-        assert_eq!(report.records, db.len(), "the report counts what the database holds");
-        let _ = db.info();
-    }
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| oci_harden_fuzz::targets::advisories::run(data));

@@ -1,14 +1,3 @@
-//! Credential configuration files (`~/.docker/config.json`, `auth.json`).
+//! See `oci_harden_fuzz::targets::docker_config` (fuzz/src/targets.rs).
 #![no_main]
-use libfuzzer_sys::fuzz_target;
-use oci_core::DockerConfig;
-
-fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
-    let Ok(config) = DockerConfig::parse("config.json", text) else { return };
-    let _ = config.creds_store();
-    for host in ["docker.io", "registry-1.docker.io", "localhost:5000", "ghcr.io"] {
-        let _ = config.cred_helper(host);
-        let _ = config.credential(host);
-    }
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| oci_harden_fuzz::targets::docker_config::run(data));

@@ -1,8 +1,3 @@
-//! Rule files (TOML): kinds, keys, paths, ids.
+//! See `oci_harden_fuzz::targets::rules` (fuzz/src/targets.rs).
 #![no_main]
-use libfuzzer_sys::fuzz_target;
-
-fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
-    let _ = hardener::RuleSet::from_str(text, "rules.toml");
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| oci_harden_fuzz::targets::rules::run(data));

@@ -1,10 +1,3 @@
-//! Trivy JSON reports read back (`from_trivy_json`), and written again.
+//! See `oci_harden_fuzz::targets::trivy_report` (fuzz/src/targets.rs).
 #![no_main]
-use libfuzzer_sys::fuzz_target;
-
-fuzz_target!(|data: &[u8]| {
-    if let Ok(report) = hardener::from_trivy_json(data, "report.json") {
-        let _ = hardener::to_trivy_json(&report);
-        let _ = hardener::to_table(&report);
-    }
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| oci_harden_fuzz::targets::trivy_report::run(data));

@@ -2,6 +2,9 @@
 //! the layouts and signed packages some parsers need around the fuzzed bytes. Nothing here
 //! parses: every target hands its bytes to the library's own public API.
 
+#[path = "targets.rs"]
+pub mod targets;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
