@@ -91,40 +91,86 @@ impl Transport {
         }
         let (runtime, client) = self.http.as_ref().expect("made above");
         runtime.block_on(async {
-            // Transient failures before any byte arrived (no connection, a server error) are
-            // tried again; a failure while the body streams is not (its bytes went out).
-            let mut attempt = 0;
-            let mut response = loop {
-                attempt += 1;
-                let transient = match client.get(url).send().await {
-                    Ok(r) if r.status().is_server_error() || r.status() == reqwest::StatusCode::TOO_MANY_REQUESTS => {
-                        Error::Download { url: url.to_owned(), reason: format!("HTTP {}", r.status()) }
-                    }
-                    Ok(r) => break r,
-                    Err(e) if e.is_connect() || e.is_timeout() => failed(&e),
-                    Err(e) => return Err(failed(&e)),
-                };
-                if attempt >= RETRIES {
-                    return Err(transient);
-                }
-                tokio::time::sleep(std::time::Duration::from_millis(250 << attempt)).await;
-            };
-            let status = response.status();
-            if status == reqwest::StatusCode::NOT_FOUND || status == reqwest::StatusCode::GONE {
-                return Ok(false);
-            }
-            if !status.is_success() {
-                return Err(Error::Download { url: url.to_owned(), reason: format!("HTTP {status}") });
-            }
+            // Transient failures (no connection, a server error) are tried again. A transfer
+            // cut off while the body streams is resumed where it stopped: a `Range` request
+            // for the rest, or, from a server that answers with the whole file again, its
+            // bytes after those already written. What arrives is checked by the caller (size
+            // and hash) either way.
             let mut written = 0u64;
-            while let Some(chunk) = response.chunk().await.map_err(|e| failed(&e))? {
-                written += chunk.len() as u64;
-                if written > limit {
-                    return Err(too_large(url, limit));
+            let mut resumes = 0;
+            'request: loop {
+                let mut attempt = 0;
+                let mut response = loop {
+                    attempt += 1;
+                    let mut request = client.get(url);
+                    if written > 0 {
+                        request = request.header(reqwest::header::RANGE, format!("bytes={written}-"));
+                    }
+                    let transient = match request.send().await {
+                        Ok(r)
+                            if r.status().is_server_error() || r.status() == reqwest::StatusCode::TOO_MANY_REQUESTS =>
+                        {
+                            Error::Download { url: url.to_owned(), reason: format!("HTTP {}", r.status()) }
+                        }
+                        Ok(r) => break r,
+                        Err(e) if e.is_connect() || e.is_timeout() => failed(&e),
+                        Err(e) => return Err(failed(&e)),
+                    };
+                    if attempt >= RETRIES {
+                        return Err(transient);
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(250 << attempt)).await;
+                };
+                let status = response.status();
+                if written == 0 && (status == reqwest::StatusCode::NOT_FOUND || status == reqwest::StatusCode::GONE) {
+                    return Ok(false);
                 }
-                out.write_all(&chunk).map_err(|e| Error::io(format!("storing the download of {url}"), e))?;
+                let mut skip = match status {
+                    reqwest::StatusCode::PARTIAL_CONTENT if written > 0 => {
+                        let range = response
+                            .headers()
+                            .get(reqwest::header::CONTENT_RANGE)
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or("");
+                        if !range.starts_with(&format!("bytes {written}-")) {
+                            return Err(Error::Download {
+                                url: url.to_owned(),
+                                reason: format!("resuming at byte {written}, the server sent the range {range:?}"),
+                            });
+                        }
+                        0
+                    }
+                    s if s.is_success() && s != reqwest::StatusCode::PARTIAL_CONTENT => written,
+                    s => return Err(Error::Download { url: url.to_owned(), reason: format!("HTTP {s}") }),
+                };
+                loop {
+                    match response.chunk().await {
+                        Ok(Some(chunk)) => {
+                            let drop = skip.min(chunk.len() as u64);
+                            skip -= drop;
+                            let chunk = &chunk[drop as usize..];
+                            written += chunk.len() as u64;
+                            if written > limit {
+                                return Err(too_large(url, limit));
+                            }
+                            out.write_all(chunk).map_err(|e| Error::io(format!("storing the download of {url}"), e))?;
+                        }
+                        Ok(None) if skip > 0 => {
+                            return Err(Error::Download {
+                                url: url.to_owned(),
+                                reason: format!("resuming at byte {written}, the server sent a shorter file"),
+                            });
+                        }
+                        Ok(None) => return Ok(true),
+                        Err(_) if resumes < RETRIES => {
+                            resumes += 1;
+                            tokio::time::sleep(std::time::Duration::from_millis(250 << resumes)).await;
+                            continue 'request;
+                        }
+                        Err(e) => return Err(failed(&e)),
+                    }
+                }
             }
-            Ok(true)
         })
     }
 
@@ -395,23 +441,25 @@ mod tests {
 
     /// A server on loopback answering each connection with the next canned response.
     #[cfg(feature = "download")]
-    fn serve(responses: Vec<&'static str>) -> (String, std::thread::JoinHandle<usize>) {
+    fn serve(responses: Vec<&'static str>) -> (String, std::thread::JoinHandle<Vec<String>>) {
         use std::io::{BufRead, BufReader};
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}/x", listener.local_addr().unwrap());
         let handle = std::thread::spawn(move || {
-            let mut served = 0;
+            let mut requests = Vec::new();
             for response in responses {
                 let (mut stream, _) = listener.accept().unwrap();
                 let mut reader = BufReader::new(stream.try_clone().unwrap());
                 let mut line = String::new();
+                let mut headers = String::new();
                 while reader.read_line(&mut line).unwrap() > 0 && line != "\r\n" {
+                    headers.push_str(&line.to_ascii_lowercase());
                     line.clear();
                 }
                 stream.write_all(response.as_bytes()).unwrap();
-                served += 1;
+                requests.push(headers);
             }
-            served
+            requests
         });
         (url, handle)
     }
@@ -424,15 +472,49 @@ mod tests {
         let (url, server) = serve(vec![unavailable, ok]);
         let mut t = Transport::default();
         assert_eq!(t.get_small(&url).unwrap().as_deref(), Some(&b"hello"[..]));
-        assert_eq!((server.join().unwrap(), t.requests), (2, 1));
+        assert_eq!((server.join().unwrap().len(), t.requests), (2, 1));
 
         let (url, server) = serve(vec![unavailable; 3]);
         let err = Transport::default().get_small(&url).unwrap_err().to_string();
         assert!(err.contains("503") && err.contains(&url), "{err}");
-        assert_eq!(server.join().unwrap(), 3);
+        assert_eq!(server.join().unwrap().len(), 3);
 
         let (url, server) = serve(vec!["HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"]);
         assert_eq!(Transport::default().get_small(&url).unwrap(), None);
-        assert_eq!(server.join().unwrap(), 1);
+        assert_eq!(server.join().unwrap().len(), 1);
+    }
+
+    #[cfg(feature = "download")]
+    #[test]
+    fn a_cut_transfer_is_resumed_where_it_stopped() {
+        // Cut after 5 of 10 bytes; the rest asked for with Range and sent as 206.
+        let cut = "HTTP/1.1 200 OK\r\nContent-Length: 10\r\nConnection: close\r\n\r\nhello";
+        let rest = "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 5-9/10\r\nContent-Length: 5\r\n\
+                    Connection: close\r\n\r\nworld";
+        let (url, server) = serve(vec![cut, rest]);
+        assert_eq!(Transport::default().get_small(&url).unwrap().as_deref(), Some(&b"helloworld"[..]));
+        let requests = server.join().unwrap();
+        assert!(!requests[0].contains("range:"), "{requests:?}");
+        assert!(requests[1].contains("range: bytes=5-\r\n"), "{requests:?}");
+
+        // A server that ignores Range sends the whole file again: its first 5 bytes are skipped.
+        let whole = "HTTP/1.1 200 OK\r\nContent-Length: 10\r\nConnection: close\r\n\r\nhelloworld";
+        let (url, server) = serve(vec![cut, whole]);
+        assert_eq!(Transport::default().get_small(&url).unwrap().as_deref(), Some(&b"helloworld"[..]));
+        assert_eq!(server.join().unwrap().len(), 2);
+
+        // A range that does not start where the transfer stopped is refused.
+        let wrong = "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 0-9/10\r\nContent-Length: 10\r\n\
+                     Connection: close\r\n\r\nhelloworld";
+        let (url, server) = serve(vec![cut, wrong]);
+        let err = Transport::default().get_small(&url).unwrap_err().to_string();
+        assert!(err.contains("resuming at byte 5") && err.contains("bytes 0-9/10"), "{err}");
+        server.join().unwrap();
+
+        // Cut every time: given up after the retries, naming the URL.
+        let (url, server) = serve(vec![cut; 4]);
+        let err = Transport::default().get_small(&url).unwrap_err().to_string();
+        assert!(err.contains(&url), "{err}");
+        assert_eq!(server.join().unwrap().len(), 4);
     }
 }
