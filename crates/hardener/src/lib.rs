@@ -91,8 +91,9 @@ pub use report::{
 };
 pub use restore::RestoreRecord;
 pub use rules::{
-    Action, CheckInput, CheckReport, Evaluation, FileType, Fix, Rule, RuleFinding, RuleKind, RuleOutcome, RuleReport,
-    RuleResult, RuleSet, RuleSetId, RuleSeverity, RuleStatus, evaluate, evaluation_sarif_run, evaluation_to_sarif,
+    Action, CheckInput, CheckReport, Evaluation, FileType, Fix, MAX_RULE_FILE_BYTES, Rule, RuleFinding, RuleKind,
+    RuleOutcome, RuleReport, RuleResult, RuleSet, RuleSetId, RuleSeverity, RuleStatus, evaluate, evaluation_sarif_run,
+    evaluation_to_sarif,
 };
 pub use runtime::{ExposedPort, ProfileFormat, RuntimeProfile, runtime_profile};
 pub use sarif::{SarifLog, SarifSeverity};

@@ -290,10 +290,21 @@ impl RuleSet {
         parse::parse(toml, source)
     }
 
-    /// Reads and parses a rule file.
+    /// Reads and parses a rule file (at most [`MAX_RULE_FILE_BYTES`]).
     pub fn from_path(path: &Path) -> Result<RuleSet> {
-        let text =
-            std::fs::read_to_string(path).map_err(|e| Error::io(format!("reading rule file {}", path.display()), e))?;
+        use std::io::Read as _;
+        let what = || format!("reading rule file {}", path.display());
+        let file = std::fs::File::open(path).map_err(|e| Error::io(what(), e))?;
+        let mut text = String::new();
+        file.take(MAX_RULE_FILE_BYTES + 1).read_to_string(&mut text).map_err(|e| Error::io(what(), e))?;
+        if text.len() as u64 > MAX_RULE_FILE_BYTES {
+            return Err(invalid(
+                &path.display().to_string(),
+                None,
+                None,
+                format!("the file is larger than the limit of {MAX_RULE_FILE_BYTES} bytes"),
+            ));
+        }
         RuleSet::from_str(&text, &path.display().to_string())
     }
 
@@ -352,6 +363,9 @@ impl std::str::FromStr for RuleSet {
 
 /// The error for a bad rule file. One place, so the message shape is uniform:
 /// `invalid rule set FILE line N (rule "ID"): REASON`.
+/// The largest rule file read (4 MiB: the built-in strict profile is a few KiB).
+pub const MAX_RULE_FILE_BYTES: u64 = 4 << 20;
+
 pub(crate) fn invalid(source: &str, line: Option<usize>, rule: Option<&str>, reason: String) -> Error {
     Error::RuleSet { source_name: source.to_owned(), line, rule: rule.map(str::to_owned), reason }
 }

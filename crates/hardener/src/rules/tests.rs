@@ -1029,3 +1029,20 @@ mod prop {
         }
     }
 }
+
+#[test]
+fn a_rule_file_past_the_limit_is_refused_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("huge.toml");
+    let mut text = String::from("[ruleset]\nname = \"huge\"\n");
+    while (text.len() as u64) <= MAX_RULE_FILE_BYTES {
+        text.push_str("# padding padding padding padding padding padding padding padding\n");
+    }
+    std::fs::write(&path, &text).unwrap();
+    let err = RuleSet::from_path(&path).unwrap_err().to_string();
+    assert!(err.contains("huge.toml") && err.contains(&format!("limit of {MAX_RULE_FILE_BYTES} bytes")), "{err}");
+    // At the limit it is read.
+    text.truncate(MAX_RULE_FILE_BYTES as usize);
+    std::fs::write(&path, &text).unwrap();
+    assert_eq!(RuleSet::from_path(&path).unwrap().name, "huge");
+}
