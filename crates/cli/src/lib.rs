@@ -13,6 +13,7 @@ use std::process::ExitCode;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 mod advice;
+mod batch_cmd;
 mod commands;
 mod harden_cmd;
 mod output;
@@ -64,6 +65,10 @@ enum Command {
     /// Upgrade an image's vulnerable packages from its distribution's own signed
     /// repositories, as one reproducible layer, without running anything from the image.
     Patch(patch_cmd::PatchArgs),
+    /// Keep many images hardened: run the jobs of a TOML file in parallel (those whose
+    /// destination is up to date do nothing), one shard of it with --shard I/N; exit 1 when
+    /// a gate tripped, 2 when a job failed.
+    Batch(batch_cmd::BatchArgs),
     /// Delete blobs of an OCI layout that no tag or index entry reaches.
     Gc(commands::GcArgs),
     /// Check the integrity of a layout, archive or registry image: digests, sizes, manifests,
@@ -112,6 +117,7 @@ pub fn main() -> ExitCode {
         Command::Check(a) => harden_cmd::check(a),
         Command::Harden(a) => harden_cmd::harden(a),
         Command::Patch(a) => patch_cmd::patch(a),
+        Command::Batch(a) => batch_cmd::batch(a),
         Command::Gc(a) => commands::gc(a),
         Command::Verify(a) => verify_cmd::verify(a),
         Command::Completions(a) => completions(a),

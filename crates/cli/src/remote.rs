@@ -102,6 +102,15 @@ pub fn open_whole(session: &Session, reference: &Reference, platforms: &[Platfor
     })
 }
 
+/// Opens `reference` as far as its manifests (a registry image: the manifests pulled into
+/// the cache, nothing else), for comparing digests before any real work.
+pub fn open_manifests(session: &Session, reference: &Reference, platforms: &[Platform]) -> Result<ImageSource> {
+    session.open(reference, platforms, PullScope::Manifests).with_context(|| match reference {
+        Reference::Registry(name) => format!("pulling {name}"),
+        local => format!("opening {local}"),
+    })
+}
+
 /// Makes sure the layers of `image` are local (a no-op for local references).
 pub fn fetch_layers(session: Option<&Session>, reference: &Reference, image: &oci_core::Image) -> Result<()> {
     if let (Some(session), Reference::Registry(name)) = (session, reference) {

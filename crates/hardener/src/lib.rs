@@ -17,6 +17,11 @@
 //!   [`plan`]), one image ([`harden()`]); the typed [`HardenReport`]. Errors are one
 //!   matchable [`Error`] (missing database, refused rule, download…), without command-line
 //!   advice.
+//! - Fleets (issue 12): up to date means no work ([`destination_freshness`],
+//!   [`patch_freshness`] compare a destination's labels with what a job would make); many
+//!   jobs from a TOML file ([`BatchFile`]), sharded by a stable hash of the destination
+//!   ([`Shard`]), run in parallel through one session ([`run_batch`]) into a typed
+//!   [`BatchReport`].
 //! - Repositories and packages (issue 9): signed apt metadata ([`Keyring`], [`verify_clearsigned`],
 //!   [`Release`], [`read_packages`], [`Sources`]) and `.deb` files ([`VerifiedDeb`]), each verified
 //!   before use; upgrades applied as files and database entries ([`apply_upgrades`]) and
@@ -30,8 +35,10 @@ mod advisories;
 mod apk;
 mod apt;
 mod atomic;
+mod batch;
 mod deb;
 mod error;
+mod fleet;
 mod harden;
 mod os;
 mod packages;
@@ -61,8 +68,15 @@ pub use apt::{
     Sources, VerifiedText, VersionOp, deb822, is_apt_keyring_name, names_any, parse_packages, parse_relations,
     parse_rfc2822, read_packages, read_packages_filtered, verify_clearsigned, verify_detached,
 };
+pub use batch::{
+    BatchEvent, BatchFile, BatchJob, BatchOptions, BatchReport, BatchSummary, DEFAULT_RULES, JobReport, JobResult,
+    Shard, UpgradeKind, run_batch, run_job,
+};
 pub use deb::{Conffile, ControlMember, DebControl, MAINTAINER_SCRIPTS, MAX_CONTROL_SIZE, VerifiedDeb};
 pub use error::{Error, Result};
+pub use fleet::{
+    Freshness, PackagesWanted, StaleReason, Wanted, destination_freshness, freshness, open_destination, patch_freshness,
+};
 pub use harden::{
     HardenOptions, HardenOutcome, HardenReport, HardenedImage, HardenedImageReport, PlannedImage, evaluate_image,
     harden_source, plan,
@@ -103,7 +117,7 @@ pub use upgrade::{
     RemainingFinding, RepoOptions, ScriptClass, ScriptDisposition, ScriptOutcome, ScriptPolicy, Spool, Spooled,
     TriggerClass, UpgradePlan, UpgradeReason, UpgradeRequest, UpgradeSelection, UpgradeTarget, UpgradedPackage,
     after_upgrades, apply_capture, apply_upgrades, classify_script, classify_trigger, fetch_apk_packages,
-    fetch_packages, library_names, patch_base, patch_image, patch_job, patch_source, plan_deb_files,
+    fetch_packages, library_names, packages_label, patch_base, patch_image, patch_job, patch_source, plan_deb_files,
     plan_package_files, plan_patch, plan_report, plan_upgrades, resolve_upgrades, targets_from_findings,
 };
 pub use version::{ApkVersion, DpkgVersion};
