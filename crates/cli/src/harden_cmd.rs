@@ -248,8 +248,9 @@ pub fn harden(args: HardenArgs) -> Result<ExitCode> {
     let session = args.registry.session(progress(true));
     let mut out = std::io::stdout().lock();
     if let (Some(destination), false, false) = (&args.destination, args.force, args.dry_run) {
-        // Up to date means no work: manifests and configs only, compared by their labels.
-        let probe = crate::remote::open_manifests(&session, &args.source, &args.platforms)?;
+        // Up to date means no work: manifests and configs only (cached ones cost nothing),
+        // compared by their labels.
+        let probe = crate::remote::open_metadata(&session, &args.source, &args.platforms)?;
         let wanted = hardener::Wanted::hardened(rules.digest(), args.platforms.clone());
         let freshness = hardener::destination_freshness(&session, &probe, destination, &wanted)
             .with_context(|| format!("reading {destination}"))?;

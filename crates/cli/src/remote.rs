@@ -102,10 +102,10 @@ pub fn open_whole(session: &Session, reference: &Reference, platforms: &[Platfor
     })
 }
 
-/// Opens `reference` as far as its manifests (a registry image: the manifests pulled into
-/// the cache, nothing else), for comparing digests before any real work.
-pub fn open_manifests(session: &Session, reference: &Reference, platforms: &[Platform]) -> Result<ImageSource> {
-    session.open(reference, platforms, PullScope::Manifests).with_context(|| match reference {
+/// Opens `reference` as far as its manifests and configs (a registry image: those pulled
+/// into the cache, no layer), for comparing digests before any real work.
+pub fn open_metadata(session: &Session, reference: &Reference, platforms: &[Platform]) -> Result<ImageSource> {
+    session.open(reference, platforms, PullScope::Metadata).with_context(|| match reference {
         Reference::Registry(name) => format!("pulling {name}"),
         local => format!("opening {local}"),
     })

@@ -544,7 +544,9 @@ fn harden_one(session: &Session, job: &BatchJob, force: bool) -> Result<Done> {
     let (previous, reason) = if force {
         (None, Some("forced".to_owned()))
     } else {
-        let probe = session.open(&job.src, &job.platforms, PullScope::Manifests)?;
+        // Manifests and configs (images are read with their config); on an up-to-date run
+        // both are in the cache already, so this costs the one manifest GET.
+        let probe = session.open(&job.src, &job.platforms, PullScope::Metadata)?;
         let wanted = Wanted::hardened(rules.digest(), job.platforms.clone());
         match destination_freshness(session, &probe, &job.dst, &wanted)? {
             Freshness::UpToDate { digest } => return Ok(up_to_date(digest)),
