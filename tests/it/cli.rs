@@ -26,6 +26,7 @@ const COMMANDS: &[&str] = &[
     "check",
     "harden",
     "patch",
+    "batch",
     "gc",
     "verify",
     "completions",

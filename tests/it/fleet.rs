@@ -11,8 +11,8 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::harness::{
-    Auth, FaultPlan, FaultProxy, Home, RawLayout, Registry, Route, TarLayer, Traffic, oci_ref, repo_root, require_tool,
-    skopeo_digest, skopeo_push, tempdir,
+    Auth, FaultPlan, FaultProxy, Home, RawLayout, Registry, Route, TarLayer, Traffic, oci_harden, oci_ref, repo_root,
+    require_tool, skopeo_digest, skopeo_push, standard_fixture, tempdir,
 };
 
 /// A rule that applies to any image: write `/etc/hardened`.
@@ -243,6 +243,39 @@ fn batch_updates_then_does_nothing() {
         names.iter().chain(&["missing"]).map(|n| proxy.image(&format!("hardened/{n}:1"))).collect();
     all.sort();
     assert_eq!(listed, all);
+}
+
+/// `patch` twice into a layout: the second run resolves the same upgrade set and finds the
+/// destination up to date; another upgrade set (`--packages hello`: one package, not the
+/// three the scan selects) is not up to date, and `--force` patches again to the same
+/// digest (reproducible).
+#[test]
+fn patch_twice_is_up_to_date_for_the_same_upgrades() {
+    let fixture = standard_fixture();
+    let tmp = tempdir();
+    let osv = tmp.path().join("osv");
+    crate::patch_cli::write_advisories(&osv);
+    let db = tmp.path().join("db");
+    let db = db.to_str().unwrap();
+    oci_harden(&["db", "update", "--db", db, "--from", osv.to_str().unwrap()]).ok();
+    let cache = tmp.path().join("cache");
+    let cache = cache.to_str().unwrap();
+    let src = fixture.image.reference();
+    let dst = oci_ref(&tmp.path().join("out"), Some("patched"));
+    let patch = |extra: &[&str]| {
+        let mut args = vec!["patch", &src, &dst, "--db", db, "--cache", cache, "--scripts", "warn", "-q"];
+        args.extend(extra);
+        oci_harden(&args).ok()
+    };
+    let first = patch(&[]);
+    let digest = first.text().split_whitespace().last().unwrap().to_owned();
+    assert!(!first.text().starts_with("up to date"), "{}", first.text());
+    assert_eq!(patch(&[]).text(), format!("up to date: {dst} {digest}\n"));
+    let forced = patch(&["--force"]);
+    assert_eq!(forced.text().split_whitespace().last(), Some(digest.as_str()), "{}", forced.text());
+    let other = patch(&["--packages", "hello"]);
+    assert!(!other.text().starts_with("up to date"), "another upgrade set: {}", other.text());
+    assert_ne!(other.text().split_whitespace().last(), Some(digest.as_str()));
 }
 
 /// A batch file with a mistake is refused before anything runs, naming the job.
