@@ -11,8 +11,8 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::harness::{
-    Auth, FaultPlan, FaultProxy, Home, RawLayout, Registry, Route, TarLayer, Traffic, oci_harden, oci_ref, repo_root,
-    require_tool, skopeo_digest, skopeo_push, standard_fixture, tempdir,
+    Auth, FaultPlan, FaultProxy, Home, RawLayout, Registry, Route, TarLayer, Traffic, fixture, oci_harden, oci_ref,
+    repo_root, require_tool, skopeo_digest, skopeo_push, standard_fixture, tempdir,
 };
 
 /// A rule that applies to any image: write `/etc/hardened`.
@@ -245,6 +245,36 @@ fn batch_updates_then_does_nothing() {
     assert_eq!(listed, all);
 }
 
+/// One platform of a multi-platform index (the regclient fixture: linux/amd64, linux/arm64
+/// and two attestations, in a layout): hardened once, then up to date (the platform left
+/// alone is compared by digest); with every platform asked for, not up to date, then up to
+/// date.
+#[test]
+fn one_platform_of_an_index_twice() {
+    let t = tempdir();
+    let home = Home::new();
+    let rules = t.path().join("marker.toml");
+    fs::write(&rules, MARKER_RULES).unwrap();
+    let rules = rules.to_str().unwrap();
+    let src = oci_ref(&fixture("regclient-testrepo"), Some("v1"));
+    let dst = oci_ref(&t.path().join("out"), Some("v1"));
+    let cache = t.path().join("cache");
+    let cache = cache.to_str().unwrap();
+    let run = |extra: &[&str]| {
+        let mut args = vec!["harden", &src, &dst, "--rules", rules, "-q", "--cache", cache];
+        args.extend(extra);
+        home.oci_harden(&args).ok()
+    };
+    let first = run(&["--platform", "linux/amd64"]);
+    let digest = first.text().split_whitespace().last().unwrap().to_owned();
+    assert!(!first.text().starts_with("up to date"), "{}", first.text());
+    assert_eq!(run(&["--platform", "linux/amd64"]).text(), format!("up to date: {dst} {digest}\n"));
+    let all = run(&[]);
+    assert!(!all.text().starts_with("up to date"), "arm64 was not hardened yet: {}", all.text());
+    let digest = all.text().split_whitespace().last().unwrap().to_owned();
+    assert_eq!(run(&[]).text(), format!("up to date: {dst} {digest}\n"));
+}
+
 /// `patch` twice into a layout: the second run resolves the same upgrade set and finds the
 /// destination up to date; another upgrade set (`--packages hello`: one package, not the
 /// three the scan selects) is not up to date, and `--force` patches again to the same
@@ -321,7 +351,9 @@ fn deploy_files_pass_the_validators() {
     let k8s = ["--strict"];
     let github = ["--builtin-schema", "vendor.github-workflows"];
     let gitlab = ["--builtin-schema", "vendor.gitlab-ci"];
-    let cases: [(&str, &[&str], &str, (&str, &str)); 4] = [
+    // (validator, its arguments, the file, (a line in it, the same line broken)).
+    type Case<'a> = (&'a str, &'a [&'a str], &'a str, (&'a str, &'a str));
+    let cases: [Case<'_>; 4] = [
         ("kubernetes-validate", &k8s, "kubernetes/job.yaml", ("completions: 4", "completions: four")),
         (
             "kubernetes-validate",

@@ -31,7 +31,7 @@ fn rebuilt(root: &Path, name: &str, depends: &[&str], provides: &[&str]) -> ApkP
     p.provides = provides.iter().map(|d| d.to_string()).collect();
     let (mut dir, mut file) = (String::new(), None::<String>);
     let mut items: Vec<TarItem> = Vec::new();
-    let mut flush = |items: &mut Vec<TarItem>, file: &mut Option<String>, mode: u32| {
+    let flush = |items: &mut Vec<TarItem>, file: &mut Option<String>, mode: u32| {
         if let Some(path) = file.take() {
             let on_disk = root.join(&path);
             items.push(match fs::read_link(&on_disk) {

@@ -554,10 +554,8 @@ fn harden_one(session: &Session, job: &BatchJob, force: bool) -> Result<Done> {
         }
     };
     let source = session.open(&job.src, &job.platforms, PullScope::Everything)?;
-    let mut options = HardenOptions::default();
-    options.platforms = job.platforms.clone();
-    options.base_name = base_name(&job.src);
-    options.evaluate_after = true;
+    let options =
+        HardenOptions { platforms: job.platforms.clone(), base_name: base_name(&job.src), evaluate_after: true };
     let outcome = harden_source(&source, &rules, session.cache()?, &options)?;
     let digest = session.write(&outcome.result, &job.dst, &CopyOptions::default())?.digest;
     let before = outcome.images.iter().map(|i| failing(&i.hardened.before)).sum();

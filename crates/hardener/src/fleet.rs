@@ -20,7 +20,9 @@
 
 use std::collections::BTreeMap;
 
-use oci_core::{Digest, Image, ImageSource, OciLayout, Platform, PullScope, Reference, Session};
+use oci_core::{
+    Descriptor, Digest, Image, ImageIndex, ImageSource, Manifest, OciLayout, Platform, PullScope, Reference, Session,
+};
 
 use crate::{LABEL_BASE_DIGEST, LABEL_PACKAGES, LABEL_RULES_DIGEST, PatchJobOptions, Result, RuleSet, plan_patch};
 
@@ -134,46 +136,69 @@ pub fn freshness(source: &ImageSource, destination: Option<&ImageSource>, wanted
     };
     let previous = destination.top().digest.clone();
     let stale = |reason| Ok(Freshness::Stale { previous: Some(previous.clone()), reason });
-    let src_index = source.top_manifest()?.media_type().is_index();
-    let dst_index = destination.top_manifest()?.media_type().is_index();
-    if src_index != dst_index {
+    let (src_top, dst_top) = (source.top_manifest()?.parse()?, destination.top_manifest()?.parse()?);
+    let (src_index, dst_index) = match (src_top, dst_top) {
+        (Manifest::Image(_), Manifest::Image(_)) => {
+            let (src, dst) = (source.image_at(source.top())?, destination.image_at(destination.top())?);
+            return match image_staleness(&src, &dst, wanted) {
+                Some(reason) => stale(reason),
+                None => Ok(Freshness::UpToDate { digest: previous }),
+            };
+        }
+        (Manifest::Index(s), Manifest::Index(d)) => (s, d),
+        _ => return stale(StaleReason::PlatformsDiffer),
+    };
+    let (src_entries, dst_entries) = (runnable(&src_index), runnable(&dst_index));
+    if src_entries.len() != dst_entries.len() {
         return stale(StaleReason::PlatformsDiffer);
     }
-    let sources = source.images()?;
-    let destinations = destination.images()?;
-    if sources.len() != destinations.len() {
-        return stale(StaleReason::PlatformsDiffer);
-    }
-    for src in &sources {
-        let dst = if src_index {
-            let platform = src.platform();
-            match destinations.iter().find(|d| d.platform() == platform) {
-                Some(d) => d,
-                None => return stale(StaleReason::PlatformsDiffer),
-            }
-        } else {
-            &destinations[0]
+    for src in src_entries {
+        let Some(dst) = dst_entries.iter().find(|d| d.platform == src.platform) else {
+            return stale(StaleReason::PlatformsDiffer);
         };
-        if let Some(reason) = image_staleness(src, dst, wanted) {
+        let chosen = wanted.platforms.is_empty()
+            || src.platform.as_ref().is_some_and(|p| wanted.platforms.iter().any(|w| p.satisfies(w)));
+        // Images of platforms the job leaves alone are compared by digest only: the source
+        // was opened for the chosen platforms, so only theirs are at hand.
+        if !chosen || !src.media_type.is_manifest() {
+            if dst.digest != src.digest {
+                return stale(StaleReason::NotDerived);
+            }
+            continue;
+        }
+        let (src, dst) = (source.image_at(src)?, destination.image_at(dst)?);
+        if let Some(reason) = image_staleness(&src, &dst, wanted) {
             return stale(reason);
         }
     }
     Ok(Freshness::UpToDate { digest: previous })
 }
 
+/// The entries of an index that are images or nested indexes, without attestations and
+/// artifacts (as [`ImageSource::images`] sees them).
+fn runnable(index: &ImageIndex) -> Vec<&Descriptor> {
+    index
+        .manifests
+        .iter()
+        .filter(|d| {
+            (d.media_type.is_manifest() || d.media_type.is_index())
+                && d.annotation("vnd.docker.reference.type") != Some("attestation-manifest")
+                && d.platform.as_ref().is_none_or(|p| p.os != "unknown")
+        })
+        .collect()
+}
+
 /// Why `dst` is not what the job makes of `src`, or `None` when it is.
 fn image_staleness(src: &Image, dst: &Image, wanted: &Wanted) -> Option<StaleReason> {
-    let changed =
-        wanted.platforms.is_empty() || src.platform().is_some_and(|p| wanted.platforms.iter().any(|w| p.satisfies(w)));
     let expected_packages: Option<&str> = match &wanted.packages {
         PackagesWanted::Planned(m) => m.get(src.digest()).and_then(|p| p.as_deref()),
         _ => None,
     };
-    // An image the job leaves as it is: not chosen, or patched with nothing to do and no rules.
-    let untouched = !changed
-        || (wanted.rules_digest.is_none()
-            && matches!(wanted.packages, PackagesWanted::Planned(_))
-            && expected_packages.is_none());
+    // An image the job leaves as it is (patched with nothing to do and no rules). Only
+    // chosen images get here: of an index, [`freshness`] compares the others by digest.
+    let untouched = wanted.rules_digest.is_none()
+        && matches!(wanted.packages, PackagesWanted::Planned(_))
+        && expected_packages.is_none();
     if untouched {
         return (dst.digest() != src.digest()).then_some(StaleReason::NotDerived);
     }

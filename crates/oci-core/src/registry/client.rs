@@ -72,6 +72,9 @@ impl Default for RegistryOptions {
     }
 }
 
+/// A bearer challenge's realm and service (`WWW-Authenticate: Bearer realm=…,service=…`).
+pub(super) type Challenge = (String, Option<String>);
+
 /// A session with one or more registries: a client per host, credentials looked up once,
 /// tokens cached, transient failures retried.
 ///
@@ -84,7 +87,7 @@ pub struct Registry {
     /// Hosts pinged (`GET /v2/`) in this session, with the bearer challenge (realm,
     /// service) each answered with, if any: the token service is a property of the host, so
     /// it is asked for once, not once per repository.
-    pub(super) pinged: tokio::sync::Mutex<HashMap<String, Option<(String, Option<String>)>>>,
+    pub(super) pinged: tokio::sync::Mutex<HashMap<String, Option<Challenge>>>,
     http: std::sync::OnceLock<reqwest::Client>,
 }
 
