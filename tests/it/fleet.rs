@@ -118,6 +118,11 @@ fn harden_twice_is_up_to_date() {
     let digest = first.text().split_whitespace().last().unwrap().to_owned();
     assert!(!first.text().starts_with("up to date"), "{}", first.text());
     assert_eq!(run(&[]).text(), format!("up to date: {layout_dst} {digest}\n"));
+    // A report asked for is work wanted: built (the same digest) and written.
+    let report = t.path().join("report.json");
+    let with_report = run(&["--report", report.to_str().unwrap()]);
+    assert_eq!(with_report.text(), format!("{layout_dst} {digest}\n"));
+    assert!(report.exists());
 }
 
 /// The batch of the issue: several images on the loopback registry. The first run updates

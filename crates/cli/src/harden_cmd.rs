@@ -119,6 +119,11 @@ pub struct ProfileArgs {
 }
 
 impl ProfileArgs {
+    /// Whether a runtime profile is asked for.
+    pub fn wanted(&self) -> bool {
+        self.runtime_profile.is_some()
+    }
+
     /// Writes the profile of the first image written (`descriptor` in `result`), run as
     /// `destination` (pinned to `digest`, what was written there, for a registry), when
     /// asked for.
@@ -247,7 +252,9 @@ pub fn harden(args: HardenArgs) -> Result<ExitCode> {
     }
     let session = args.registry.session(progress(true));
     let mut out = std::io::stdout().lock();
-    if let (Some(destination), false, false) = (&args.destination, args.force, args.dry_run) {
+    // A report or runtime profile asked for is work wanted: they are written from the build.
+    let outputs = args.report.is_some() || args.profile.wanted();
+    if let (Some(destination), false, false, false) = (&args.destination, args.force, args.dry_run, outputs) {
         // Up to date means no work: manifests and configs only (cached ones cost nothing),
         // compared by their labels.
         let probe = crate::remote::open_metadata(&session, &args.source, &args.platforms)?;

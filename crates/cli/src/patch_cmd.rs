@@ -186,7 +186,12 @@ pub fn run(args: Run) -> Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
-    if let (Some(destination), false) = (&args.destination, args.force) {
+    // A report, VEX document or runtime profile asked for is work wanted (written from the
+    // patch itself).
+    let outputs = args.report.is_some()
+        || args.vex.is_some()
+        || args.profile.as_ref().is_some_and(crate::harden_cmd::ProfileArgs::wanted);
+    if let (Some(destination), false, false) = (&args.destination, args.force, outputs) {
         let freshness =
             hardener::patch_freshness(&session, &source, destination, args.rules.as_ref(), &layout, &options)
                 .with_context(|| format!("comparing {destination} with {}", args.source))?;
