@@ -27,6 +27,7 @@ const COMMANDS: &[&str] = &[
     "harden",
     "patch",
     "referrers",
+    "batch",
     "gc",
     "verify",
     "completions",

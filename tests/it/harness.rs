@@ -30,7 +30,7 @@ pub use apt_repo::{
 };
 pub use layers::{Desc, RawLayout, TarLayer};
 pub use registry::{
-    Auth, FOREVER, Fault, FaultPlan, FaultProxy, Home, On, Registry, Route, basic_credentials, skopeo_digest,
+    Auth, FOREVER, Fault, FaultPlan, FaultProxy, Home, On, Registry, Route, Traffic, basic_credentials, skopeo_digest,
     skopeo_push,
 };
 pub use tree::{Kind, Tree, assert_same_tree, export_tree, ls_long_paths, tree_from_tar, tree_mismatch, umoci_tree};

@@ -18,6 +18,7 @@ mod cli;
 mod crash;
 mod export_agreement;
 mod fixtures;
+mod fleet;
 mod fuzz_replay;
 mod harden;
 mod harness;

@@ -15,7 +15,7 @@ use crate::harness::{
 
 /// OSV records (ecosystem `Debian:12`) for the fixture's sources: `hello-src` and `libfoo`
 /// fixed in the security suite's versions, `unrelated` affected with no fix.
-fn write_advisories(dir: &Path) {
+pub(crate) fn write_advisories(dir: &Path) {
     std::fs::create_dir_all(dir).unwrap();
     let record = |id: &str, cve: &str, package: &str, fixed: Option<&str>| {
         let mut events = vec![json!({"introduced": "0"})];

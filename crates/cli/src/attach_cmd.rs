@@ -43,6 +43,11 @@ impl AttachArgs {
         self.attach.contains(&kind)
     }
 
+    /// Whether any attachment was asked for.
+    pub fn any(&self) -> bool {
+        !self.attach.is_empty()
+    }
+
     /// Builds and pushes the attachments of `result`, written to `destination` as
     /// `digest`; prints one line per attachment unless `quiet`.
     #[allow(clippy::too_many_arguments)]

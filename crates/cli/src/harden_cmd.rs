@@ -76,6 +76,10 @@ pub struct HardenArgs {
     /// Print only the new digest.
     #[arg(short, long)]
     quiet: bool,
+    /// Build and write even when the destination is up to date (its labels name the
+    /// source's current digest and this rule set; with --patch, also the same upgrades).
+    #[arg(long)]
+    force: bool,
     /// Also upgrade the image's vulnerable packages (see `oci-harden patch`), in the same
     /// single layer as the rule fixes.
     #[arg(long)]
@@ -117,6 +121,11 @@ pub struct ProfileArgs {
 }
 
 impl ProfileArgs {
+    /// Whether a runtime profile is asked for.
+    pub fn wanted(&self) -> bool {
+        self.runtime_profile.is_some()
+    }
+
     /// Writes the profile of the first image written (`descriptor` in `result`), run as
     /// `destination` (pinned to `digest`, what was written there, for a registry), when
     /// asked for.
@@ -236,6 +245,7 @@ pub fn harden(args: HardenArgs) -> Result<ExitCode> {
             allow_unsupported: false,
             platforms: args.platforms,
             quiet: args.quiet,
+            force: args.force,
             registry: args.registry,
             profile: Some(args.profile),
             attach: args.attach,
@@ -245,6 +255,23 @@ pub fn harden(args: HardenArgs) -> Result<ExitCode> {
         bail!("harden needs a destination (or --dry-run)");
     }
     let session = args.registry.session(progress(true));
+    let mut out = std::io::stdout().lock();
+    // A report, runtime profile or attachment asked for is work wanted: they are written
+    // from the build.
+    let outputs = args.report.is_some() || args.profile.wanted() || args.attach.any();
+    if let (Some(destination), false, false, false) = (&args.destination, args.force, args.dry_run, outputs) {
+        // Up to date means no work: manifests and configs only (cached ones cost nothing),
+        // compared by their labels.
+        let probe = crate::remote::open_metadata(&session, &args.source, &args.platforms)?;
+        let wanted = hardener::Wanted::hardened(rules.digest(), args.platforms.clone());
+        let freshness = hardener::destination_freshness(&session, &probe, destination, &wanted)
+            .with_context(|| format!("reading {destination}"))?;
+        if let hardener::Freshness::UpToDate { digest } = freshness {
+            writeln!(out, "up to date: {destination} {digest}")?;
+            out.flush()?;
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
     let source = crate::remote::open_whole(&session, &args.source, &args.platforms)?;
     // The hardened image is built in the blob cache, then written to the destination.
     let layout = session.cache()?.clone();
@@ -256,7 +283,6 @@ pub fn harden(args: HardenArgs) -> Result<ExitCode> {
     // The rules again on each result (a full read of the image): shown, and reported.
     options.evaluate_after =
         !args.quiet || args.report.is_some() || args.attach.wants(hardener::AttachmentKind::Report);
-    let mut out = std::io::stdout().lock();
     if args.dry_run {
         for planned in hardener::plan(&source, &rules, &options)? {
             writeln!(

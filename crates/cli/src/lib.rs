@@ -14,6 +14,7 @@ use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 mod advice;
 mod attach_cmd;
+mod batch_cmd;
 mod commands;
 mod harden_cmd;
 mod output;
@@ -67,6 +68,10 @@ enum Command {
     Patch(patch_cmd::PatchArgs),
     /// List the OCI referrers of an image (SBOMs, VEX, reports, signatures attached to it).
     Referrers(attach_cmd::ReferrersArgs),
+    /// Keep many images hardened: run the jobs of a TOML file in parallel (those whose
+    /// destination is up to date do nothing), one shard of it with --shard I/N; exit 1 when
+    /// a gate tripped, 2 when a job failed.
+    Batch(batch_cmd::BatchArgs),
     /// Delete blobs of an OCI layout that no tag or index entry reaches.
     Gc(commands::GcArgs),
     /// Check the integrity of a layout, archive or registry image: digests, sizes, manifests,
@@ -116,6 +121,7 @@ pub fn main() -> ExitCode {
         Command::Harden(a) => harden_cmd::harden(a),
         Command::Patch(a) => patch_cmd::patch(a),
         Command::Referrers(a) => attach_cmd::referrers(a),
+        Command::Batch(a) => batch_cmd::batch(a),
         Command::Gc(a) => commands::gc(a),
         Command::Verify(a) => verify_cmd::verify(a),
         Command::Completions(a) => completions(a),

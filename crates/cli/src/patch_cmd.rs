@@ -116,6 +116,10 @@ pub struct PatchArgs {
     /// Print only the new digest.
     #[arg(short, long)]
     quiet: bool,
+    /// Patch and write even when the destination is up to date (its labels name the
+    /// source's current digest, these rules and the upgrades the plan resolves now).
+    #[arg(long)]
+    force: bool,
     #[command(flatten)]
     attach: crate::attach_cmd::AttachArgs,
     #[command(flatten)]
@@ -137,6 +141,7 @@ pub fn patch(args: PatchArgs) -> Result<ExitCode> {
         allow_unsupported: args.allow_unsupported,
         platforms: args.platforms,
         quiet: args.quiet,
+        force: args.force,
         registry: args.registry,
         profile: None,
         attach: args.attach,
@@ -156,6 +161,8 @@ pub struct Run {
     pub allow_unsupported: bool,
     pub platforms: Vec<Platform>,
     pub quiet: bool,
+    /// Write even when the destination is up to date.
+    pub force: bool,
     pub registry: RegistryArgs,
     /// `harden --patch --runtime-profile`.
     pub profile: Option<crate::harden_cmd::ProfileArgs>,
@@ -184,6 +191,22 @@ pub fn run(args: Run) -> Result<ExitCode> {
                 .with_context(|| format!("writing {}", path.display()))?;
         }
         return Ok(ExitCode::SUCCESS);
+    }
+    // A report, VEX document, runtime profile or attachment asked for is work wanted (written
+    // from the patch itself).
+    let outputs = args.report.is_some()
+        || args.vex.is_some()
+        || args.attach.any()
+        || args.profile.as_ref().is_some_and(crate::harden_cmd::ProfileArgs::wanted);
+    if let (Some(destination), false, false) = (&args.destination, args.force, outputs) {
+        let freshness =
+            hardener::patch_freshness(&session, &source, destination, args.rules.as_ref(), &layout, &options)
+                .with_context(|| format!("comparing {destination} with {}", args.source))?;
+        if let hardener::Freshness::UpToDate { digest } = freshness {
+            writeln!(out, "up to date: {destination} {digest}")?;
+            out.flush()?;
+            return Ok(ExitCode::SUCCESS);
+        }
     }
     let job = hardener::patch_job(&source, args.rules.as_ref(), &layout, &options)
         .with_context(|| format!("patching {}", args.source))?;

@@ -102,6 +102,15 @@ pub fn open_whole(session: &Session, reference: &Reference, platforms: &[Platfor
     })
 }
 
+/// Opens `reference` as far as its manifests and configs (a registry image: those pulled
+/// into the cache, no layer), for comparing digests before any real work.
+pub fn open_metadata(session: &Session, reference: &Reference, platforms: &[Platform]) -> Result<ImageSource> {
+    session.open(reference, platforms, PullScope::Metadata).with_context(|| match reference {
+        Reference::Registry(name) => format!("pulling {name}"),
+        local => format!("opening {local}"),
+    })
+}
+
 /// Makes sure the layers of `image` are local (a no-op for local references).
 pub fn fetch_layers(session: Option<&Session>, reference: &Reference, image: &oci_core::Image) -> Result<()> {
     if let (Some(session), Reference::Registry(name)) = (session, reference) {

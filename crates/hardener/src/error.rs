@@ -134,6 +134,16 @@ pub enum Error {
         /// The image's branch (`v3.20`).
         image: String,
     },
+    /// A batch file is not valid.
+    #[error("invalid batch file {source_name}{}: {reason}", job.map(|j| format!(" (job {j})")).unwrap_or_default())]
+    InvalidBatch {
+        /// The file's name.
+        source_name: String,
+        /// The `[[image]]` (from 1), when the problem is in one.
+        job: Option<usize>,
+        /// What is wrong.
+        reason: String,
+    },
     /// A package upgrade cannot be resolved without removing or downgrading something.
     #[error("cannot resolve the upgrade: {reason}")]
     Resolution {

@@ -17,6 +17,11 @@
 //!   [`plan`]), one image ([`harden()`]); the typed [`HardenReport`]. Errors are one
 //!   matchable [`Error`] (missing database, refused rule, download…), without command-line
 //!   advice.
+//! - Fleets (issue 12): up to date means no work ([`destination_freshness`],
+//!   [`patch_freshness`] compare a destination's labels with what a job would make); many
+//!   jobs from a TOML file ([`BatchFile`]), sharded by a stable hash of the destination
+//!   ([`Shard`]), run in parallel through one session ([`run_batch`]) into a typed
+//!   [`BatchReport`].
 //! - Repositories and packages (issue 9): signed apt metadata ([`Keyring`], [`verify_clearsigned`],
 //!   [`Release`], [`read_packages`], [`Sources`]) and `.deb` files ([`VerifiedDeb`]), each verified
 //!   before use; upgrades applied as files and database entries ([`apply_upgrades`]) and
@@ -31,8 +36,10 @@ mod apk;
 mod apt;
 mod atomic;
 mod attach;
+mod batch;
 mod deb;
 mod error;
+mod fleet;
 mod harden;
 mod os;
 mod packages;
@@ -66,8 +73,15 @@ pub use attach::{
     Attachment, AttachmentKind, REPORT_ARTIFACT_TYPE, SBOM_ARTIFACT_TYPE, VEX_ARTIFACT_TYPE, attach,
     document_attachment, sbom_attachments,
 };
+pub use batch::{
+    BatchEvent, BatchFile, BatchJob, BatchOptions, BatchReport, BatchSummary, DEFAULT_RULES, JobReport, JobResult,
+    Shard, UpgradeKind, run_batch, run_job,
+};
 pub use deb::{Conffile, ControlMember, DebControl, MAINTAINER_SCRIPTS, MAX_CONTROL_SIZE, VerifiedDeb};
 pub use error::{Error, Result};
+pub use fleet::{
+    Freshness, PackagesWanted, StaleReason, Wanted, destination_freshness, freshness, open_destination, patch_freshness,
+};
 pub use harden::{
     HardenOptions, HardenOutcome, HardenReport, HardenedImage, HardenedImageReport, PlannedImage, evaluate_image,
     harden_source, plan,
@@ -109,7 +123,7 @@ pub use upgrade::{
     RemainingFinding, RepoOptions, ScriptClass, ScriptDisposition, ScriptOutcome, ScriptPolicy, Spool, Spooled,
     TriggerClass, UpgradePlan, UpgradeReason, UpgradeRequest, UpgradeSelection, UpgradeTarget, UpgradedPackage,
     after_upgrades, apply_capture, apply_upgrades, classify_script, classify_trigger, fetch_apk_packages,
-    fetch_packages, library_names, patch_base, patch_image, patch_job, patch_source, plan_deb_files,
+    fetch_packages, library_names, packages_label, patch_base, patch_image, patch_job, patch_source, plan_deb_files,
     plan_package_files, plan_patch, plan_report, plan_upgrades, resolve_upgrades, targets_from_findings,
 };
 pub use version::{ApkVersion, DpkgVersion};

@@ -64,6 +64,26 @@ struct PackageLabel<'a> {
     sha256: &'a str,
 }
 
+/// The [`LABEL_PACKAGES`] value an image patched with `plan` carries, `None` for an empty plan
+/// (which writes no such label): what [`crate::patch_freshness`] compares.
+pub fn packages_label(plan: &UpgradePlan) -> Option<String> {
+    if plan.packages.is_empty() {
+        return None;
+    }
+    let label: Vec<PackageLabel<'_>> = plan
+        .packages
+        .iter()
+        .map(|p| PackageLabel {
+            name: &p.name,
+            architecture: &p.architecture,
+            from: p.installed.as_deref(),
+            to: &p.version,
+            sha256: &p.file.sha256,
+        })
+        .collect();
+    Some(serde_json::to_string(&label).expect("labels serialise"))
+}
+
 /// Patches `image`: the packages of `plan` upgraded as dpkg would leave them (see
 /// [`apply_upgrades`]) and the fixes of `rules` — evaluated on the image as upgraded, so a
 /// rule sees the new files; on a path both touch the rule's fix wins — written as exactly
@@ -121,20 +141,7 @@ fn patch_image_on(
             }),
         };
     };
-    let packages_label = serde_json::to_string(
-        &plan
-            .packages
-            .iter()
-            .map(|p| PackageLabel {
-                name: &p.name,
-                architecture: &p.architecture,
-                from: p.installed.as_deref(),
-                to: &p.version,
-                sha256: &p.file.sha256,
-            })
-            .collect::<Vec<_>>(),
-    )
-    .expect("labels serialise");
+    let packages_label = packages_label(plan).expect("a plan with packages");
     let sources_label = serde_json::to_string(&plan.sources).expect("labels serialise");
     let labels: BTreeMap<&str, &str> = image.config().labels().into_iter().collect();
     let rules_digest = rules.map(|r| r.digest().to_string());

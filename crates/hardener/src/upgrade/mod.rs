@@ -32,8 +32,8 @@ pub use files::{
     plan_package_files,
 };
 pub use image::{
-    LABEL_PACKAGES, LABEL_SOURCES, PatchOptions, PatchOutcome, Patched, PatchedImage, patch_base, patch_image,
-    patch_source,
+    LABEL_PACKAGES, LABEL_SOURCES, PatchOptions, PatchOutcome, Patched, PatchedImage, packages_label, patch_base,
+    patch_image, patch_source,
 };
 pub use job::{
     PatchJob, PatchJobImage, PatchJobOptions, PatchReport, PatchedImageReport, PlanReport, PlannedChanges,

@@ -73,6 +73,9 @@ impl Default for RegistryOptions {
     }
 }
 
+/// A bearer challenge's realm and service (`WWW-Authenticate: Bearer realm=…,service=…`).
+pub(super) type Challenge = (String, Option<String>);
+
 /// A session with one or more registries: a client per host, credentials looked up once,
 /// tokens cached, transient failures retried.
 ///
@@ -82,7 +85,10 @@ pub struct Registry {
     options: RegistryOptions,
     clients: Mutex<HashMap<String, Client>>,
     auths: Mutex<HashMap<String, (RegistryAuth, ProbeAuth)>>,
-    pinged: tokio::sync::Mutex<std::collections::HashSet<String>>,
+    /// Hosts pinged (`GET /v2/`) in this session, with the bearer challenge (realm,
+    /// service) each answered with, if any: the token service is a property of the host, so
+    /// it is asked for once, not once per repository.
+    pub(super) pinged: tokio::sync::Mutex<HashMap<String, Option<Challenge>>>,
     http: std::sync::OnceLock<reqwest::Client>,
 }
 
@@ -132,7 +138,7 @@ impl Registry {
             options,
             clients: Mutex::new(HashMap::new()),
             auths: Mutex::new(HashMap::new()),
-            pinged: tokio::sync::Mutex::new(std::collections::HashSet::new()),
+            pinged: tokio::sync::Mutex::new(HashMap::new()),
             http: std::sync::OnceLock::new(),
         })
     }
@@ -245,7 +251,7 @@ impl Registry {
     async fn ping(&self, name: &ImageName) -> Result<()> {
         let host = name.registry();
         let mut pinged = self.pinged.lock().await;
-        if pinged.contains(host) {
+        if pinged.contains_key(host) {
             return Ok(());
         }
         let ctx = Ctx::new(name, "contacting the registry".into());
@@ -254,16 +260,23 @@ impl Registry {
         let policy = self.options.retry;
         let mut attempt = 1;
         loop {
-            let (status, retry_after, error) = match http.get(&url).send().await {
-                Ok(r) => (Some(r.status().as_u16()), retry_after(r.headers()), None),
-                Err(e) => (None, None, Some(self.transport(&e))),
+            let (status, retry_after, error, challenge) = match http.get(&url).send().await {
+                Ok(r) => {
+                    let challenge = r
+                        .headers()
+                        .get(reqwest::header::WWW_AUTHENTICATE)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(parse_bearer_challenge);
+                    (Some(r.status().as_u16()), retry_after(r.headers()), None, challenge)
+                }
+                Err(e) => (None, None, Some(self.transport(&e)), None),
             };
             let transient = match status {
                 Some(code) => matches!(code, 408 | 429 | 500 | 502 | 503 | 504),
                 None => true,
             };
             if !transient {
-                pinged.insert(host.to_owned());
+                pinged.insert(host.to_owned(), challenge);
                 return Ok(());
             }
             if attempt >= policy.attempts {

@@ -22,16 +22,26 @@ impl Registry {
     /// without a bearer challenge (it is open, or wants HTTP basic auth). A realm that is
     /// not an HTTP(S) URL is refused, and so is a plain-HTTP one on a host neither on
     /// loopback nor marked insecure when `with_credentials`.
+    ///
+    /// The challenge of the session's ping of the host is used when there was one (one
+    /// `GET /v2/` per host and session, however many repositories).
     pub(super) async fn token_service(&self, ctx: &Ctx<'_>, with_credentials: bool) -> Result<Option<TokenService>> {
-        let http = self.http(ctx)?;
-        let url = format!("{}/v2/", self.base_url(ctx.name.registry()));
-        let response = http.get(&url).send().await.map_err(|e| self.fail(ctx, None, self.transport(&e)))?;
-        let Some((realm, service)) = response
-            .headers()
-            .get(reqwest::header::WWW_AUTHENTICATE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(parse_bearer_challenge)
-        else {
+        let host = ctx.name.registry();
+        let pinged = self.pinged.lock().await.get(host).cloned();
+        let challenge = match pinged {
+            Some(challenge) => challenge,
+            None => {
+                let http = self.http(ctx)?;
+                let url = format!("{}/v2/", self.base_url(host));
+                let response = http.get(&url).send().await.map_err(|e| self.fail(ctx, None, self.transport(&e)))?;
+                response
+                    .headers()
+                    .get(reqwest::header::WWW_AUTHENTICATE)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(parse_bearer_challenge)
+            }
+        };
+        let Some((realm, service)) = challenge else {
             return Ok(None);
         };
         let realm = self.vet_realm(ctx, &realm, with_credentials)?;
