@@ -280,6 +280,69 @@ fn one_platform_of_an_index_twice() {
     assert_eq!(run(&[]).text(), format!("up to date: {dst} {digest}\n"));
 }
 
+/// One platform of a registry index hardened into another repository: the new index keeps
+/// the other platform, whose blobs the destination needs too, so skopeo copies the result
+/// whole; the chosen platform's entry is new, the other's is the source's.
+#[test]
+fn one_platform_of_a_registry_index_into_another_repository() {
+    let t = tempdir();
+    let registry = Registry::start(Auth::Anonymous);
+    let home = Home::new();
+    skopeo_push(&oci_ref(&fixture("regclient-testrepo"), Some("v1")), &registry.image("src/multi:1"), None);
+    let rules = t.path().join("marker.toml");
+    fs::write(&rules, MARKER_RULES).unwrap();
+    let (src, dst) = (registry.image("src/multi:1"), registry.image("hardened/multi:1"));
+    let cache = t.path().join("cache");
+    home.oci_harden(&[
+        "harden",
+        &src,
+        &dst,
+        "--rules",
+        rules.to_str().unwrap(),
+        "--platform",
+        "linux/amd64",
+        "-q",
+        "--cache",
+        cache.to_str().unwrap(),
+    ])
+    .ok();
+    let entries = |reference: &str| -> Vec<(String, String)> {
+        let raw = crate::harness::tool("skopeo", &["inspect", "--raw", "--tls-verify=false", reference]).ok();
+        let index: Value = serde_json::from_slice(&raw.stdout).unwrap();
+        index["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| {
+                let p = &m["platform"];
+                (
+                    format!("{}/{}", p["os"].as_str().unwrap(), p["architecture"].as_str().unwrap()),
+                    m["digest"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+    let (before, after) = (entries(&format!("docker://{src}")), entries(&format!("docker://{dst}")));
+    assert_eq!(before.len(), after.len(), "{after:?}");
+    for ((platform, old), (same, new)) in before.iter().zip(&after) {
+        assert_eq!(platform, same);
+        assert_eq!(platform == "linux/amd64", old != new, "{platform}: {old} → {new}");
+    }
+    let copy = t.path().join("copy");
+    crate::harness::tool(
+        "skopeo",
+        &[
+            "copy",
+            "--quiet",
+            "--all",
+            "--src-tls-verify=false",
+            &format!("docker://{dst}"),
+            &format!("oci:{}:c", copy.display()),
+        ],
+    )
+    .ok();
+}
+
 /// `patch` twice into a layout: the second run resolves the same upgrade set and finds the
 /// destination up to date; another upgrade set (`--packages hello`: one package, not the
 /// three the scan selects) is not up to date, and `--force` patches again to the same

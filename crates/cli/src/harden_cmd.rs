@@ -272,7 +272,7 @@ pub fn harden(args: HardenArgs) -> Result<ExitCode> {
             return Ok(ExitCode::SUCCESS);
         }
     }
-    let source = crate::remote::open_whole(&session, &args.source, &args.platforms)?;
+    let source = crate::remote::open_to_rewrite(&session, &args.source)?;
     // The hardened image is built in the blob cache, then written to the destination.
     let layout = session.cache()?.clone();
     let mut options = HardenOptions::default();

@@ -176,7 +176,7 @@ pub fn run(args: Run) -> Result<ExitCode> {
         bail!("patch needs a destination (or --dry-run)");
     }
     let session = args.registry.session(progress(args.quiet));
-    let source = crate::remote::open_whole(&session, &args.source, &args.platforms)?;
+    let source = crate::remote::open_to_rewrite(&session, &args.source)?;
     let layout = session.cache()?.clone();
     let options = job_options(&args, &session)?;
     let mut out = std::io::stdout().lock();

@@ -93,13 +93,20 @@ pub fn open_source(
     Ok((source, matches!(reference, Reference::Registry(_)).then_some(session)))
 }
 
-/// Opens `reference` whole (every layer local) through `session`, for commands that write
-/// a new image from it.
+/// Opens `reference` whole (every layer local) through `session`, for commands that check
+/// it (`verify`): only the images of `platforms` (all when empty).
 pub fn open_whole(session: &Session, reference: &Reference, platforms: &[Platform]) -> Result<ImageSource> {
     session.open(reference, platforms, PullScope::Everything).with_context(|| match reference {
         Reference::Registry(name) => format!("pulling {name}"),
         local => format!("opening {local}"),
     })
+}
+
+/// Opens `reference` for writing a new image from it (`harden`, `patch`): every image of an
+/// index is pulled, also those of platforms not chosen, because the new index keeps them and
+/// its destination needs their blobs.
+pub fn open_to_rewrite(session: &Session, reference: &Reference) -> Result<ImageSource> {
+    open_whole(session, reference, &[])
 }
 
 /// Opens `reference` as far as its manifests and configs (a registry image: those pulled

@@ -553,7 +553,9 @@ fn harden_one(session: &Session, job: &BatchJob, force: bool) -> Result<Done> {
             other => stale(other),
         }
     };
-    let source = session.open(&job.src, &job.platforms, PullScope::Everything)?;
+    // Every platform is pulled: the new index keeps those not chosen, and its destination
+    // needs their blobs.
+    let source = session.open(&job.src, &[], PullScope::Everything)?;
     let options =
         HardenOptions { platforms: job.platforms.clone(), base_name: base_name(&job.src), evaluate_after: true };
     let outcome = harden_source(&source, &rules, session.cache()?, &options)?;
@@ -575,7 +577,9 @@ fn harden_one(session: &Session, job: &BatchJob, force: bool) -> Result<Done> {
 
 fn patch_one(session: &Session, job: &BatchJob, force: bool) -> Result<Done> {
     let rules = job.rules.as_deref().map(RuleSet::load).transpose()?;
-    let source = session.open(&job.src, &job.platforms, PullScope::Everything)?;
+    // Every platform is pulled: the new index keeps those not chosen, and its destination
+    // needs their blobs.
+    let source = session.open(&job.src, &[], PullScope::Everything)?;
     let selection = match job.upgrade {
         UpgradeKind::All => UpgradeSelection::All,
         UpgradeKind::Vulnerable => {
