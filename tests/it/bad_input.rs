@@ -119,6 +119,47 @@ fn dot_dot_entry_is_refused() {
     oci_harden(&["ls", &reference]).fails_with(&["\"../../etc/passwd\""]);
 }
 
+/// A GNU long name of 16 MiB (a header claiming it, then the bytes) is refused from its
+/// header, before the name is read into memory, naming the layer and the limit: `export`,
+/// `ls` and `sbom` exit 2 with nothing written. A long name within the limit (3000 bytes)
+/// is read as the path.
+#[test]
+fn over_long_path_is_refused_before_it_is_read() {
+    let tmp = tempdir();
+    let mut layer = Vec::new();
+    let long_name = |size: u64| {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::GNULongName);
+        h.set_path("././@LongLink").expect("path");
+        h.set_size(size);
+        h.set_cksum();
+        h
+    };
+    let mut fine = "d/".repeat(1499).into_bytes();
+    fine.extend_from_slice(b"f\0");
+    layer.extend_from_slice(long_name(fine.len() as u64).as_bytes());
+    layer.extend_from_slice(&fine);
+    layer.resize(layer.len().next_multiple_of(512), 0);
+    layer.extend_from_slice(&TarLayer::new().file("ignored", 0o644, b"ok\n").finish()[..1024]);
+    let ok_layer = [layer.clone(), vec![0; 1024]].concat();
+    let size = 16u64 << 20;
+    layer.extend_from_slice(long_name(size).as_bytes());
+    layer.resize(layer.len() + size as usize, b'a');
+    layer.extend_from_slice(&TarLayer::new().file("victim", 0o644, b"x\n").finish());
+    let (_, reference) = hostile_image(&tmp.path().join("bad"), &[layer]);
+    let needles = ["GNU long name of 16777216 bytes", "exceeds the limit of 4096 bytes"];
+    export_fails(&reference, tmp.path(), &needles);
+    oci_harden(&["ls", &reference]).fails_with(&needles);
+    oci_harden(&["sbom", &reference]).fails_with(&needles);
+    let (_, reference) = hostile_image(&tmp.path().join("ok"), &[ok_layer]);
+    let listing = oci_harden(&["ls", &reference]).ok();
+    assert!(
+        String::from_utf8_lossy(&listing.stdout).contains(&format!("{}f", "d/".repeat(1499))),
+        "{}",
+        listing.describe()
+    );
+}
+
 /// A tar entry with an absolute path `/etc/passwd` is refused, naming the entry.
 #[test]
 fn absolute_entry_is_refused() {

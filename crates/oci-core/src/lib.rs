@@ -63,6 +63,7 @@ mod referrers;
 mod registry;
 #[cfg(feature = "registry")]
 mod session;
+mod tar_guard;
 #[cfg(any(test, feature = "test-support"))]
 #[doc(hidden)]
 pub mod testing;
@@ -108,4 +109,5 @@ pub use registry::{
 pub use registry::{default_cache_dir, is_loopback, open_cache};
 #[cfg(feature = "registry")]
 pub use session::{Session, SessionOptions};
+pub use tar_guard::{MAX_PATH_BYTES, MAX_PAX_HEADER_BYTES, TarGuard};
 pub use verify::{Location, Problem, ProblemKind, VerifyReport, VerifyStats, verify, verify_layout};

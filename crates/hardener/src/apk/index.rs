@@ -481,7 +481,7 @@ type IndexParts = (Option<Vec<u8>>, Option<Vec<u8>>);
 
 fn read_index_tar(stream: &mut dyn Read, file: &str) -> ApkResult<IndexParts> {
     let io_err = |e: io::Error| ApkError::io(format!("reading {file}"), e);
-    let mut archive = tar::Archive::new(stream);
+    let mut archive = tar::Archive::new(oci_core::TarGuard::new(stream, file));
     let (mut index, mut description) = (None, None);
     for entry in archive.entries().map_err(io_err)? {
         let mut entry = entry.map_err(io_err)?;

@@ -153,7 +153,7 @@ impl ApkSignature {
 /// signature. Entries of other signature types (`.SIGN.DSA.`) are skipped, as apk-tools does.
 pub fn read_signatures(stream: impl Read, file: &str) -> ApkResult<Vec<ApkSignature>> {
     let corrupt = |e: std::io::Error| ApkError::archive(file, Some("signature stream"), format!("corrupt: {e}"));
-    let mut archive = tar::Archive::new(stream);
+    let mut archive = tar::Archive::new(oci_core::TarGuard::new(stream, file));
     let mut out = Vec::new();
     let mut seen = 0usize;
     for entry in archive.entries().map_err(corrupt)? {

@@ -285,7 +285,7 @@ impl VerifiedApk {
 /// The control stream's members `(name, mode, bytes)`: regular files named `.something`.
 fn read_control(stream: &mut dyn Read, apk: &str) -> ApkResult<Vec<(String, u32, Vec<u8>)>> {
     let corrupt = |e: io::Error| ApkError::archive(apk, Some("control stream"), format!("corrupt: {e}"));
-    let mut archive = tar::Archive::new(stream);
+    let mut archive = tar::Archive::new(oci_core::TarGuard::new(stream, apk));
     let mut out = Vec::new();
     let mut total = 0u64;
     for entry in archive.entries().map_err(corrupt)? {
@@ -338,7 +338,7 @@ fn walk_data(
 ) -> ApkResult<()> {
     let corrupt = |e: io::Error| ApkError::archive(apk, Some("data stream"), format!("corrupt: {e}"));
     let refuse = |path: &str, why: String| ApkError::archive(apk, Some(path), format!("{why} (refused)"));
-    let mut archive = tar::Archive::new(stream);
+    let mut archive = tar::Archive::new(oci_core::TarGuard::new(stream, apk));
     let mut symlinks: HashSet<String> = HashSet::new();
     let mut files: HashSet<String> = HashSet::new();
     for entry in archive.entries().map_err(corrupt)? {

@@ -535,7 +535,7 @@ fn index_members(path: &Path) -> Result<HashMap<String, Member>> {
         path: path.to_owned(),
         reason,
     };
-    let mut tar = tar::Archive::new(file);
+    let mut tar = tar::Archive::new(crate::TarGuard::new(file, format!("docker archive {shown}")));
     let mut members = HashMap::new();
     for entry in tar.entries_with_seek().map_err(tar_error)? {
         let entry = entry.map_err(tar_error)?;
