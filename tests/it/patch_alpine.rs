@@ -4,7 +4,8 @@
 //! names, served over HTTP on loopback. The repository's busybox 1.36.1-r31 is the real
 //! busybox package rebuilt (the minirootfs's own files, scripts and triggers) and signed
 //! with a test key, as a distribution's rebuild would be. Judges: apk-tools in a chroot of
-//! the patched rootfs (`apk info`, `apk audit`), the patched busybox itself running, and a
+//! the patched rootfs (`apk info`, `apk audit`, `apk verify` of the cached packages), the
+//! patched busybox itself running, and a
 //! re-scan with the secdb fixtures.
 
 use std::collections::BTreeMap;
@@ -224,6 +225,31 @@ fn alpine_image_patched_from_its_own_repository() {
     assert_eq!(patched_audit, original_audit);
     assert_eq!(run_in(&rootfs.path, "/bin/busybox", &["echo", "patched busybox runs"]), "patched busybox runs\n");
     assert_eq!(run_in(&rootfs.path, "/bin/sh", &["-c", "echo $((6 * 7))"]), "42\n");
+
+    // apk-tools accepts the packages the patch fetched, as cached (cache/apk/IDENTITY names
+    // the blob), with the keys of the patched image; one byte changed and it refuses.
+    let maps: Vec<_> = fs::read_dir(cache.join("apk")).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(maps.len(), 2, "busybox and busybox-binsh fetched: {maps:?}");
+    for (i, map) in maps.iter().enumerate() {
+        let sha256 = fs::read_to_string(map).unwrap();
+        let blob = fs::read(cache.join("blobs/sha256").join(sha256.trim())).unwrap();
+        let name = format!("tmp/cached-{i}.apk");
+        fs::write(rootfs.path.join(&name), &blob).unwrap();
+        let out = apk_chroot(&rootfs.path, &["verify", &format!("/{name}")]);
+        let said = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success() && said.contains("OK"), "apk verify {name}: {said}");
+        let mut tampered = blob.clone();
+        let at = tampered.len() - 100;
+        tampered[at] ^= 1;
+        fs::write(rootfs.path.join(&name), &tampered).unwrap();
+        let out = apk_chroot(&rootfs.path, &["verify", &format!("/{name}")]);
+        assert!(
+            !out.status.success(),
+            "apk verify accepted a changed package: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        fs::remove_file(rootfs.path.join(&name)).unwrap();
+    }
 
     // The re-scan: busybox's findings are gone, the others stay.
     let after = findings(&oci_harden(&["scan", &dst, "--db", db.to_str().unwrap(), "--format", "json"]).ok().json());
