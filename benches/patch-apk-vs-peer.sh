@@ -10,12 +10,15 @@
 # `patch_alpine::bench_fixture`). Both upgrade the same ten packages. Prints medians, the
 # ratio and peak RSS; cold (an empty cache each run, like the peer) and warm (.apks cached).
 # Goals (issue 10): <= 0.1x the peer's wall time; our peak RSS < 64 MiB.
-# Last run (`bash benches/patch-apk-vs-peer.sh 3`, the 2-core machine shared with two
-# builds, load ~5): ours 0.72 s cold / 0.44 s warm, peer 1.46 s -> ratio 0.49 cold / 0.30
-# warm (goal NOT met); our peak RSS 18.1 MiB (peer 21.2 MiB). The image is 3 MB, so the
-# peer's fixed costs are small; of our ~0.36 s of CPU (perf), 40% is zlib (the base layer
-# decompressed in full to build the merged filesystem, the patch layer compressed) and 11%
-# SHA-256. A layer index cache (issue 14) would remove the base's decompression.
+# Last run (`bash benches/patch-apk-vs-peer.sh 3`, the 2-core machine otherwise idle):
+# ours 0.42 s cold / 0.32 s warm, peer 0.53 s -> ratio 0.78 cold / 0.60 warm (goal NOT
+# met); our peak RSS 19.3 MiB (peer 21.7 MiB). (Under load from two builds the peer took
+# 1.46 s and the ratios were 0.49 / 0.30: its chroot apk suffers more from load.) perf of a
+# warm run (`perf record -g`, ~0.3 s of CPU): 42% deflate (the patch layer, level 6), 26%
+# inflate (the base layer for the merged filesystem and the .apks' data streams), 7%
+# SHA-256, 4% SHA-1. The goal, 53 ms, is about what inflating and deflating the ten packages'
+# data alone takes; the layer index cache (issue 14) removes the base's inflate, a faster level or
+# a compressing thread would cut the deflate.
 # Usage: benches/patch-apk-vs-peer.sh [RUNS]     (needs root, skopeo, umoci, openssl)
 set -euo pipefail
 cd "$(dirname "$0")/.."
