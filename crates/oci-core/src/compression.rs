@@ -79,6 +79,123 @@ pub fn decompress<'a, R: Read + Send + 'a>(
     })
 }
 
+/// Size of the chunks [`ReadAhead`] reads.
+const AHEAD_CHUNK: usize = 256 << 10;
+/// Chunks [`ReadAhead`] reads before the consumer takes them.
+const AHEAD_DEPTH: usize = 4;
+
+/// Reads `inner` on a thread of its own, up to four 256 KiB chunks ahead of the consumer,
+/// so that decompression (and the compressed digest under it) runs on one core while the
+/// consumer parses and hashes on another. The bytes and errors are those of `inner`, in
+/// order. Dropping it stops the thread and waits for it, so nothing `inner` owns (a
+/// temporary file) outlives it.
+pub(crate) struct ReadAhead {
+    chunks: Option<std::sync::mpsc::Receiver<io::Result<Vec<u8>>>>,
+    recycle: std::sync::mpsc::SyncSender<Vec<u8>>,
+    current: Vec<u8>,
+    pos: usize,
+    failed: bool,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl ReadAhead {
+    /// Starts the thread; when no thread can be started, `inner` is read in place.
+    pub(crate) fn wrap<R: Read + Send + 'static>(inner: R) -> Box<dyn Read + Send> {
+        let (send, chunks) = std::sync::mpsc::sync_channel::<io::Result<Vec<u8>>>(AHEAD_DEPTH);
+        let (recycle, recycled) = std::sync::mpsc::sync_channel::<Vec<u8>>(AHEAD_DEPTH + 2);
+        let inner = Arc::new(std::sync::Mutex::new(Some(inner)));
+        let for_thread = Arc::clone(&inner);
+        let spawned = std::thread::Builder::new().name("layer-read".into()).spawn(move || {
+            let Some(mut inner) = for_thread.lock().ok().and_then(|mut i| i.take()) else { return };
+            loop {
+                let mut buf = recycled.try_recv().unwrap_or_default();
+                buf.resize(AHEAD_CHUNK, 0);
+                let mut n = 0;
+                let mut failure = None;
+                while n < AHEAD_CHUNK {
+                    match inner.read(&mut buf[n..]) {
+                        Ok(0) => break,
+                        Ok(k) => n += k,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(e) => {
+                            failure = Some(e);
+                            break;
+                        }
+                    }
+                }
+                buf.truncate(n);
+                let end = n < AHEAD_CHUNK;
+                if n > 0 && send.send(Ok(buf)).is_err() {
+                    return;
+                }
+                if let Some(e) = failure {
+                    let _ = send.send(Err(e));
+                    return;
+                }
+                if end {
+                    return;
+                }
+            }
+        });
+        match spawned {
+            Ok(thread) => Box::new(ReadAhead {
+                chunks: Some(chunks),
+                recycle,
+                current: Vec::new(),
+                pos: 0,
+                failed: false,
+                thread: Some(thread),
+            }),
+            Err(_) => match inner.lock().ok().and_then(|mut i| i.take()) {
+                Some(inner) => Box::new(inner),
+                None => Box::new(FailingReader(Some(io::Error::other("the layer reader could not start")))),
+            },
+        }
+    }
+}
+
+impl Read for ReadAhead {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if out.is_empty() {
+            return Ok(0);
+        }
+        while self.pos == self.current.len() {
+            if self.failed {
+                return Err(io::Error::other("reading past an earlier error"));
+            }
+            let Some(chunks) = &self.chunks else { return Ok(0) };
+            match chunks.recv() {
+                Ok(Ok(next)) => {
+                    let used = std::mem::replace(&mut self.current, next);
+                    let _ = self.recycle.try_send(used);
+                    self.pos = 0;
+                }
+                Ok(Err(e)) => {
+                    self.failed = true;
+                    return Err(e);
+                }
+                Err(_) => {
+                    self.chunks = None; // the end
+                    return Ok(0);
+                }
+            }
+        }
+        let n = out.len().min(self.current.len() - self.pos);
+        out[..n].copy_from_slice(&self.current[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+impl Drop for ReadAhead {
+    fn drop(&mut self) {
+        self.chunks = None; // a send waiting for room fails: the thread ends
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
 struct FailingReader(Option<io::Error>);
 
 impl Read for FailingReader {
@@ -241,5 +358,69 @@ mod tests {
         let cut = &z[..z.len() / 2];
         let r = decompress(cut, Compression::Gzip, &Limits::default(), "t").read_to_end(&mut Vec::new());
         assert!(r.is_err());
+    }
+
+    /// Gives `data` in reads of at most `step` bytes, then fails with `error` if set;
+    /// records that it was dropped.
+    struct Source {
+        data: Vec<u8>,
+        at: usize,
+        step: usize,
+        error: Option<&'static str>,
+        dropped: Arc<std::sync::atomic::AtomicBool>,
+    }
+    impl Read for Source {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = buf.len().min(self.step).min(self.data.len() - self.at);
+            if n == 0 {
+                return match self.error {
+                    Some(e) => Err(io::Error::new(io::ErrorKind::InvalidData, e)),
+                    None => Ok(0),
+                };
+            }
+            buf[..n].copy_from_slice(&self.data[self.at..self.at + n]);
+            self.at += n;
+            Ok(n)
+        }
+    }
+    impl Drop for Source {
+        fn drop(&mut self) {
+            self.dropped.store(true, Ordering::SeqCst);
+        }
+    }
+
+    fn source(len: usize, step: usize, error: Option<&'static str>) -> (Source, Arc<std::sync::atomic::AtomicBool>) {
+        let dropped = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let data = (0..len).map(|i| (i * 7 + i / 251) as u8).collect();
+        (Source { data, at: 0, step, error, dropped: dropped.clone() }, dropped)
+    }
+
+    #[test]
+    fn read_ahead_gives_the_bytes_then_the_error_in_order() {
+        for (len, step) in [(0, 1), (1, 1), (AHEAD_CHUNK, 4096), (3 * AHEAD_CHUNK + 5, 1000), (5_000_000, 65536)] {
+            let (inner, _) = source(len, step, None);
+            let want = inner.data.clone();
+            let mut got = Vec::new();
+            ReadAhead::wrap(inner).read_to_end(&mut got).unwrap();
+            assert!(got == want, "{len} bytes read {step} at a time");
+        }
+        let (inner, _) = source(AHEAD_CHUNK * 2 + 10, 8192, Some("digest mismatch (test)"));
+        let want = inner.data.clone();
+        let mut reader = ReadAhead::wrap(inner);
+        let mut got = vec![0; want.len()];
+        reader.read_exact(&mut got).unwrap();
+        assert!(got == want);
+        let err = reader.read(&mut [0; 16]).unwrap_err();
+        assert_eq!(err.to_string(), "digest mismatch (test)");
+        assert!(reader.read(&mut [0; 16]).is_err(), "an error is not followed by an end of stream");
+    }
+
+    #[test]
+    fn a_dropped_read_ahead_stops_its_thread_and_drops_the_reader() {
+        let (inner, dropped) = source(64 * AHEAD_CHUNK, 4096, None);
+        let mut reader = ReadAhead::wrap(inner);
+        reader.read_exact(&mut [0; 1000]).unwrap();
+        drop(reader);
+        assert!(dropped.load(Ordering::SeqCst), "the inner reader is dropped before drop returns");
     }
 }

@@ -4,6 +4,7 @@ use std::fmt;
 use std::io::Read;
 use std::sync::Arc;
 
+use crate::compression::ReadAhead;
 use crate::layout::read_verified;
 use crate::{
     Compression, Descriptor, Digest, DockerArchive, Error, ImageConfig, ImageIndex, ImageManifest, Limits, Manifest,
@@ -375,6 +376,8 @@ impl Image {
         };
         let what = format!("layer {} of image {}", layer.descriptor.digest, self.digest());
         let stream = decompress(raw, compression, self.source.limits(), &what);
+        // Decompression on a second core, the diff_id and the consumer's work on this one.
+        let stream = if compression == Compression::None { stream } else { ReadAhead::wrap(stream) };
         Ok(Box::new(VerifyingReader::new(
             stream,
             layer.diff_id.clone(),
