@@ -10,10 +10,15 @@
 # cold (an empty blob cache each run, like the peer) and warm (.debs cached).
 # Goals (issue 9): <= 0.1x the peer's wall time; our peak RSS < 64 MiB.
 # Last run (`bash benches/patch-vs-peer.sh 3`, 18 packages incl. perl and tzdata, the
-# 2-core machine shared with other builds, load ~13): ours 15.26 s cold / 11.10 s warm,
-# peer 166.51 s -> ratio 0.09 cold / 0.07 warm; our peak RSS 42.1 MiB (peer 97.8 MiB).
-# Same load, same image and packages, warm cache, by hand: before these changes 16.07 s
-# (4.12 s user), after 11.48 s (2.92 s user), same layer digest.
+# 2-core machine otherwise idle): ours 3.64 s cold / 2.62 s warm, peer 18.34 s -> ratio
+# 0.20 cold / 0.14 warm (goal NOT met); our peak RSS 43.6 MiB (peer 97.9 MiB). (An earlier
+# run under load ~13 gave 0.09 / 0.07: the peer's chroot apt slows far more under load, so
+# the idle figures are the honest ones.) perf of a warm run (2.8 s, 2.76 s user): 22% xz
+# (the .debs' data.tar.xz), 33% deflate (the patch layer, level 6), 9% SHA-256, 8% inflate
+# (the base layer, on its own thread since the read-ahead). Extraction and the layer's
+# deflate run one after the other (the layer is written sorted, from a spool), so a second
+# core only helps once packages are extracted in parallel or the deflate is split into
+# independent blocks.
 # Usage: benches/patch-vs-peer.sh [RUNS]     (needs root, mmdebstrap, skopeo, umoci)
 set -euo pipefail
 cd "$(dirname "$0")/.."
