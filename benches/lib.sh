@@ -33,3 +33,20 @@ YML
   echo "the registry did not start: $(cat "$dir/registry.log")" >&2
   return 1
 }
+
+# Prints the medians and peak RSS of a patch benchmark and the ratios to the peer:
+# patch_results WARM_LABEL PEER_LABEL "OURS" "WARM" "PEER", each a list of `measure` outputs.
+patch_results() {
+  python3 - "$@" <<'PY'
+import statistics, sys
+def parse(s):
+    xs = s.split(); return statistics.median(float(x) for x in xs[0::2]), max(int(x) for x in xs[1::2]) / 1024
+warm_label, peer_label = sys.argv[1:3]
+(ot, orss), (wt, wrss), (pt, prss) = (parse(a) for a in sys.argv[3:6])
+print(f"{'':40}{'wall s':>8}{'peak RSS MiB':>14}")
+print(f"{'oci-harden patch (cold cache)':40}{ot:8.2f}{orss:14.1f}")
+print(f"{warm_label:40}{wt:8.2f}{wrss:14.1f}")
+print(f"{peer_label:40}{pt:8.2f}{prss:14.1f}")
+print(f"ratio cold: {ot/pt:.2f}  warm: {wt/pt:.2f}   (goal <= 0.1)   our peak RSS {max(orss, wrss):.1f} MiB (goal < 64 MiB)")
+PY
+}

@@ -65,14 +65,4 @@ for who in ours-1 peer-1; do
     grep -qx "$want" <<<"$got" || { echo "$who: $p is not $want" >&2; exit 1; }
   done
 done
-python3 - "${ours[*]}" "${warm[*]}" "${peer[*]}" <<'PY'
-import statistics, sys
-def parse(s):
-    xs = s.split(); return statistics.median(float(x) for x in xs[0::2]), max(int(x) for x in xs[1::2]) / 1024
-(ot, orss), (wt, wrss), (pt, prss) = (parse(a) for a in sys.argv[1:4])
-print(f"{'':40}{'wall s':>8}{'peak RSS MiB':>14}")
-print(f"{'oci-harden patch (cold cache)':40}{ot:8.2f}{orss:14.1f}")
-print(f"{'oci-harden patch (.apks cached)':40}{wt:8.2f}{wrss:14.1f}")
-print(f"{'peer (skopeo+umoci+chroot apk)':40}{pt:8.2f}{prss:14.1f}")
-print(f"ratio cold: {ot/pt:.2f}  warm: {wt/pt:.2f}   (goal <= 0.1)   our peak RSS {max(orss, wrss):.1f} MiB (goal < 64 MiB)")
-PY
+patch_results "oci-harden patch (.apks cached)" "peer (skopeo+umoci+chroot apk)" "${ours[*]}" "${warm[*]}" "${peer[*]}"

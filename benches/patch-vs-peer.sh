@@ -58,14 +58,4 @@ for i in $(seq "$RUNS"); do
   warm+=("$(measure "$BIN" patch -q --scripts warn --cache "$W/cache-$i" --packages "$LIST" "$R/lab/bookworm:old" "$R/warm-$i/bookworm:patched")")
   peer+=("$(measure bash "$PEER" "$R/lab/bookworm:old" "$R/peer-$i/bookworm:patched" $PKGS)")
 done
-python3 - "${ours[*]}" "${warm[*]}" "${peer[*]}" <<'PY'
-import statistics, sys
-def parse(s):
-    xs = s.split(); return statistics.median(float(x) for x in xs[0::2]), max(int(x) for x in xs[1::2]) / 1024
-(ot, orss), (wt, wrss), (pt, prss) = (parse(a) for a in sys.argv[1:4])
-print(f"{'':40}{'wall s':>8}{'peak RSS MiB':>14}")
-print(f"{'oci-harden patch (cold cache)':40}{ot:8.2f}{orss:14.1f}")
-print(f"{'oci-harden patch (.debs cached)':40}{wt:8.2f}{wrss:14.1f}")
-print(f"{'peer (skopeo+umoci+chroot apt-get)':40}{pt:8.2f}{prss:14.1f}")
-print(f"ratio cold: {ot/pt:.2f}  warm: {wt/pt:.2f}   (goal <= 0.1)   our peak RSS {max(orss, wrss):.1f} MiB (goal < 64 MiB)")
-PY
+patch_results "oci-harden patch (.debs cached)" "peer (skopeo+umoci+chroot apt-get)" "${ours[*]}" "${warm[*]}" "${peer[*]}"

@@ -87,29 +87,12 @@ pub mod apk_package {
 /// Alpine (apk) versions: parsing, printing, and the ordering's laws on pairs and triples
 /// (antisymmetry, transitivity, equality agreeing with the order).
 pub mod apk_version {
-    use std::cmp::Ordering;
-
     use hardener::ApkVersion;
 
     pub fn run(data: &[u8]) {
         let Ok(text) = std::str::from_utf8(data) else { return };
         let versions: Vec<ApkVersion> = text.split('\n').take(3).filter_map(|s| s.parse().ok()).collect();
-        for v in &versions {
-            let again: ApkVersion = v.to_string().parse().expect("a printed version parses");
-            assert_eq!(again.cmp(v), Ordering::Equal, "{v} printed and parsed again");
-            assert_eq!(v.cmp(v), Ordering::Equal);
-        }
-        for a in &versions {
-            for b in &versions {
-                assert_eq!(a.cmp(b), b.cmp(a).reverse(), "antisymmetry: {a} vs {b}");
-                assert_eq!(a == b, a.cmp(b) == Ordering::Equal, "== agrees with cmp: {a} vs {b}");
-                for c in &versions {
-                    if a <= b && b <= c {
-                        assert!(a <= c, "transitivity: {a} <= {b} <= {c}");
-                    }
-                }
-            }
-        }
+        super::order_laws(&versions);
     }
 }
 
@@ -317,27 +300,37 @@ pub mod dpkg_status {
 /// Debian versions: parsing, printing, and the ordering's laws on pairs and triples
 /// (antisymmetry, transitivity, equality agreeing with the order).
 pub mod dpkg_version {
-    use std::cmp::Ordering;
-
     use hardener::DpkgVersion;
 
     pub fn run(data: &[u8]) {
         let Ok(text) = std::str::from_utf8(data) else { return };
         let versions: Vec<DpkgVersion> = text.split('\n').take(3).filter_map(|s| s.parse().ok()).collect();
         for v in &versions {
-            let again: DpkgVersion = v.to_string().parse().expect("a printed version parses");
-            assert_eq!(again.cmp(v), Ordering::Equal, "{v} printed and parsed again");
-            assert_eq!(v.cmp(v), Ordering::Equal);
             let _ = (v.epoch(), v.upstream(), v.revision(), v.without_binnmu());
         }
-        for a in &versions {
-            for b in &versions {
-                assert_eq!(a.cmp(b), b.cmp(a).reverse(), "antisymmetry: {a} vs {b}");
-                assert_eq!(a == b, a.cmp(b) == Ordering::Equal, "== agrees with cmp: {a} vs {b}");
-                for c in &versions {
-                    if a <= b && b <= c {
-                        assert!(a <= c, "transitivity: {a} <= {b} <= {c}");
-                    }
+        super::order_laws(&versions);
+    }
+}
+
+/// Each version prints and parses back to itself, and the ordering is a total order on
+/// them: antisymmetric, transitive, `==` agreeing with `cmp` (for dpkg and apk versions).
+fn order_laws<V: Ord + std::fmt::Display + std::str::FromStr>(versions: &[V])
+where
+    V::Err: std::fmt::Debug,
+{
+    use std::cmp::Ordering;
+    for v in versions {
+        let again: V = v.to_string().parse().expect("a printed version parses");
+        assert_eq!(again.cmp(v), Ordering::Equal, "{v} printed and parsed again");
+        assert_eq!(v.cmp(v), Ordering::Equal);
+    }
+    for a in versions {
+        for b in versions {
+            assert_eq!(a.cmp(b), b.cmp(a).reverse(), "antisymmetry: {a} vs {b}");
+            assert_eq!(a == b, a.cmp(b) == Ordering::Equal, "== agrees with cmp: {a} vs {b}");
+            for c in versions {
+                if a <= b && b <= c {
+                    assert!(a <= c, "transitivity: {a} <= {b} <= {c}");
                 }
             }
         }

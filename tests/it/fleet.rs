@@ -351,11 +351,8 @@ fn one_platform_of_a_registry_index_into_another_repository() {
 fn patch_twice_is_up_to_date_for_the_same_upgrades() {
     let fixture = standard_fixture();
     let tmp = tempdir();
-    let osv = tmp.path().join("osv");
-    crate::patch_cli::write_advisories(&osv);
-    let db = tmp.path().join("db");
+    let db = crate::patch_cli::advisory_db(tmp.path());
     let db = db.to_str().unwrap();
-    oci_harden(&["db", "update", "--db", db, "--from", osv.to_str().unwrap()]).ok();
     let cache = tmp.path().join("cache");
     let cache = cache.to_str().unwrap();
     let src = fixture.image.reference();

@@ -258,35 +258,17 @@ fn alpine_image_patched_from_its_own_repository() {
 
     // A dry run after the packages are in the cache says exactly what each changes: the
     // files of the new busybox and its scripts, found in the cache by their index checksum.
-    let dry = oci_harden(&[
-        "patch",
-        &src,
-        "--dry-run",
-        "--db",
-        db.to_str().unwrap(),
-        "--cache",
-        cache.to_str().unwrap(),
-        "--scripts",
-        "warn",
-    ])
-    .ok()
-    .text()
-    .to_owned();
+    let dry_run = |cache: &Path, more: &[&str]| {
+        let mut args = vec!["patch", &src, "--dry-run", "--db", db.to_str().unwrap()];
+        args.extend(["--cache", cache.to_str().unwrap()]);
+        args.extend(more);
+        oci_harden(&args).ok().text().to_owned()
+    };
+    let dry = dry_run(&cache, &["--scripts", "warn"]);
     assert!(dry.contains("        ~ /bin/busybox\n"), "{dry}");
     assert!(dry.contains("      post-upgrade new: NOT RUN"), "{dry}");
     assert!(!dry.contains("not in the cache"), "{dry}");
-    let cold = oci_harden(&[
-        "patch",
-        &src,
-        "--dry-run",
-        "--db",
-        db.to_str().unwrap(),
-        "--cache",
-        w.join("c1").to_str().unwrap(),
-    ])
-    .ok()
-    .text()
-    .to_owned();
+    let cold = dry_run(&w.join("c1"), &[]);
     assert!(cold.contains("not in the cache: busybox:x86_64 1.36.1-r31"), "{cold}");
 
     // The same patch from a Trivy report (copa's input) is the same image.

@@ -13,6 +13,15 @@ use crate::harness::{
     dpkg_audit, dpkg_query_versions, dpkg_verify, oci_harden, oci_ref, read_json, standard_fixture, tempdir, unpack,
 };
 
+/// The advisory database of [`write_advisories`], made by `db update` in `dir/db` from
+/// `dir/osv`.
+pub(crate) fn advisory_db(dir: &Path) -> std::path::PathBuf {
+    let (osv, db) = (dir.join("osv"), dir.join("db"));
+    write_advisories(&osv);
+    oci_harden(&["db", "update", "--db", db.to_str().unwrap(), "--from", osv.to_str().unwrap()]).ok();
+    db
+}
+
 /// OSV records (ecosystem `Debian:12`) for the fixture's sources: `hello-src` and `libfoo`
 /// fixed in the security suite's versions, `unrelated` affected with no fix.
 pub(crate) fn write_advisories(dir: &Path) {
@@ -49,11 +58,8 @@ fn layers(layout: &Path, tag: &str) -> usize {
 fn patch_upgrades_what_the_scan_finds_fixable_and_dpkg_agrees() {
     let fixture = standard_fixture();
     let tmp = tempdir();
-    let osv = tmp.path().join("osv");
-    write_advisories(&osv);
-    let db = tmp.path().join("db");
+    let db = advisory_db(tmp.path());
     let db = db.to_str().unwrap();
-    oci_harden(&["db", "update", "--db", db, "--from", osv.to_str().unwrap()]).ok();
     let cache = tmp.path().join("cache");
     let cache = cache.to_str().unwrap();
     let src = fixture.image.reference();
@@ -152,14 +158,7 @@ fn patch_upgrades_what_the_scan_finds_fixable_and_dpkg_agrees() {
     assert_eq!(image["remaining"][0]["vulnerability"], "CVE-2099-0003");
     let vex: Value = read_json(&vex);
     crate::scan::assert_valid(&crate::scan::openvex_schema(), "OpenVEX", &vex);
-    let status = |cve: &str| {
-        vex["statements"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["vulnerability"]["name"] == cve)
-            .map(|s| s["status"].clone())
-    };
+    let status = |cve: &str| vex_status(&vex, cve);
     assert_eq!(status("CVE-2099-0001"), Some(json!("fixed")));
     assert_eq!(status("CVE-2099-0002"), Some(json!("fixed")));
     assert_eq!(status("CVE-2099-0003"), Some(json!("affected")));
@@ -252,4 +251,14 @@ fn dry_run_shows_the_files_and_scripts_the_patch_then_reports() {
     oci_harden(&[&args[..], &["--report", real_report.to_str().unwrap()]].concat()).ok();
     let real: Value = read_json(&real_report);
     assert_eq!(real["images"][0]["packages"], Value::Array(changes));
+}
+
+/// The status an OpenVEX document gives `cve`, if it has a statement for it.
+pub(crate) fn vex_status(vex: &Value, cve: &str) -> Option<Value> {
+    vex["statements"]
+        .as_array()
+        .expect("OpenVEX statements")
+        .iter()
+        .find(|s| s["vulnerability"]["name"] == cve)
+        .map(|s| s["status"].clone())
 }

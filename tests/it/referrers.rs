@@ -242,14 +242,7 @@ fn referrers_of_a_patch_pushed_listed_fetched_and_copied_between_registries() {
             }
             VEX => {
                 assert_valid(&openvex_schema(), "attached OpenVEX", &doc);
-                let status = |cve: &str| {
-                    doc["statements"]
-                        .as_array()
-                        .unwrap()
-                        .iter()
-                        .find(|s| s["vulnerability"]["name"] == cve)
-                        .map(|s| s["status"].clone())
-                };
+                let status = |cve: &str| crate::patch_cli::vex_status(&doc, cve);
                 assert_eq!(status("CVE-2099-0001"), Some(json!("fixed")));
                 assert_eq!(status("CVE-2099-0003"), Some(json!("affected")));
             }

@@ -99,14 +99,11 @@ pub(crate) struct ReadAhead {
 }
 
 impl ReadAhead {
-    /// Starts the thread; when no thread can be started, `inner` is read in place.
-    pub(crate) fn wrap<R: Read + Send + 'static>(inner: R) -> Box<dyn Read + Send> {
+    /// Starts the thread; when no thread can be started, reading fails with that error.
+    pub(crate) fn wrap<R: Read + Send + 'static>(mut inner: R) -> Box<dyn Read + Send> {
         let (send, chunks) = std::sync::mpsc::sync_channel::<io::Result<Vec<u8>>>(AHEAD_DEPTH);
         let (recycle, recycled) = std::sync::mpsc::sync_channel::<Vec<u8>>(AHEAD_DEPTH + 2);
-        let inner = Arc::new(std::sync::Mutex::new(Some(inner)));
-        let for_thread = Arc::clone(&inner);
         let spawned = std::thread::Builder::new().name("layer-read".into()).spawn(move || {
-            let Some(mut inner) = for_thread.lock().ok().and_then(|mut i| i.take()) else { return };
             loop {
                 let mut buf = recycled.try_recv().unwrap_or_default();
                 buf.resize(AHEAD_CHUNK, 0);
@@ -146,10 +143,7 @@ impl ReadAhead {
                 failed: false,
                 thread: Some(thread),
             }),
-            Err(_) => match inner.lock().ok().and_then(|mut i| i.take()) {
-                Some(inner) => Box::new(inner),
-                None => Box::new(FailingReader(Some(io::Error::other("the layer reader could not start")))),
-            },
+            Err(e) => Box::new(FailingReader(Some(e))),
         }
     }
 }

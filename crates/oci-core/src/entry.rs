@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::io::{self, Read};
 
-use crate::tar_guard::{MAX_PATH_BYTES, TarGuard};
+use crate::tar_guard::TarGuard;
 use crate::{Error, Result};
 
 /// The type of a filesystem entry.
@@ -226,13 +226,6 @@ pub fn read_entries<R: Read>(
                 reason: "path is not valid UTF-8".into(),
             })?
             .to_owned();
-        if raw_path.len() > MAX_PATH_BYTES {
-            return Err(Error::TooLarge {
-                what: format!("the path of entry {index} of {what} ({} bytes)", raw_path.len()),
-                limit: MAX_PATH_BYTES as u64,
-                hint: "",
-            });
-        }
         let unsafe_entry = |reason: &str| Error::UnsafeEntry {
             layer: what.to_owned(),
             path: raw_path.clone(),
