@@ -853,7 +853,8 @@ pub struct Exchange {
     pub status: u16,
     /// Request body bytes.
     pub request_bytes: usize,
-    /// Response body bytes sent to the client.
+    /// Response body bytes answered (logged before they are written: a client may close
+    /// the connection before it has read them all).
     pub response_bytes: usize,
     /// What the proxy did to it.
     pub fault: Option<Fault>,
@@ -888,7 +889,7 @@ impl Traffic {
         self.of(Route::BlobGet).len()
     }
 
-    /// Blob body bytes sent to the client.
+    /// Blob body bytes answered to the client.
     pub fn blob_bytes_downloaded(&self) -> usize {
         self.of(Route::BlobGet).iter().map(|e| e.response_bytes).sum()
     }
@@ -1008,9 +1009,9 @@ fn serve_proxy(state: &ProxyState, mut client: TcpStream) -> io::Result<()> {
         if close {
             answer.head.set("Connection", "close");
         }
-        answer.head.write_to(&mut client)?;
+        // Logged before a byte of the answer goes out: a client that has seen any of it
+        // (and may have exited since, closing the connection mid-body) finds it logged.
         let sent = answer.cut_at.unwrap_or(answer.body.len());
-        let written = client.write_all(&answer.body[..sent]).and_then(|()| client.flush());
         lock(&state.log).push(Exchange {
             range: head.get("range").map(str::to_owned),
             method,
@@ -1021,7 +1022,9 @@ fn serve_proxy(state: &ProxyState, mut client: TcpStream) -> io::Result<()> {
             response_bytes: sent,
             fault: answer.fault,
         });
-        written?;
+        answer.head.write_to(&mut client)?;
+        client.write_all(&answer.body[..sent])?;
+        client.flush()?;
         if answer.cut_at.is_some() {
             let _ = client.shutdown(Shutdown::Both);
             return Ok(());
