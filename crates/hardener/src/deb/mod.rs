@@ -374,9 +374,39 @@ impl VerifiedDeb {
     /// hard links whose target escapes the root or is not a regular file earlier in the same
     /// package (a link into the rest of the image), and entries below a symlink this package
     /// itself created (writing through it could land outside the root).
-    pub fn data(&self, mut visit: impl FnMut(&mut TarEntry<'_>) -> AptResult<()>) -> AptResult<()> {
+    pub fn data(&self, visit: impl FnMut(&mut TarEntry<'_>) -> AptResult<()>) -> AptResult<()> {
+        self.data_from(self.data_reader()?, visit)
+    }
+
+    /// The data archive's tar stream, decompressed as it is read: for
+    /// [`VerifiedDeb::data_from`], or to decompress it ahead into a file.
+    ///
+    /// # Errors
+    /// [`AptError::Deb`] when the member's compression is not supported.
+    pub fn data_reader(&self) -> AptResult<Box<dyn Read + '_>> {
+        self.member_stream(&self.data)
+    }
+
+    /// Decompresses the data archive into `out` (to be read later by [`VerifiedDeb::data_from`],
+    /// e.g. while another package is being placed); returns the bytes written.
+    ///
+    /// # Errors
+    /// [`AptError::Deb`] when the member does not decompress, or `out` cannot be written.
+    pub fn decompress_data(&self, out: &mut dyn io::Write) -> AptResult<u64> {
         let member = &self.data.name;
-        let stream = self.member_stream(&self.data)?;
+        io::copy(&mut self.data_reader()?, out)
+            .map_err(|e| deb_err(&self.name, Some(member), format!("cannot decompress: {e}")))
+    }
+
+    /// [`VerifiedDeb::data`], reading the data archive already decompressed from `decoded`
+    /// (what [`VerifiedDeb::decompress_data`] wrote); the same checks apply.
+    pub fn data_from(
+        &self,
+        decoded: impl Read,
+        mut visit: impl FnMut(&mut TarEntry<'_>) -> AptResult<()>,
+    ) -> AptResult<()> {
+        let member = &self.data.name;
+        let stream = decoded;
         let mut symlinks: HashSet<String> = HashSet::new();
         let mut files: HashSet<String> = HashSet::new();
         let mut failed = None;

@@ -20,7 +20,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use oci_core::{EntryKind, EntryMeta, MergedFs};
 use serde::Serialize;
 
-use super::files::{ConffileAction, ConffileOutcome, FileAction, FileChange, Installed, plan_deb_files};
+use super::ahead::Ahead;
+use super::files::{ConffileAction, ConffileOutcome, FileAction, FileChange, Installed, plan_deb_files_from};
 use super::plan::{PlannedPackage, UpgradePlan, UpgradeReason};
 use super::scripts::{
     ScriptClass, ScriptDisposition, ScriptOutcome, ScriptPolicy, TriggerClass, classify_script, classify_trigger,
@@ -181,12 +182,28 @@ pub fn apply_upgrades(fs: &MergedFs, plan: &UpgradePlan, policy: ScriptPolicy) -
     let mut taken_over: BTreeSet<String> = BTreeSet::new();
     let mut reports = Vec::new();
 
+    // The packages' data archives are decompressed ahead, on the other cores, while the
+    // ones before them are placed here in plan order.
+    let files: Vec<_> = plan
+        .packages
+        .iter()
+        .map(|p| (p.name.clone(), p.version.clone(), p.file.local.clone(), p.file.size, p.file.sha256.clone()))
+        .collect();
+    let mut decoded =
+        Ahead::start(files.len(), super::ahead::cores(), move |i| -> Result<(VerifiedDeb, std::fs::File)> {
+            let (name, version, local, size, sha256) = &files[i];
+            let local = local
+                .as_ref()
+                .ok_or_else(|| db_error(name, format!("{name} {version}: the package file was not fetched")))?;
+            let deb = VerifiedDeb::open(local, *size, sha256)?;
+            let mut data = tempfile::tempfile().map_err(|e| Error::io("creating a file for a package's data", e))?;
+            deb.decompress_data(&mut std::io::BufWriter::with_capacity(256 << 10, &mut data))?;
+            std::io::Seek::rewind(&mut data).map_err(|e| Error::io("reading back a package's data", e))?;
+            Ok((deb, data))
+        });
+
     for p in &plan.packages {
-        let local =
-            p.file.local.as_ref().ok_or_else(|| {
-                db_error(&p.name, format!("{} {}: the package file was not fetched", p.name, p.version))
-            })?;
-        let deb = VerifiedDeb::open(local, p.file.size, &p.file.sha256)?;
+        let (deb, data) = decoded.next().expect("one result a package")?;
         let control = deb.control()?;
         check_control(&deb, &control, p)?;
         let conffiles = control.conffiles()?;
@@ -233,7 +250,8 @@ pub fn apply_upgrades(fs: &MergedFs, plan: &UpgradePlan, policy: ScriptPolicy) -
             divert: &divert,
             earlier: &earlier,
         };
-        let mut files = plan_deb_files(fs, &deb, &conffile_paths, &installed, &mut spool)?;
+        let data = std::io::BufReader::with_capacity(256 << 10, data);
+        let mut files = plan_deb_files_from(fs, &deb, data, &conffile_paths, &installed, &mut spool)?;
         let removed_on_upgrade = remove_on_upgrade(fs, &conffiles, &old_conffiles, &mut files, &mut spool)?;
         apply_statoverrides(&overrides, &mut files);
 

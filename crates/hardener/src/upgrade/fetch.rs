@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use oci_core::{Descriptor, Digest, MediaType, OciLayout};
 
+use super::ahead::Ahead;
 use super::plan::UpgradePlan;
 use super::repo::RepoOptions;
 use crate::{ApkChecksum, ApkError, ApkKeys, AptError, Error, Result, VerifiedApk};
@@ -257,15 +258,25 @@ pub fn fetch_packages(plan: &mut UpgradePlan, options: &RepoOptions) -> Result<(
         return fetch_apk_packages(plan, options, &keys);
     }
     let layout = oci_core::open_cache(&options.cache)?;
-    let mut transport = Transport::default();
+    // Several downloads at once (each on its own connection); the first error in plan order
+    // is the one reported.
+    let files: Vec<(String, String, u64)> = plan
+        .packages
+        .iter()
+        .map(|p| (format!("{}/{}", p.file.repository, p.file.filename), p.file.sha256.clone(), p.file.size))
+        .collect();
+    let mut fetched = Ahead::start(files.len(), PARALLEL_DOWNLOADS, move |i| {
+        let (url, sha256, size) = &files[i];
+        cached(&layout, &mut Transport::default(), std::slice::from_ref(url), sha256, *size)
+    });
     for package in &mut plan.packages {
-        let deb = &mut package.file;
-        let url = format!("{}/{}", deb.repository, deb.filename);
-        let path = cached(&layout, &mut transport, &[url], &deb.sha256, deb.size)?;
-        deb.local = Some(path);
+        package.file.local = Some(fetched.next().expect("one result a package")?);
     }
     Ok(())
 }
+
+/// How many package downloads run at once.
+const PARALLEL_DOWNLOADS: usize = 4;
 
 /// Fetches every planned `.apk` of an apk plan into the blob cache (`options.cache`) and
 /// records its SHA256 ([`super::PackageLocation::sha256`]) and place

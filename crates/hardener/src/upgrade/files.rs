@@ -168,10 +168,23 @@ pub fn plan_deb_files(
     installed: &Installed<'_>,
     spool: &mut Spool,
 ) -> Result<PackageFiles> {
+    plan_deb_files_from(fs, deb, deb.data_reader()?, conffiles, installed, spool)
+}
+
+/// [`plan_deb_files`] with the data archive already decompressed
+/// ([`VerifiedDeb::decompress_data`]).
+pub(crate) fn plan_deb_files_from(
+    fs: &MergedFs,
+    deb: &VerifiedDeb,
+    decoded: impl std::io::Read,
+    conffiles: &[String],
+    installed: &Installed<'_>,
+    spool: &mut Spool,
+) -> Result<PackageFiles> {
     let what = deb.name().to_owned();
     plan_with(fs, &what, conffiles, installed, spool, |step| {
         let mut failure: Option<Error> = None;
-        let read = deb.data(|entry| {
+        let read = deb.data_from(decoded, |entry| {
             step(entry).map_err(|e| {
                 let stop =
                     crate::AptError::Deb { deb: what.clone(), entry: Some(entry.path.clone()), reason: e.to_string() };

@@ -12,6 +12,7 @@
 //!   maintainer scripts and triggers classified, never run ([`classify_script`]).
 //! - [`patch_image`]: package upgrades and rule fixes in exactly one reproducible layer.
 
+mod ahead;
 mod apply;
 mod fetch;
 mod files;
