@@ -23,6 +23,7 @@ mod fuzz_replay;
 mod harden;
 mod harness;
 mod hostile;
+mod index_cache;
 mod inventory;
 mod layout_interop;
 mod memory_bound;

@@ -494,17 +494,23 @@ pub fn gc(args: GcArgs) -> Result<ExitCode> {
         Format::Json => {
             serde_json::to_writer_pretty(
                 &mut out,
-                &json!({"removed": stats.removed, "bytesFreed": stats.bytes_freed, "kept": stats.kept}),
+                &json!({
+                    "removed": stats.removed,
+                    "bytesFreed": stats.bytes_freed,
+                    "kept": stats.kept,
+                    "indexesRemoved": stats.indexes_removed,
+                }),
             )?;
             writeln!(out)?;
         }
         Format::Text => writeln!(
             out,
-            "{}: removed {} blobs ({}), kept {}",
+            "{}: removed {} blobs ({}), kept {}; removed {} layer indexes",
             args.layout.display(),
             stats.removed,
             human_bytes(stats.bytes_freed),
-            stats.kept
+            stats.kept,
+            stats.indexes_removed
         )?,
     }
     out.flush()?;

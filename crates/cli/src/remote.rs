@@ -41,6 +41,10 @@ pub struct RegistryArgs {
     /// Seconds a registry connection may stay silent before the request fails.
     #[arg(long, env = "OCI_HARDEN_IDLE_TIMEOUT", value_name = "SECS", default_value_t = 60.0, value_parser = seconds)]
     idle_timeout: f64,
+    /// Read every layer in full instead of replaying what an earlier run indexed (the layer
+    /// index cache in the blob cache; for measurements).
+    #[arg(long, env = "OCI_HARDEN_NO_INDEX_CACHE")]
+    no_index_cache: bool,
 }
 
 /// A timeout in seconds: positive and at most a day.
@@ -66,6 +70,7 @@ impl RegistryArgs {
                 ..RegistryOptions::default()
             },
             cache_dir: self.cache.clone().unwrap_or_else(oci_core::default_cache_dir),
+            index_cache: !self.no_index_cache,
             ..SessionOptions::default()
         }
     }

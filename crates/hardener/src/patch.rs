@@ -191,7 +191,8 @@ pub(crate) fn base_of(image: &Image, layout: &OciLayout) -> Result<Image> {
                 std::sync::Arc::new(layout.clone()),
                 desc,
                 *image.source().limits(),
-            );
+            )
+            .with_index_cache(image.source().index_cache().cloned());
             source.image_at(source.top())?
         }
         None => image.clone(),

@@ -5,6 +5,7 @@ use std::io::Read;
 use std::sync::Arc;
 
 use crate::compression::ReadAhead;
+use crate::index_cache::IndexCache;
 use crate::layout::read_verified;
 use crate::{
     Compression, Descriptor, Digest, DockerArchive, Error, ImageConfig, ImageIndex, ImageManifest, Limits, Manifest,
@@ -28,6 +29,7 @@ pub struct ImageSource {
     blobs: Arc<dyn BlobSource>,
     top: Descriptor,
     limits: Limits,
+    index_cache: Option<IndexCache>,
 }
 
 impl ImageSource {
@@ -68,7 +70,20 @@ impl ImageSource {
         top: Descriptor,
         limits: Limits,
     ) -> ImageSource {
-        ImageSource { reference, blobs, top, limits }
+        ImageSource { reference, blobs, top, limits, index_cache: None }
+    }
+
+    /// The same source, building [`crate::MergedFs`] through the layer index cache `cache`
+    /// (`None`: every layer is read in full each time).
+    #[must_use]
+    pub fn with_index_cache(mut self, cache: Option<IndexCache>) -> ImageSource {
+        self.index_cache = cache;
+        self
+    }
+
+    /// The layer index cache in use, if any.
+    pub fn index_cache(&self) -> Option<&IndexCache> {
+        self.index_cache.as_ref()
     }
 
     /// An image written to `layout` on top of `base` (hardened, patched, rebuilt): blobs
@@ -82,6 +97,7 @@ impl ImageSource {
             top,
             base.limits,
         )
+        .with_index_cache(base.index_cache.clone())
     }
 
     /// The reference this source was opened from.

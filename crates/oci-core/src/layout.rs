@@ -359,8 +359,8 @@ impl OciLayout {
         Ok(seen)
     }
 
-    /// Deletes blobs that nothing in `index.json` reaches, and temporary files that no
-    /// live writer holds.
+    /// Deletes blobs that nothing in `index.json` reaches, temporary files that no live
+    /// writer holds, and the layer indexes ([`INDEX_CACHE_DIR`]) of layers no longer here.
     ///
     /// Blobs younger than `grace` are kept: another process may have written them and not
     /// yet tagged the manifest that references them.
@@ -395,6 +395,8 @@ impl OciLayout {
                 stats.bytes_freed += size;
             }
         }
+        let indexes = crate::IndexCache::new(self.root.join(INDEX_CACHE_DIR));
+        stats.indexes_removed = indexes.remove_unless(|layer| self.has_blob(layer))? as u64;
         Ok(stats)
     }
 
@@ -495,7 +497,13 @@ pub struct GcStats {
     pub bytes_freed: u64,
     /// Blobs kept.
     pub kept: u64,
+    /// Layer indexes removed from [`INDEX_CACHE_DIR`] because their layer is no longer
+    /// here (see [`crate::IndexCache`]).
+    pub indexes_removed: u64,
 }
+
+/// The directory of a blob cache (an OCI layout) that holds its layer index cache.
+pub const INDEX_CACHE_DIR: &str = "index-cache";
 
 /// Writes one blob into a layout, hashing as it goes; the blob becomes visible only when
 /// [`BlobWriter::finish`] or [`BlobWriter::finish_expected`] succeeds.

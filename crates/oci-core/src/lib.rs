@@ -48,6 +48,7 @@ mod entry;
 mod error;
 mod export;
 mod image;
+mod index_cache;
 mod layer_writer;
 mod layout;
 mod limits;
@@ -86,8 +87,9 @@ pub use entry::{EntryKind, EntryMeta, OPAQUE_MARKER, TarEntry, WHITEOUT_PREFIX, 
 pub use error::{Error, Result};
 pub use export::{ExportStats, export};
 pub use image::{BlobSource, Image, ImageSource, Layer};
+pub use index_cache::IndexCache;
 pub use layer_writer::{LayerWriter, WrittenLayer};
-pub use layout::{BlobWriter, GcStats, OciLayout};
+pub use layout::{BlobWriter, GcStats, INDEX_CACHE_DIR, OciLayout};
 pub use limits::Limits;
 pub use manifest::{ImageIndex, ImageManifest, Manifest, RawManifest};
 pub use media_type::MediaType;

@@ -1,10 +1,11 @@
 //! The merged filesystem of an image: an index of the final tree built from tar headers.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::io::Read;
 use std::ops::Bound;
 use std::sync::Arc;
 
+use crate::index_cache::IndexedEntry;
 use crate::{Digest, EntryKind, EntryMeta, Error, Image, Layer, OPAQUE_MARKER, Result, WHITEOUT_PREFIX, read_entries};
 
 /// Most symlinks followed while resolving one path (as Linux's `MAXSYMLINKS` × 6, like
@@ -46,6 +47,15 @@ impl std::fmt::Display for Warning {
 }
 
 type Capture = Box<dyn Fn(&str, &EntryMeta) -> bool + Send + Sync>;
+
+/// What to do with a regular file's bytes while indexing.
+#[derive(Clone, Copy)]
+struct Want {
+    /// Keep them in the node (the caller's capture).
+    node: bool,
+    /// Hand them back for the layer index cache.
+    record: bool,
+}
 
 /// The final filesystem of an image, as an index from path to [`Node`].
 ///
@@ -103,31 +113,106 @@ impl MergedFs {
             warnings: Vec::new(),
         };
         let capture: Capture = Box::new(capture);
-        for layer in image.layers() {
-            let stream = image.open_layer(&layer)?;
-            let what = format!("layer {} ({} of image {})", layer.descriptor.digest, layer.index, image.digest());
-            read_entries(stream, &what, |entry| {
-                let path = std::mem::take(&mut entry.path);
-                fs.apply(&layer, &what, path, entry, &capture)
-            })?;
+        let Some(cache) = image.source().index_cache() else {
+            for layer in image.layers() {
+                fs.read_layer(&layer, &capture, &BTreeSet::new(), None)?;
+            }
+            return Ok(fs);
+        };
+        // Through the layer index cache: a layer indexed before is replayed from its index;
+        // one whose index lacks the bytes of a file `capture` now selects is read again (all
+        // from the start, since replaying it changed the tree), capturing those files and
+        // the ones its index held, and its index stored anew.
+        let mut reread: BTreeMap<usize, BTreeSet<String>> = BTreeMap::new();
+        'build: loop {
+            fs.root = EntryMeta::dir(0o755);
+            fs.nodes.clear();
+            fs.warnings.clear();
+            for layer in image.layers() {
+                let held = reread.get(&layer.index);
+                let indexed = match held {
+                    None => cache.load(&layer.descriptor.digest, &layer.diff_id),
+                    Some(_) => None,
+                };
+                let Some(entries) = indexed else {
+                    let mut record = Vec::new();
+                    let held = held.cloned().unwrap_or_default();
+                    fs.read_layer(&layer, &capture, &held, Some(&mut record))?;
+                    cache.store(&layer.descriptor.digest, &layer.diff_id, &record);
+                    continue;
+                };
+                let limit = fs.image.source().limits().max_file_bytes;
+                let what =
+                    format!("layer {} ({} of image {}, indexed)", layer.descriptor.digest, layer.index, image.digest());
+                let mut missing = false;
+                let mut held: BTreeSet<String> = BTreeSet::new();
+                for e in entries {
+                    let has_content = e.content.is_some();
+                    let mut bytes: &[u8] = e.content.as_deref().unwrap_or(&[]);
+                    let mut entry = crate::TarEntry { path: e.path, meta: e.meta, index: e.index, data: &mut bytes };
+                    let path = std::mem::take(&mut entry.path);
+                    let mut wanted = |full: &str, meta: &EntryMeta| {
+                        let want = capture(full, meta);
+                        if has_content {
+                            held.insert(full.to_owned());
+                        } else if want && meta.size <= limit {
+                            missing = true;
+                        }
+                        Want { node: want && has_content, record: false }
+                    };
+                    fs.apply(&layer, &what, path, &mut entry, &mut wanted)?;
+                }
+                if missing {
+                    reread.insert(layer.index, held);
+                    continue 'build;
+                }
+            }
+            return Ok(fs);
         }
-        Ok(fs)
     }
 
+    /// Reads one layer in full, applying its entries; with `record`, notes each entry (and
+    /// the bytes of the files `capture` selects or `held` names) for the layer index cache.
+    fn read_layer(
+        &mut self,
+        layer: &Layer,
+        capture: &dyn Fn(&str, &EntryMeta) -> bool,
+        held: &BTreeSet<String>,
+        mut record: Option<&mut Vec<IndexedEntry>>,
+    ) -> Result<()> {
+        let stream = self.image.open_layer(layer)?;
+        let what = format!("layer {} ({} of image {})", layer.descriptor.digest, layer.index, self.image.digest());
+        let recording = record.is_some();
+        let mut wanted = |full: &str, meta: &EntryMeta| Want {
+            node: capture(full, meta),
+            record: recording && (capture(full, meta) || held.contains(full)),
+        };
+        read_entries(stream, &what, |entry| {
+            let path = std::mem::take(&mut entry.path);
+            let noted = record.is_some().then(|| (path.clone(), entry.meta.clone(), entry.index));
+            let captured = self.apply(layer, &what, path, entry, &mut wanted)?;
+            if let (Some(record), Some((path, meta, index))) = (record.as_deref_mut(), noted) {
+                record.push(IndexedEntry { path, meta, index, content: captured });
+            }
+            Ok(())
+        })
+    }
+
+    /// Applies one entry; returns the bytes it captured (a file `capture` selected).
     fn apply(
         &mut self,
         layer: &Layer,
         what: &str,
         path: String,
         entry: &mut crate::TarEntry<'_>,
-        capture: &Capture,
-    ) -> Result<()> {
+        capture: &mut dyn FnMut(&str, &EntryMeta) -> Want,
+    ) -> Result<Option<Arc<[u8]>>> {
         let l = layer.index;
         if path.is_empty() {
             if entry.meta.kind == EntryKind::Dir {
                 self.root = entry.meta.clone();
             }
-            return Ok(());
+            return Ok(None);
         }
         let (parent, name) = match path.rsplit_once('/') {
             Some((p, n)) => (p, n),
@@ -140,7 +225,7 @@ impl MergedFs {
             if removed == 0 && !self.is_dir(&parent) {
                 self.warn(layer, &path, "opaque marker in a directory that does not exist");
             }
-            return Ok(());
+            return Ok(None);
         }
         if let Some(hidden) = name.strip_prefix(WHITEOUT_PREFIX) {
             let target = join(&parent, hidden);
@@ -152,13 +237,14 @@ impl MergedFs {
                 Some(_) => {} // defined by this layer: whiteouts only hide lower layers
                 None => self.warn(layer, &path, "whiteout for a path that no lower layer has"),
             }
-            return Ok(());
+            return Ok(None);
         }
         let full = join(&parent, name);
         self.ensure_parents(&parent, layer, &path);
         let mut meta = entry.meta.clone();
         let mut data = (meta.kind == EntryKind::File).then_some((l, entry.index));
         let mut content = None;
+        let mut captured = None;
         if meta.kind == EntryKind::Hardlink {
             let raw = meta.link.clone().unwrap_or_default();
             let target = self.resolve_components(&raw, false).map_err(unsafe_entry)?;
@@ -173,16 +259,19 @@ impl MergedFs {
             data = t.data;
             content = t.content.clone();
             meta.link = Some(target);
-        } else if meta.kind == EntryKind::File && capture(&full, &meta) {
+        } else if meta.kind == EntryKind::File {
+            let want = capture(&full, &meta);
             let limit = self.image.source().limits().max_file_bytes;
-            if meta.size <= limit {
+            if (want.node || want.record) && meta.size <= limit {
                 let mut buf = Vec::with_capacity(meta.size as usize);
                 entry
                     .data()
                     .take(limit)
                     .read_to_end(&mut buf)
                     .map_err(|e| Error::io(format!("reading /{full} from {what}"), e))?;
-                content = Some(Arc::from(buf));
+                let bytes: Arc<[u8]> = Arc::from(buf);
+                captured = want.record.then(|| Arc::clone(&bytes));
+                content = want.node.then_some(bytes);
             }
         }
         match self.nodes.get_mut(&full) {
@@ -191,7 +280,7 @@ impl MergedFs {
                 old.layer = l;
                 old.index = entry.index;
                 old.implicit = false;
-                return Ok(());
+                return Ok(None);
             }
             Some(old) if old.meta.kind == EntryKind::Dir => {
                 self.remove_below(&full, usize::MAX);
@@ -199,7 +288,7 @@ impl MergedFs {
             _ => {}
         }
         self.nodes.insert(full, Node { meta, layer: l, index: entry.index, data, implicit: false, content });
-        Ok(())
+        Ok(captured)
     }
 
     fn warn(&mut self, layer: &Layer, path: &str, message: &str) {
@@ -457,7 +546,7 @@ fn join(dir: &str, name: &str) -> String {
 mod tests {
     use super::*;
     use crate::testing::write_layers;
-    use crate::{ImageSource, OciLayout};
+    use crate::{Compression, ImageSource, IndexCache, OciLayout};
 
     fn build(layers: &[Vec<(&str, EntryMeta, &[u8])>]) -> MergedFs {
         let dir = tempfile::tempdir().unwrap();
@@ -575,6 +664,106 @@ mod tests {
         let source = ImageSource::open(&format!("oci:{}:t", dir.path().display()).parse().unwrap()).unwrap();
         let err = MergedFs::build(&source.image(None).unwrap()).unwrap_err().to_string();
         assert!(err.contains("hardlink target \"nowhere\""), "{err}");
+    }
+
+    type Tree = (EntryMeta, Vec<(String, Node)>, Vec<Warning>);
+
+    fn tree(fs: &MergedFs) -> Tree {
+        (fs.root().clone(), fs.iter().map(|(p, n)| (p.to_owned(), n.clone())).collect(), fs.warnings().to_vec())
+    }
+
+    fn build_in(dir: &std::path::Path, cache: Option<&IndexCache>, capture: &'static str) -> Result<Tree> {
+        let source =
+            ImageSource::open(&format!("oci:{}:t", dir.display()).parse().unwrap())?.with_index_cache(cache.cloned());
+        let fs =
+            MergedFs::build_capturing(&source.image(None)?, move |p| capture.split('|').any(|c| p.starts_with(c)))?;
+        Ok(tree(&fs))
+    }
+
+    #[test]
+    fn the_index_cache_gives_the_same_tree_without_reading_the_layers_again() {
+        let mut link = EntryMeta::file(0o755, 0);
+        link.kind = EntryKind::Hardlink;
+        link.link = Some("etc/shadow".into());
+        let mut sym = EntryMeta::file(0o777, 0);
+        sym.kind = EntryKind::Symlink;
+        sym.link = Some("../etc".into());
+        let layers = vec![
+            vec![
+                ("etc", EntryMeta::dir(0o755), &b""[..]),
+                ("etc/passwd", file(b"root:x:0:0\n"), b"root:x:0:0\n"),
+                ("etc/shadow", EntryMeta::file(0o640, 4), b"root"),
+                ("etc/shadow-", link, b""),
+                ("opt/app/data", file(b"data"), b"data"),
+                ("opt/old/x", file(b"x"), b"x"),
+                ("usr/conf", sym, b""),
+            ],
+            vec![
+                ("etc/passwd", file(b"root:x:0:0\nu:x:1:1\n"), b"root:x:0:0\nu:x:1:1\n"),
+                ("opt/old/.wh..wh..opq", file(b""), b""),
+                ("opt/.wh.app", file(b""), b""),
+                ("usr/conf/new", file(b"n"), b"n"),
+                ("var/.wh.nothing", file(b""), b""),
+            ],
+        ];
+        let dir = tempfile::tempdir().unwrap();
+        let layout = OciLayout::create(dir.path().join("l")).unwrap();
+        write_layers(&layout, "t", &layers).unwrap();
+        let root = dir.path().join("l");
+        let cache = IndexCache::new(dir.path().join("index"));
+
+        let plain = build_in(&root, None, "etc/").unwrap();
+        let (passwd, opt) = (build_in(&root, None, "etc/passwd").unwrap(), build_in(&root, None, "opt/").unwrap());
+        assert!(!plain.2.is_empty(), "the image has a warning to keep");
+        assert_eq!(build_in(&root, Some(&cache), "etc/").unwrap(), plain, "the run that fills the cache");
+        // With the layers gone, the tree still comes back: from the indexes alone.
+        let blobs = root.join("blobs/sha256");
+        let layers: Vec<_> = std::fs::read_dir(&blobs)
+            .unwrap()
+            .map(|f| f.unwrap().path())
+            .filter(|p| {
+                std::fs::metadata(p).unwrap().len() > 1024
+                    || Compression::sniff(&std::fs::read(p).unwrap()) == Compression::Gzip
+            })
+            .collect();
+        assert_eq!(layers.len(), 2);
+        let hide = || layers.iter().for_each(|p| std::fs::rename(p, p.with_extension("away")).unwrap());
+        let show = || layers.iter().for_each(|p| std::fs::rename(p.with_extension("away"), p).unwrap());
+        hide();
+        assert_eq!(build_in(&root, Some(&cache), "etc/").unwrap(), plain, "replayed from the indexes");
+        assert_eq!(build_in(&root, Some(&cache), "etc/passwd").unwrap(), passwd, "a narrower capture");
+        // A file the indexes do not hold is wanted: its layer must be read again.
+        assert!(build_in(&root, Some(&cache), "opt/").is_err(), "a layer was not read again");
+        show();
+        assert_eq!(build_in(&root, Some(&cache), "opt/").unwrap(), opt, "read again for the wider capture");
+        // That layer's index now holds both captures: with the layers gone, both replay.
+        hide();
+        assert_eq!(build_in(&root, Some(&cache), "etc/").unwrap(), plain);
+        assert_eq!(build_in(&root, Some(&cache), "opt/").unwrap(), opt);
+        show();
+    }
+
+    #[test]
+    fn the_example_image_is_the_same_through_the_index_cache() {
+        let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/alpine");
+        let dir = tempfile::tempdir().unwrap();
+        let cache = IndexCache::new(dir.path());
+        let open = |cache: Option<&IndexCache>| {
+            ImageSource::open(&format!("oci:{example}:3.20").parse().unwrap())
+                .unwrap()
+                .with_index_cache(cache.cloned())
+                .image(None)
+                .unwrap()
+        };
+        for capture in ["etc/", "lib/apk/db/", "etc/|lib/apk/db/|usr/lib/os-release", "nothing"] {
+            let want = |p: &str| capture.split('|').any(|c| p.starts_with(c));
+            let plain = tree(&MergedFs::build_capturing(&open(None), want).unwrap());
+            for run in ["cold or widened", "warm"] {
+                let cached = tree(&MergedFs::build_capturing(&open(Some(&cache)), want).unwrap());
+                assert!(cached == plain, "{capture}: {run} run differs");
+            }
+        }
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "one index for the one layer");
     }
 
     #[test]

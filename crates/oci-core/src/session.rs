@@ -21,6 +21,9 @@ pub struct SessionOptions {
     pub cache_dir: PathBuf,
     /// Threads of the session's async runtime.
     pub worker_threads: usize,
+    /// Whether the sources it opens build [`crate::MergedFs`] through the layer index cache
+    /// in the blob cache's [`crate::INDEX_CACHE_DIR`] (see [`crate::IndexCache`]).
+    pub index_cache: bool,
 }
 
 impl Default for SessionOptions {
@@ -29,6 +32,7 @@ impl Default for SessionOptions {
             registry: RegistryOptions::default(),
             cache_dir: crate::default_cache_dir(),
             worker_threads: 2,
+            index_cache: true,
         }
     }
 }
@@ -38,7 +42,9 @@ impl Default for SessionOptions {
 /// `docker-archive:` file.
 ///
 /// Nothing is set up until a registry reference needs it: a session that only ever
-/// sees local references starts no runtime and creates no cache. The calls block the
+/// sees local references starts no runtime and creates no blob cache (only, once a merged
+/// filesystem is built, the layer index cache in its directory, unless
+/// [`SessionOptions::index_cache`] is off). The calls block the
 /// current thread; from async code, use [`crate::pull`], [`crate::push`] and
 /// [`crate::copy_image`] instead (a session's calls must not run inside a runtime).
 ///
@@ -134,10 +140,16 @@ impl Session {
     /// opened in place; `platforms` and `scope` do not apply to it (choose the image
     /// with [`ImageSource::image`]).
     pub fn open(&self, reference: &Reference, platforms: &[Platform], scope: PullScope) -> Result<ImageSource> {
-        match reference {
-            Reference::Registry(name) => Ok(self.pull(name, platforms, scope)?.0),
-            local => ImageSource::open_with(local, self.options.registry.limits),
-        }
+        let source = match reference {
+            Reference::Registry(name) => self.pull(name, platforms, scope)?.0,
+            local => ImageSource::open_with(local, self.options.registry.limits)?,
+        };
+        Ok(source.with_index_cache(self.index_cache()))
+    }
+
+    /// The layer index cache the sources it opens use, if [`SessionOptions::index_cache`].
+    pub fn index_cache(&self) -> Option<crate::IndexCache> {
+        self.options.index_cache.then(|| crate::IndexCache::new(self.options.cache_dir.join(crate::INDEX_CACHE_DIR)))
     }
 
     /// Pulls `name` into the cache as [`crate::pull`] does (for `platforms`, all when
@@ -355,6 +367,7 @@ mod tests {
             registry: RegistryOptions { limits: small, ..RegistryOptions::default() },
             cache_dir: cache_dir.clone(),
             worker_threads: 1,
+            index_cache: true,
         };
         let session = Session::new(options);
         let src: Reference = format!("oci:{}:v1", dir.path().join("src").display()).parse().unwrap();

@@ -207,7 +207,8 @@ fn patch_image_on(
                 std::sync::Arc::new(layout.clone()),
                 upgraded,
                 *base.source().limits(),
-            );
+            )
+            .with_index_cache(base.source().index_cache().cloned());
             let upgraded = source.image_at(source.top())?;
             let (fs2, evaluation) = crate::patch::evaluate_for_fixing(&upgraded, rules, &base.digest().to_string())?;
             let fixes = evaluation.fixes();
