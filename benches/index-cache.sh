@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Cold vs warm (layer index cache filled) wall time of the commands that build the merged
+# filesystem, on the bench Debian image (benches/prepare-debian.sh): `base` (one 65 MB
+# gzip layer) and `multi` (three layers). Cold = --no-index-cache (every layer read in
+# full); warm = the same command after one run filled the index cache. Also re-hardening
+# a hardened image with another rule set (it starts again from the recorded base).
+# Goals (issue 14): warm check and scan <= 0.2x cold; re-harden with changed rules <= 0.3x.
+# Last run (`bash benches/index-cache.sh 3`, 2 cores, idle), cold / warm s (ratio):
+#   ls base 0.38 / 0.02 (0.06), multi 0.43 / 0.03 (0.06)
+#   scan base 0.38 / 0.02 (0.06), multi 0.42 / 0.03 (0.06)              goal met
+#   check base 0.75 / 0.40 (0.53), multi 0.81 / 0.41 (0.51)             goal NOT met
+#   harden base 0.93 / 0.57 (0.61), multi 1.13 / 0.76 (0.67)
+#   re-harden (other rules) base 0.67 / 0.32 (0.47), multi 0.72 / 0.36 (0.50)  goal NOT met
+# check and harden still read the layers a second time for the bytes of files their rules
+# examine beyond what they capture while indexing (read_many): that pass is not cached.
+# Peak RSS 13.6-19.3 MiB throughout.
+# Usage: benches/index-cache.sh [RUNS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. benches/lib.sh
+RUNS=${1:-5}
+LAYOUT=target/bench/debian
+[ -d "$LAYOUT" ] || bash benches/prepare-debian.sh "$LAYOUT"
+cargo build --quiet --release --bin oci-harden
+BIN=$PWD/target/release/oci-harden
+W=$(mktemp -d "${TMPDIR:-/var/tmp}/oci-harden-index-bench.XXXXXX")
+trap 'rm -rf "$W"' EXIT
+C=$W/cache
+
+# A small advisory database naming the image's source packages (scan needs one).
+"$BIN" export "oci:$LAYOUT:base" - | tar -xOf - var/lib/dpkg/status > "$W/status"
+python3 - "$W/status" "$W/tracker.json" <<'PY'
+import json, re, sys
+names = sorted({(re.search(r"^Source: (\S+)", s, re.M) or re.search(r"^Package: (\S+)", s, re.M)).group(1)
+                for s in open(sys.argv[1]).read().split("\n\n") if "Package:" in s})
+rel = {"status": "resolved", "fixed_version": "99.0-1", "urgency": "high", "repositories": {"bookworm": "1.0-1"}}
+json.dump({n: {f"CVE-2026-{i:05d}": {"description": "synthetic", "releases": {"bookworm": rel}}}
+           for i, n in enumerate(names)}, open(sys.argv[2], "w"))
+PY
+"$BIN" db update --db "$W/db" --from "$W/tracker.json" >/dev/null 2>&1
+cp benches/peer-rules.toml "$W/other.toml"
+
+row() { # row LABEL COLD... -- WARM...
+  python3 - "$@" <<'PY'
+import statistics, sys
+label, rest = sys.argv[1], sys.argv[2:]
+i = rest.index("--")
+cold, warm = (statistics.median(float(x) for x in xs[0::2]) for xs in (rest[:i], rest[i + 1:]))
+peak = max(int(x) for x in (rest[:i] + rest[i + 1:])[1::2]) / 1024
+print(f"{label:44}{cold:8.2f}{warm:8.2f}{warm / cold:8.2f}{peak:10.1f}")
+PY
+}
+printf '%-44s%8s%8s%8s%10s\n' "" "cold s" "warm s" "ratio" "RSS MiB"
+for tag in base multi; do
+  SRC="oci:$LAYOUT:$tag"
+  "$BIN" harden -q --cache "$C" --rules builtin:strict "$SRC" "oci:$W/h:$tag" >/dev/null
+  for cmd in "ls" "check --rules builtin:strict" "scan --db $W/db --format json" \
+             "harden --rules builtin:strict -q" "harden --rules $W/other.toml -q"; do
+    src=$SRC label="$cmd $tag"
+    # Re-hardening: the hardened image with another rule set starts from its base.
+    case "$cmd" in *other.toml*) src="oci:$W/h:$tag" label="re-harden (other rules) $tag" ;; esac
+    # A new destination each run (one holding the result already is "up to date").
+    dest() { case "$cmd" in harden*) echo "oci:$W/out-$RANDOM$RANDOM:$tag" ;; esac; }
+    # shellcheck disable=SC2086
+    "$BIN" $cmd --cache "$C" "$src" $(dest) >/dev/null 2>&1 || true # fills the index
+    cold=() warm=()
+    for _ in $(seq "$RUNS"); do
+      # shellcheck disable=SC2086
+      cold+=($(measure "$BIN" $cmd --no-index-cache --cache "$C" "$src" $(dest)))
+      # shellcheck disable=SC2086
+      warm+=($(measure "$BIN" $cmd --cache "$C" "$src" $(dest)))
+    done
+    row "${label/$W\//}" "${cold[@]}" -- "${warm[@]}"
+  done
+done
