@@ -10,15 +10,14 @@
 # cold (an empty blob cache each run, like the peer) and warm (.debs cached).
 # Goals (issue 9): <= 0.1x the peer's wall time; our peak RSS < 64 MiB.
 # Last run (`bash benches/patch-vs-peer.sh 3`, 18 packages incl. perl and tzdata, the
-# 2-core machine otherwise idle): ours 3.64 s cold / 2.62 s warm, peer 18.34 s -> ratio
-# 0.20 cold / 0.14 warm (goal NOT met); our peak RSS 43.6 MiB (peer 97.9 MiB). (An earlier
-# run under load ~13 gave 0.09 / 0.07: the peer's chroot apt slows far more under load, so
-# the idle figures are the honest ones.) perf of a warm run (2.8 s, 2.76 s user): 22% xz
-# (the .debs' data.tar.xz), 33% deflate (the patch layer, level 6), 9% SHA-256, 8% inflate
-# (the base layer, on its own thread since the read-ahead). Extraction and the layer's
-# deflate run one after the other (the layer is written sorted, from a spool), so a second
-# core only helps once packages are extracted in parallel or the deflate is split into
-# independent blocks.
+# 2-core machine otherwise idle): ours 2.72 s cold / 1.44 s warm, peer 17.61 s -> ratio
+# 0.15 cold / 0.08 warm (goal <= 0.1: met warm, NOT met cold); our peak RSS 57.3 MiB
+# (peer 97.8 MiB). Before this round: 3.64 / 2.62 s (0.20 / 0.14). What changed: the patch
+# layer is gzipped on both cores (1 MiB blocks), the .debs' data archives are decompressed
+# ahead on both cores, .debs download four at a time, and the base layer's index comes from
+# the layer index cache in a warm run (0.4 s). A cold run still decompresses the 9 MB
+# Packages.xz of bookworm main (~0.5 s, one xz block at a time), indexes the 65 MB base
+# layer (~0.45 s) and pulls it, before any package work can start.
 # Usage: benches/patch-vs-peer.sh [RUNS]     (needs root, mmdebstrap, skopeo, umoci)
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use sha2::{Digest as _, Sha256};
 
-use crate::{AtomicFile, Digest, EntryKind, EntryMeta, FileMode};
+use crate::{Digest, EntryKind, EntryMeta};
 
 /// The first bytes of every index file; another version is ignored.
 const MAGIC: &[u8; 16] = b"oci-harden-idx1\n";
@@ -91,11 +91,14 @@ impl IndexCache {
         std::fs::create_dir_all(&self.dir)
             .map_err(|e| crate::Error::io(format!("creating {}", self.dir.display()), e))?;
         let target = self.path(diff_id);
-        let mut file = AtomicFile::create(&target, FileMode::Public)?;
+        // Renamed into place whole, not fsynced: after a crash a torn file fails its hash
+        // check and is written anew, so the cache costs no sync.
+        let failed = |e| crate::Error::io(format!("writing {}", target.display()), e);
+        let mut file =
+            tempfile::Builder::new().prefix(crate::atomic::TMP_PREFIX).tempfile_in(&self.dir).map_err(failed)?;
         let mut hasher = Sha256::new();
         {
-            let mut w = BufWriter::with_capacity(256 << 10, Tee { file: &mut file, hasher: &mut hasher });
-            let failed = |e| crate::Error::io(format!("writing {}", target.display()), e);
+            let mut w = BufWriter::with_capacity(256 << 10, Tee { file: file.as_file_mut(), hasher: &mut hasher });
             w.write_all(MAGIC).map_err(failed)?;
             write_string(&mut w, &digest.to_string()).map_err(failed)?;
             write_string(&mut w, &diff_id.to_string()).map_err(failed)?;
@@ -105,12 +108,14 @@ impl IndexCache {
             }
             w.flush().map_err(failed)?;
         }
-        file.write_all(&hasher.finalize()).map_err(|e| crate::Error::io(format!("writing {}", target.display()), e))?;
-        file.commit()
+        file.write_all(&hasher.finalize()).map_err(failed)?;
+        file.persist(&target).map_err(|e| failed(e.error))?;
+        Ok(())
     }
 
-    /// Removes the indexes whose layer `keep` rejects (given the layer's blob digest), and
-    /// files that are not indexes; returns how many were removed.
+    /// Removes the indexes whose layer `keep` rejects (given the layer's blob digest), files
+    /// that are not indexes, and temporary files; returns how many indexes and other files
+    /// were removed.
     pub fn remove_unless(&self, keep: impl Fn(&Digest) -> bool) -> crate::Result<usize> {
         let listing = match std::fs::read_dir(&self.dir) {
             Ok(l) => l,
@@ -122,7 +127,10 @@ impl IndexCache {
             let item = item.map_err(|e| crate::Error::io(format!("listing {}", self.dir.display()), e))?;
             let path = item.path();
             if crate::atomic::is_temp_name(&item.file_name()) {
-                continue; // a writer's, or the layout's cleaner's business
+                // Left by a crash (or a writer at work, whose store is then skipped: the
+                // cache only saves work).
+                let _ = std::fs::remove_file(&path);
+                continue;
             }
             if layer_of(&path).is_some_and(|d| keep(&d)) {
                 continue;
@@ -158,7 +166,7 @@ impl Write for HashWriter<'_> {
 }
 
 struct Tee<'a> {
-    file: &'a mut AtomicFile,
+    file: &'a mut File,
     hasher: &'a mut Sha256,
 }
 
