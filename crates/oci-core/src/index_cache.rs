@@ -113,6 +113,25 @@ impl IndexCache {
         Ok(())
     }
 
+    /// Adds the bytes of entries (by position) read after the layer was indexed, so later
+    /// builds find them in the index. Nothing happens when there is no whole index of it.
+    pub(crate) fn add_contents(&self, digest: &Digest, diff_id: &Digest, read: &[(u64, Arc<[u8]>)]) {
+        let Some(mut entries) = self.load(digest, diff_id) else { return };
+        let mut changed = false;
+        for (index, bytes) in read {
+            if let Some(e) = entries.iter_mut().find(|e| e.index == *index && e.meta.kind == EntryKind::File)
+                && e.content.is_none()
+                && e.meta.size == bytes.len() as u64
+            {
+                e.content = Some(Arc::clone(bytes));
+                changed = true;
+            }
+        }
+        if changed {
+            self.store(digest, diff_id, &entries);
+        }
+    }
+
     /// Removes the indexes whose layer `keep` rejects (given the layer's blob digest), files
     /// that are not indexes, and temporary files; returns how many indexes and other files
     /// were removed.

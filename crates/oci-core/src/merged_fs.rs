@@ -72,11 +72,38 @@ pub struct MergedFs {
     root: EntryMeta,
     nodes: BTreeMap<String, Node>,
     warnings: Vec<Warning>,
+    /// Bytes the layer indexes hold that the capture did not ask for (files read on demand
+    /// by an earlier run), by (layer, entry index): reads use them instead of the layer.
+    indexed: std::sync::Mutex<ByLocation>,
+    /// Bytes read on demand in this run, to add to their layers' indexes when it is dropped.
+    pending: std::sync::Mutex<ByLayer>,
 }
+
+/// File bytes by (layer, entry index).
+type ByLocation = BTreeMap<(usize, u64), Arc<[u8]>>;
+/// File bytes by layer, then entry index.
+type ByLayer = BTreeMap<usize, Vec<(u64, Arc<[u8]>)>>;
+
+/// The largest file whose bytes, read on demand, are added to its layer's index.
+const INDEXED_READ_BYTES: u64 = 1 << 20;
 
 impl std::fmt::Debug for MergedFs {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MergedFs").field("image", self.image.digest()).field("nodes", &self.nodes.len()).finish()
+    }
+}
+
+impl Drop for MergedFs {
+    /// Adds the bytes read on demand to their layers' indexes (one rewrite per layer; any
+    /// failure only means the next run reads them from the layer again).
+    fn drop(&mut self) {
+        let pending = std::mem::take(self.pending.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner));
+        let Some(cache) = self.image.source().index_cache() else { return };
+        let layers = self.image.layers();
+        for (layer, read) in pending {
+            let Some(layer) = layers.get(layer) else { continue };
+            cache.add_contents(&layer.descriptor.digest, &layer.diff_id, &read);
+        }
     }
 }
 
@@ -111,6 +138,8 @@ impl MergedFs {
             root: EntryMeta::dir(0o755),
             nodes: BTreeMap::new(),
             warnings: Vec::new(),
+            indexed: Default::default(),
+            pending: Default::default(),
         };
         let capture: Capture = Box::new(capture);
         let Some(cache) = image.source().index_cache() else {
@@ -128,6 +157,7 @@ impl MergedFs {
             fs.root = EntryMeta::dir(0o755);
             fs.nodes.clear();
             fs.warnings.clear();
+            fs.indexed.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
             for layer in image.layers() {
                 let held = reread.get(&layer.index);
                 let indexed = match held {
@@ -146,10 +176,17 @@ impl MergedFs {
                     format!("layer {} ({} of image {}, indexed)", layer.descriptor.digest, layer.index, image.digest());
                 let mut missing = false;
                 let mut held: BTreeSet<String> = BTreeSet::new();
+                let mut extra = BTreeMap::new();
                 for e in entries {
                     let has_content = e.content.is_some();
-                    let mut bytes: &[u8] = e.content.as_deref().unwrap_or(&[]);
-                    let mut entry = crate::TarEntry { path: e.path, meta: e.meta, index: e.index, data: &mut bytes };
+                    let stored = e.content.clone();
+                    let mut bytes: &[u8] = stored.as_deref().unwrap_or(&[]);
+                    let mut entry = crate::TarEntry {
+                        path: e.path.clone(),
+                        meta: e.meta.clone(),
+                        index: e.index,
+                        data: &mut bytes,
+                    };
                     let path = std::mem::take(&mut entry.path);
                     let mut wanted = |full: &str, meta: &EntryMeta| {
                         let want = capture(full, meta);
@@ -160,12 +197,18 @@ impl MergedFs {
                         }
                         Want { node: want && has_content, record: false }
                     };
-                    fs.apply(&layer, &what, path, &mut entry, &mut wanted)?;
+                    let index = entry.index;
+                    if fs.apply(&layer, &what, path, &mut entry, &mut wanted)?.is_none()
+                        && let Some(bytes) = e.content
+                    {
+                        extra.insert((layer.index, index), bytes);
+                    }
                 }
                 if missing {
                     reread.insert(layer.index, held);
                     continue 'build;
                 }
+                fs.indexed.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner).extend(extra);
             }
             return Ok(fs);
         }
@@ -467,9 +510,34 @@ impl MergedFs {
         if node.meta.size > limit {
             return Err(Error::TooLarge { what: format!("/{real}"), limit, hint: " (Limits::max_file_bytes)" });
         }
+        if let Some(bytes) = self.indexed_bytes(location) {
+            return Ok(bytes.to_vec());
+        }
         let mut out = Vec::with_capacity(node.meta.size as usize);
         self.copy_data(location, &mut out)?;
+        self.remember(location, &out);
         Ok(out)
+    }
+
+    /// The bytes at `location` held by a layer index (or read earlier in this run).
+    fn indexed_bytes(&self, location: (usize, u64)) -> Option<Arc<[u8]>> {
+        self.indexed.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&location).cloned()
+    }
+
+    /// Keeps bytes read on demand for the rest of the run and, with a layer index cache,
+    /// for its layer's index (added when the filesystem is dropped).
+    fn remember(&self, location: (usize, u64), bytes: &[u8]) {
+        if self.image.source().index_cache().is_none() || bytes.len() as u64 > INDEXED_READ_BYTES {
+            return;
+        }
+        let bytes: Arc<[u8]> = Arc::from(bytes);
+        self.indexed.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(location, Arc::clone(&bytes));
+        self.pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry(location.0)
+            .or_default()
+            .push((location.1, bytes));
     }
 
     /// Reads several regular files (following symlinks inside the root) with one pass per
@@ -497,6 +565,10 @@ impl MergedFs {
             if node.meta.size > limit {
                 return Err(Error::TooLarge { what: format!("/{real}"), limit, hint: " (Limits::max_file_bytes)" });
             }
+            if let Some(bytes) = self.indexed_bytes((layer, index)) {
+                out.insert((*path).to_owned(), bytes.to_vec());
+                continue;
+            }
             wanted.entry(layer).or_default().entry(index).or_default().push((*path).to_owned());
         }
         let layers = self.image.layers();
@@ -507,6 +579,7 @@ impl MergedFs {
                 if let Some(names) = entries.get(&e.index) {
                     let mut buf = Vec::new();
                     e.data().read_to_end(&mut buf).map_err(|err| Error::io(format!("reading {what}"), err))?;
+                    self.remember((layer, e.index), &buf);
                     for name in names {
                         out.insert(name.clone(), buf.clone());
                     }
@@ -740,6 +813,25 @@ mod tests {
         hide();
         assert_eq!(build_in(&root, Some(&cache), "etc/").unwrap(), plain);
         assert_eq!(build_in(&root, Some(&cache), "opt/").unwrap(), opt);
+        show();
+
+        // Bytes read on demand join their layer's index when the filesystem is dropped.
+        let open = || {
+            ImageSource::open(&format!("oci:{}:t", root.display()).parse().unwrap())
+                .unwrap()
+                .with_index_cache(Some(cache.clone()))
+                .image(None)
+                .unwrap()
+        };
+        let fs = MergedFs::build_capturing(&open(), |p| p == "etc/passwd").unwrap();
+        assert_eq!(fs.read("etc/shadow").unwrap(), b"root");
+        drop(fs);
+        hide();
+        let fs = MergedFs::build_capturing(&open(), |p| p == "etc/passwd").unwrap();
+        assert!(fs.get("etc/shadow").unwrap().content.is_none(), "the tree is the same as without a cache");
+        assert_eq!(fs.read("etc/shadow").unwrap(), b"root", "read from the index, the layers gone");
+        assert_eq!(fs.read_many(&["etc/shadow-"]).unwrap()["etc/shadow-"], b"root", "and through its hard link");
+        drop(fs);
         show();
     }
 
