@@ -6,14 +6,13 @@
 # a hardened image with another rule set (it starts again from the recorded base).
 # Goals (issue 14): warm check and scan <= 0.2x cold; re-harden with changed rules <= 0.3x.
 # Last run (`bash benches/index-cache.sh 3`, 2 cores, idle), cold / warm s (ratio):
-#   ls base 0.38 / 0.02 (0.06), multi 0.43 / 0.03 (0.06)
-#   scan base 0.38 / 0.02 (0.06), multi 0.42 / 0.03 (0.06)              goal met
-#   check base 0.75 / 0.40 (0.53), multi 0.81 / 0.41 (0.51)             goal NOT met
-#   harden base 0.93 / 0.57 (0.61), multi 1.13 / 0.76 (0.67)
-#   re-harden (other rules) base 0.67 / 0.32 (0.47), multi 0.72 / 0.36 (0.50)  goal NOT met
-# check and harden still read the layers a second time for the bytes of files their rules
-# examine beyond what they capture while indexing (read_many): that pass is not cached.
-# Peak RSS 13.6-19.3 MiB throughout.
+#   ls base 0.43 / 0.03 (0.06), multi 0.46 / 0.03 (0.06)
+#   check base 0.87 / 0.04 (0.05), multi 0.86 / 0.04 (0.05)             goal met
+#   scan base 0.42 / 0.03 (0.07), multi 0.45 / 0.03 (0.07)              goal met
+#   harden base 1.04 / 0.20 (0.19), multi 1.04 / 0.21 (0.20)
+#   re-harden (other rules) base 0.56 / 0.19 (0.34), multi 0.60 / 0.20 (0.34)  goal 0.3: NOT met
+# (Before bytes read on demand joined the index, check was 0.53x: its rules read the
+# entrypoint's first bytes from the layer again.) Peak RSS 13.7-19.5 MiB throughout.
 # Usage: benches/index-cache.sh [RUNS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
