@@ -45,18 +45,29 @@ fn export_fails(reference: &str, dir: &Path, needles: &[&str]) -> String {
 
 /// A layer blob whose bytes no longer match its digest (one byte of the gzip header's
 /// mtime changed: still valid gzip, same size, other bytes) is refused by `export` with
-/// "digest mismatch" and the layer's digest, and no output file is left.
+/// "digest mismatch" and the layer's digest, and no output file is left; `ls` refuses it
+/// too when it reads the layer. With the layer's content indexed before (the layer index
+/// cache, by digest and diff_id), `ls` reads no byte of the blob and lists what the digest
+/// names, exactly as before the damage; `verify` is what finds a damaged layout.
 #[test]
 fn corrupt_layer_blob_is_a_digest_mismatch() {
     let tmp = tempdir();
     let (copy, layer) = example_copy(tmp.path());
+    let cache = tmp.path().join("cache");
+    let cache = cache.to_str().expect("UTF-8");
+    let reference = oci_ref(&copy, Some("t"));
+    let listing = oci_harden(&["ls", &reference, "--cache", cache]).ok().stdout;
     let path = blob_path(&copy, &layer);
     let mut bytes = fs::read(&path).expect("layer blob");
     assert_eq!(&bytes[..3], &[0x1f, 0x8b, 8], "a gzip layer");
     bytes[4] ^= 0x55; // MTIME: not covered by gzip's own checks
     fs::write(&path, &bytes).expect("corrupting the blob");
-    export_fails(&oci_ref(&copy, Some("t")), tmp.path(), &["digest mismatch", &layer]);
-    oci_harden(&["ls", &oci_ref(&copy, Some("t"))]).fails_with(&["digest mismatch", &layer]);
+    export_fails(&reference, tmp.path(), &["digest mismatch", &layer]);
+    oci_harden(&["ls", &reference, "--cache", cache, "--no-index-cache"]).fails_with(&["digest mismatch", &layer]);
+    assert_eq!(oci_harden(&["ls", &reference, "--cache", cache]).ok().stdout, listing, "replayed from the index");
+    let verify = oci_harden(&["verify", &reference]);
+    let report = String::from_utf8_lossy(&verify.stdout);
+    assert!(verify.code == Some(1) && report.contains("digest-mismatch") && report.contains(&layer), "{report}");
 }
 
 /// A layer blob with one byte flipped in the middle of its compressed data fails export
