@@ -21,6 +21,10 @@ use crate::{Digest, EntryKind, EntryMeta};
 /// The first bytes of every index file; another version is ignored.
 const MAGIC: &[u8; 16] = b"oci-harden-idx1\n";
 
+/// The fewest bytes one entry takes in an index file (an empty path, no link, device,
+/// xattrs or content).
+const MIN_ENTRY_BYTES: u64 = 8 + 8 + 1 + 4 + 4 * 8 + 1 + 1 + 8 + 1;
+
 /// A directory of layer indexes (see the module documentation).
 #[derive(Debug, Clone)]
 pub struct IndexCache {
@@ -56,29 +60,33 @@ impl IndexCache {
     /// it is there.
     pub(crate) fn load(&self, digest: &Digest, diff_id: &Digest) -> Option<Vec<IndexedEntry>> {
         let path = self.path(diff_id);
-        let len = std::fs::metadata(&path).ok()?.len();
-        let body = len.checked_sub(32)?;
-        // The hash first: nothing is parsed from bytes that do not check.
-        let mut file = BufReader::with_capacity(256 << 10, File::open(&path).ok()?);
-        let mut hasher = Sha256::new();
-        io::copy(&mut (&mut file).take(body), &mut HashWriter(&mut hasher)).ok()?;
-        let mut trailer = [0u8; 32];
-        file.read_exact(&mut trailer).ok()?;
-        if hasher.finalize().as_slice() != trailer {
-            return None;
-        }
-        let mut r = Parser { inner: BufReader::with_capacity(256 << 10, File::open(&path).ok()?).take(body) };
+        let file = File::open(&path).ok()?;
+        let body = file.metadata().ok()?.len().checked_sub(32)?;
+        // One pass: parsed and hashed together, used only once the trailer matches (the
+        // parser checks every length against what is left, so damaged bytes allocate
+        // nothing large before they are refused).
+        let hashing = HashReader { inner: BufReader::with_capacity(256 << 10, file), hasher: Sha256::new() };
+        let mut r = Parser { inner: hashing.take(body) };
         let mut magic = [0u8; 16];
         r.inner.read_exact(&mut magic).ok()?;
         if &magic != MAGIC || r.string()? != digest.to_string() || r.string()? != diff_id.to_string() {
             return None;
         }
         let count = r.u64()?;
-        let mut entries = Vec::with_capacity(usize::try_from(count.min(1 << 20)).ok()?);
+        if count > r.inner.limit() / MIN_ENTRY_BYTES {
+            return None;
+        }
+        let mut entries = Vec::with_capacity(usize::try_from(count).ok()?);
         for _ in 0..count {
             entries.push(r.entry()?);
         }
-        (r.inner.limit() == 0).then_some(entries)
+        if r.inner.limit() != 0 {
+            return None;
+        }
+        let mut hashing = r.inner.into_inner();
+        let mut trailer = [0u8; 32];
+        hashing.inner.read_exact(&mut trailer).ok()?;
+        (hashing.hasher.finalize().as_slice() == trailer).then_some(entries)
     }
 
     /// Stores the index of the layer `diff_id` (blob `digest`). Failures are ignored: the
@@ -172,15 +180,17 @@ fn layer_of(path: &Path) -> Option<Digest> {
     r.string()?.parse().ok()
 }
 
-struct HashWriter<'a>(&'a mut Sha256);
+/// Hashes what is read through it.
+struct HashReader<R: Read> {
+    inner: R,
+    hasher: Sha256,
+}
 
-impl Write for HashWriter<'_> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.update(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
+impl<R: Read> Read for HashReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
     }
 }
 

@@ -133,16 +133,9 @@ impl MergedFs {
         image: &Image,
         capture: impl Fn(&str, &EntryMeta) -> bool + Send + Sync + 'static,
     ) -> Result<MergedFs> {
-        let mut fs = MergedFs {
-            image: image.clone(),
-            root: EntryMeta::dir(0o755),
-            nodes: BTreeMap::new(),
-            warnings: Vec::new(),
-            indexed: Default::default(),
-            pending: Default::default(),
-        };
         let capture: Capture = Box::new(capture);
         let Some(cache) = image.source().index_cache() else {
+            let mut fs = MergedFs::empty(image);
             for layer in image.layers() {
                 fs.read_layer(&layer, &capture, &BTreeSet::new(), None)?;
             }
@@ -154,10 +147,7 @@ impl MergedFs {
         // the ones its index held, and its index stored anew.
         let mut reread: BTreeMap<usize, BTreeSet<String>> = BTreeMap::new();
         'build: loop {
-            fs.root = EntryMeta::dir(0o755);
-            fs.nodes.clear();
-            fs.warnings.clear();
-            fs.indexed.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
+            let mut fs = MergedFs::empty(image);
             for layer in image.layers() {
                 let held = reread.get(&layer.index);
                 let indexed = match held {
@@ -166,52 +156,69 @@ impl MergedFs {
                 };
                 let Some(entries) = indexed else {
                     let mut record = Vec::new();
-                    let held = held.cloned().unwrap_or_default();
-                    fs.read_layer(&layer, &capture, &held, Some(&mut record))?;
+                    fs.read_layer(&layer, &capture, held.unwrap_or(&BTreeSet::new()), Some(&mut record))?;
                     cache.store(&layer.descriptor.digest, &layer.diff_id, &record);
                     continue;
                 };
-                let limit = fs.image.source().limits().max_file_bytes;
-                let what =
-                    format!("layer {} ({} of image {}, indexed)", layer.descriptor.digest, layer.index, image.digest());
-                let mut missing = false;
-                let mut held: BTreeSet<String> = BTreeSet::new();
-                let mut extra = BTreeMap::new();
-                for e in entries {
-                    let has_content = e.content.is_some();
-                    let stored = e.content.clone();
-                    let mut bytes: &[u8] = stored.as_deref().unwrap_or(&[]);
-                    let mut entry = crate::TarEntry {
-                        path: e.path.clone(),
-                        meta: e.meta.clone(),
-                        index: e.index,
-                        data: &mut bytes,
-                    };
-                    let path = std::mem::take(&mut entry.path);
-                    let mut wanted = |full: &str, meta: &EntryMeta| {
-                        let want = capture(full, meta);
-                        if has_content {
-                            held.insert(full.to_owned());
-                        } else if want && meta.size <= limit {
-                            missing = true;
-                        }
-                        Want { node: want && has_content, record: false }
-                    };
-                    let index = entry.index;
-                    if fs.apply(&layer, &what, path, &mut entry, &mut wanted)?.is_none()
-                        && let Some(bytes) = e.content
-                    {
-                        extra.insert((layer.index, index), bytes);
-                    }
-                }
-                if missing {
+                if let Some(held) = fs.replay_layer(&layer, entries, &capture)? {
                     reread.insert(layer.index, held);
                     continue 'build;
                 }
-                fs.indexed.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner).extend(extra);
             }
             return Ok(fs);
         }
+    }
+
+    fn empty(image: &Image) -> MergedFs {
+        MergedFs {
+            image: image.clone(),
+            root: EntryMeta::dir(0o755),
+            nodes: BTreeMap::new(),
+            warnings: Vec::new(),
+            indexed: Default::default(),
+            pending: Default::default(),
+        }
+    }
+
+    /// Applies one layer from its index. Bytes the index holds go to the nodes `capture`
+    /// selects and, for the others, aside for reads. When `capture` selects a file whose
+    /// bytes the index lacks, returns the paths whose bytes it held (the layer must be read
+    /// again; the tree is then incomplete).
+    fn replay_layer(
+        &mut self,
+        layer: &Layer,
+        entries: Vec<IndexedEntry>,
+        capture: &Capture,
+    ) -> Result<Option<BTreeSet<String>>> {
+        let limit = self.image.source().limits().max_file_bytes;
+        let what =
+            format!("layer {} ({} of image {}, indexed)", layer.descriptor.digest, layer.index, self.image.digest());
+        let mut missing = false;
+        let mut held: BTreeSet<String> = BTreeSet::new();
+        let mut extra = BTreeMap::new();
+        for IndexedEntry { path, meta, index, content } in entries {
+            let mut bytes: &[u8] = content.as_deref().unwrap_or(&[]);
+            let mut entry = crate::TarEntry { path: String::new(), meta, index, data: &mut bytes };
+            let mut wanted = |full: &str, meta: &EntryMeta| {
+                let want = capture(full, meta);
+                if content.is_some() {
+                    held.insert(full.to_owned());
+                } else if want && meta.size <= limit {
+                    missing = true;
+                }
+                Want { node: want && content.is_some(), record: false }
+            };
+            if self.apply(layer, &what, path, &mut entry, &mut wanted)?.is_none()
+                && let Some(bytes) = content
+            {
+                extra.insert((layer.index, index), bytes);
+            }
+        }
+        if missing {
+            return Ok(Some(held));
+        }
+        self.indexed.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner).extend(extra);
+        Ok(None)
     }
 
     /// Reads one layer in full, applying its entries; with `record`, notes each entry (and
@@ -226,9 +233,9 @@ impl MergedFs {
         let stream = self.image.open_layer(layer)?;
         let what = format!("layer {} ({} of image {})", layer.descriptor.digest, layer.index, self.image.digest());
         let recording = record.is_some();
-        let mut wanted = |full: &str, meta: &EntryMeta| Want {
-            node: capture(full, meta),
-            record: recording && (capture(full, meta) || held.contains(full)),
+        let mut wanted = |full: &str, meta: &EntryMeta| {
+            let node = capture(full, meta);
+            Want { node, record: recording && (node || held.contains(full)) }
         };
         read_entries(stream, &what, |entry| {
             let path = std::mem::take(&mut entry.path);
