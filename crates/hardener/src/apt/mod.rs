@@ -19,10 +19,12 @@ mod relation;
 mod release;
 mod sources;
 mod verify;
+mod xz;
 
 pub use compression::Compression;
 pub use error::{AptError, AptResult};
 pub use keyring::{Fingerprint, KeyInfo, Keyring, is_apt_keyring_name};
+pub(crate) use packages::read_packages_file;
 pub use packages::{MultiArch, PackageEntry, names_any, parse_packages, read_packages, read_packages_filtered};
 pub use relation::{ArchQualifier, Dependency, Relation, VersionOp, parse_relations};
 pub use release::{IndexLocation, MAX_FUTURE_SECS, Release, ReleaseFile, parse_rfc2822};

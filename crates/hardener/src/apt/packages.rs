@@ -284,41 +284,91 @@ pub fn read_packages_filtered<R: Read>(
     let parsed: AptResult<()> = (|| {
         let decoder =
             location.compression.decoder(&mut raw).map_err(|e| AptError::io(format!("decompressing {file}"), e))?;
-        let decoder = Tee { inner: decoder, copy: copy.take() };
-        let mut lines = BufReader::with_capacity(64 * 1024, decoder);
-        let mut para: Vec<u8> = Vec::with_capacity(8 * 1024);
-        let mut line_no = 0usize;
-        let mut para_start = 1usize;
-        loop {
-            let before = para.len();
-            let n = lines.read_until(b'\n', &mut para).map_err(|e| AptError::io(format!("decompressing {file}"), e))?;
-            if n > 0 {
-                line_no += 1;
-            }
-            let blank = n > 0 && para[before..].iter().all(u8::is_ascii_whitespace);
-            if n > 0 && !blank {
-                continue;
-            }
-            para.truncate(before);
-            // End of a paragraph (blank line) or of the file.
-            let text = std::str::from_utf8(&para)
-                .map_err(|_| AptError::parse(file, Some(para_start), "paragraph is not UTF-8 text"))?;
-            if prefilter(text)
-                && let Some(p) = Paragraph::parse(text, file, para_start, false)?
-                && keep(&p)
-            {
-                entries.push(PackageEntry::from_paragraph(&p, file)?);
-            }
-            para.clear();
-            para_start = line_no + 1;
-            if n == 0 {
-                return Ok(());
-            }
-        }
+        parse_paragraphs(decoder, file, &mut prefilter, copy.take(), &mut keep, &mut entries)
     })();
     // Whatever happened, hash the rest of the file so a corrupt or truncated download is
     // reported as such rather than as whatever the decoder or the parser tripped on.
     io::copy(&mut raw, &mut io::sink()).map_err(|e| AptError::io(format!("reading {file}"), e))?;
+    check_file(&mut raw, location, file)?;
+    parsed?;
+    Ok(entries)
+}
+
+/// [`read_packages_filtered`] of an index file on disk. An `.xz` file of several blocks
+/// (Debian's large indexes) has its size and SHA256 checked first and is then decompressed
+/// on `threads` threads, one block each (see `xz.rs`); any other file is read as
+/// [`read_packages_filtered`] reads it. Same entries, same errors.
+pub(crate) fn read_packages_file(
+    path: &std::path::Path,
+    location: &IndexLocation,
+    file: &str,
+    threads: usize,
+    mut prefilter: impl FnMut(&str) -> bool,
+    copy: Option<&mut dyn Write>,
+    mut keep: impl FnMut(&Paragraph<'_>) -> bool,
+) -> AptResult<Vec<PackageEntry>> {
+    let open = || std::fs::File::open(path).map_err(|e| AptError::io(format!("opening {}", path.display()), e));
+    if location.compression == super::Compression::Xz && threads > 1 {
+        let f = open()?;
+        let mut raw = Counted { inner: &f, hasher: Sha256::new(), read: 0, limit: location.size };
+        io::copy(&mut raw, &mut io::sink()).map_err(|e| AptError::io(format!("reading {file}"), e))?;
+        check_file(&mut raw, location, file)?;
+        let limit = location.uncompressed.as_ref().map_or(u64::MAX, |u| u.size);
+        let decompressing = |e| AptError::io(format!("decompressing {file}"), e);
+        if let Some(decoder) = super::xz::parallel_reader(f, threads, limit).map_err(decompressing)? {
+            let mut entries = Vec::new();
+            parse_paragraphs(decoder, file, &mut prefilter, copy, &mut keep, &mut entries)?;
+            return Ok(entries);
+        }
+    }
+    read_packages_filtered(open()?, location, file, prefilter, copy, keep)
+}
+
+/// Parses the decompressed text of `file` paragraph by paragraph into `entries` (see
+/// [`read_packages_filtered`]).
+fn parse_paragraphs(
+    decoder: impl Read,
+    file: &str,
+    prefilter: &mut impl FnMut(&str) -> bool,
+    copy: Option<&mut dyn Write>,
+    keep: &mut impl FnMut(&Paragraph<'_>) -> bool,
+    entries: &mut Vec<PackageEntry>,
+) -> AptResult<()> {
+    let decoder = Tee { inner: decoder, copy };
+    let mut lines = BufReader::with_capacity(64 * 1024, decoder);
+    let mut para: Vec<u8> = Vec::with_capacity(8 * 1024);
+    let mut line_no = 0usize;
+    let mut para_start = 1usize;
+    loop {
+        let before = para.len();
+        let n = lines.read_until(b'\n', &mut para).map_err(|e| AptError::io(format!("decompressing {file}"), e))?;
+        if n > 0 {
+            line_no += 1;
+        }
+        let blank = n > 0 && para[before..].iter().all(u8::is_ascii_whitespace);
+        if n > 0 && !blank {
+            continue;
+        }
+        para.truncate(before);
+        // End of a paragraph (blank line) or of the file.
+        let text = std::str::from_utf8(&para)
+            .map_err(|_| AptError::parse(file, Some(para_start), "paragraph is not UTF-8 text"))?;
+        if prefilter(text)
+            && let Some(p) = Paragraph::parse(text, file, para_start, false)?
+            && keep(&p)
+        {
+            entries.push(PackageEntry::from_paragraph(&p, file)?);
+        }
+        para.clear();
+        para_start = line_no + 1;
+        if n == 0 {
+            return Ok(());
+        }
+    }
+}
+
+/// Checks what `raw` read (all of it) against the size and SHA256 of `location`.
+fn check_file<R>(raw: &mut Counted<R>, location: &IndexLocation, file: &str) -> AptResult<()> {
     let actual = hex::encode(raw.hasher.finalize_reset());
     if raw.read != location.size {
         let actual =
@@ -338,6 +388,5 @@ pub fn read_packages_filtered<R: Read>(
             actual,
         });
     }
-    parsed?;
-    Ok(entries)
+    Ok(())
 }

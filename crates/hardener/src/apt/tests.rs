@@ -832,6 +832,36 @@ fn packages_prefiltered_and_copied_as_decompressed() {
 }
 
 #[test]
+fn a_multi_block_index_file_reads_the_same_on_several_threads() {
+    let text = format!("{}\n\n", PACKAGES.trim_end()).repeat(40);
+    let saved = tempfile::NamedTempFile::new().expect("tmp");
+    std::fs::write(saved.path(), &text).expect("write");
+    let packed = crate::deb::tests::run(Command::new("xz").args(["-c", "--block-size=2000", "-T1"]).arg(saved.path()));
+    let file = tempfile::NamedTempFile::new().expect("tmp");
+    std::fs::write(file.path(), &packed).expect("write");
+    let loc = location(&packed, Compression::Xz);
+    let one = read_packages(packed.as_slice(), &loc, "P.xz", |_| true).expect("one thread");
+    assert_eq!(one.len(), 40 * parse_packages(PACKAGES, "P").expect("plain").len());
+    for threads in [1, 2, 4] {
+        let mut copy = Vec::new();
+        let got = super::read_packages_file(file.path(), &loc, "P.xz", threads, |_| true, Some(&mut copy), |_| true)
+            .expect("threads");
+        assert_eq!(got, one, "{threads} threads");
+        assert!(copy == text.as_bytes(), "the copy is the text");
+    }
+    // A flipped byte: refused by its digest, nothing decoded on the threads.
+    let mut bad = packed.clone();
+    let mid = bad.len() / 2;
+    bad[mid] ^= 0x55;
+    std::fs::write(file.path(), &bad).expect("write");
+    let mut copy = Vec::new();
+    let err = super::read_packages_file(file.path(), &loc, "P.xz", 2, |_| true, Some(&mut copy), |_| true)
+        .expect_err("flipped");
+    assert!(matches!(&err, AptError::Mismatch { what: "SHA256", .. }), "{err}");
+    assert!(copy.is_empty(), "nothing decompressed before the digest matched");
+}
+
+#[test]
 fn packages_digest_and_size_are_checked_before_anything_is_returned() {
     let bytes = compress(Some("xz"), PACKAGES.as_bytes());
     let loc = location(&bytes, Compression::Xz);

@@ -5,7 +5,7 @@
 //! A `.deb` is only read as a [`VerifiedDeb`], which exists only once the whole file matched
 //! the size and SHA256 its `Packages` entry promised.
 
-mod ar;
+pub(crate) mod ar;
 
 use std::collections::HashSet;
 use std::fs::File;

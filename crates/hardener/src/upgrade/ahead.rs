@@ -30,10 +30,39 @@ fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
 
 impl<T: Send + 'static> Ahead<T> {
     pub(crate) fn start(n: usize, threads: usize, work: impl Fn(usize) -> T + Send + Sync + 'static) -> Ahead<T> {
+        Ahead::start_in(n, (0..n).collect(), Some(threads), threads, work)
+    }
+
+    /// [`Ahead::start`] for work whose results are cheap to hold (a file): the largest
+    /// (by `sizes`, ties in order) is started first, so that the longest job does not start
+    /// last and run alone while the other cores idle; results still come in order, and any
+    /// number may wait for their turn.
+    pub(crate) fn start_largest_first(
+        sizes: &[u64],
+        threads: usize,
+        work: impl Fn(usize) -> T + Send + Sync + 'static,
+    ) -> Ahead<T> {
+        let mut order: Vec<usize> = (0..sizes.len()).collect();
+        order.sort_by_key(|&i| (std::cmp::Reverse(sizes[i]), i));
+        Ahead::start_in(sizes.len(), order, None, threads, work)
+    }
+
+    /// Starts the work in `order` (a permutation of `0..n`), a job not before the result
+    /// `ahead` places before it was handed back when `ahead` is given.
+    fn start_in(
+        n: usize,
+        order: Vec<usize>,
+        ahead: Option<usize>,
+        threads: usize,
+        work: impl Fn(usize) -> T + Send + Sync + 'static,
+    ) -> Ahead<T> {
         let work: Arc<Work<T>> = Arc::new(work);
         let threads = threads.max(1).min(n);
         let (senders, receivers): (Vec<SyncSender<T>>, Vec<Receiver<T>>) = (0..n).map(|_| sync_channel(1)).unzip();
-        let queue = Arc::new(Mutex::new(senders.into_iter().enumerate()));
+        let mut senders: Vec<Option<SyncSender<T>>> = senders.into_iter().map(Some).collect();
+        let queue = Arc::new(Mutex::new(
+            order.into_iter().filter_map(|i| Some((i, senders.get_mut(i)?.take()?))).collect::<Vec<_>>().into_iter(),
+        ));
         let state = Arc::new((Mutex::new(State { consumed: 0, stop: false }), Condvar::new()));
         let mut handles = Vec::new();
         for _ in 0..threads {
@@ -45,7 +74,7 @@ impl<T: Send + 'static> Ahead<T> {
                     };
                     let (lock_state, wake) = &*state;
                     let mut s = lock(lock_state);
-                    while !s.stop && i >= s.consumed + threads {
+                    while !s.stop && ahead.is_some_and(|ahead| i >= s.consumed + ahead) {
                         s = wake.wait(s).unwrap_or_else(PoisonError::into_inner);
                     }
                     if s.stop {
@@ -116,6 +145,23 @@ mod tests {
             assert!(started.load(Ordering::SeqCst) <= i + 1 + 4, "work started too far ahead");
         }
         assert_eq!(ahead.next(), None);
+    }
+
+    #[test]
+    fn the_largest_start_first_and_results_still_come_in_order() {
+        let sizes = [1u64, 50, 3, 50, 7, 2];
+        let starts = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::clone(&starts);
+        let mut ahead = Ahead::start_largest_first(&sizes, 1, move |i| {
+            seen.lock().unwrap().push(i);
+            i * 10
+        });
+        for i in 0..sizes.len() {
+            assert_eq!(ahead.next(), Some(i * 10));
+        }
+        assert_eq!(ahead.next(), None);
+        // One thread: the starts show the order exactly.
+        assert_eq!(*starts.lock().unwrap(), vec![1, 3, 4, 2, 5, 0]);
     }
 
     #[test]

@@ -183,14 +183,16 @@ pub fn apply_upgrades(fs: &MergedFs, plan: &UpgradePlan, policy: ScriptPolicy) -
     let mut reports = Vec::new();
 
     // The packages' data archives are decompressed ahead, on the other cores, while the
-    // ones before them are placed here in plan order.
+    // ones before them are placed here in plan order (their data waits in files).
     let files: Vec<_> = plan
         .packages
         .iter()
         .map(|p| (p.name.clone(), p.version.clone(), p.file.local.clone(), p.file.size, p.file.sha256.clone()))
         .collect();
+    // The largest first: the longest decompression does not end the phase alone.
+    let sizes: Vec<u64> = files.iter().map(|f| f.3).collect();
     let mut decoded =
-        Ahead::start(files.len(), super::ahead::cores(), move |i| -> Result<(VerifiedDeb, std::fs::File)> {
+        Ahead::start_largest_first(&sizes, super::ahead::cores(), move |i| -> Result<(VerifiedDeb, std::fs::File)> {
             let (name, version, local, size, sha256) = &files[i];
             let local = local
                 .as_ref()

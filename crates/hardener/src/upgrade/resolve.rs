@@ -7,13 +7,14 @@ use std::path::{Path, PathBuf};
 
 use oci_core::{Descriptor, Digest, MediaType, MergedFs, OciLayout};
 
+use super::ahead::cores;
 use super::fetch::Transport;
 use super::plan::{PackageLocation, PlannedPackage, UpgradePlan, UpgradeReason, UpgradeRequest, UpgradeTarget};
 use super::repo::{RepoOptions, Repositories, Repository, open_repositories};
 use crate::apt::deb822::paragraphs;
 use crate::apt::{
     ArchQualifier, Dependency, IndexLocation, MultiArch, PackageEntry, Relation, VersionOp, names_any, parse_relations,
-    read_packages_filtered,
+    read_packages_file,
 };
 use crate::{AptError, DpkgVersion, Error, Result};
 
@@ -224,8 +225,6 @@ impl<'a> Pool<'a> {
         prefilter: impl FnMut(&str) -> bool,
         keep: impl FnMut(&crate::apt::deb822::Paragraph<'_>) -> bool,
     ) -> Result<Vec<PackageEntry>> {
-        let open =
-            |path: &Path| std::fs::File::open(path).map_err(|e| Error::io(format!("opening {}", path.display()), e));
         if self.plain[i].is_none()
             && let Some(plain) = &loc.uncompressed
             && let Ok(digest) = format!("sha256:{}", plain.sha256).parse::<Digest>()
@@ -241,7 +240,7 @@ impl<'a> Pool<'a> {
             if !self.layout.has_blob(&digest) {
                 // Decompress once, keeping the text.
                 let mut writer = self.layout.blob_writer()?;
-                let entries = read_packages_filtered(open(path)?, loc, url, prefilter, Some(&mut writer), keep)?;
+                let entries = read_packages_file(path, loc, url, cores(), prefilter, Some(&mut writer), keep)?;
                 let descriptor = Descriptor::new(MediaType::Other(INDEX_TEXT.into()), digest.clone(), plain.size);
                 match writer.finish_expected(&descriptor) {
                     Ok(()) => {}
@@ -270,9 +269,9 @@ impl<'a> Pool<'a> {
         }
         Ok(match &self.plain[i] {
             Some((plain_loc, plain_path)) => {
-                read_packages_filtered(open(plain_path)?, plain_loc, url, prefilter, None, keep)?
+                read_packages_file(plain_path, plain_loc, url, cores(), prefilter, None, keep)?
             }
-            None => read_packages_filtered(open(path)?, loc, url, prefilter, None, keep)?,
+            None => read_packages_file(path, loc, url, cores(), prefilter, None, keep)?,
         })
     }
 }
