@@ -10,14 +10,15 @@
 # cold (an empty blob cache each run, like the peer) and warm (.debs cached).
 # Goals (issue 9): <= 0.1x the peer's wall time; our peak RSS < 64 MiB.
 # Last run (`bash benches/patch-vs-peer.sh 3`, 18 packages incl. perl and tzdata, the
-# 2-core machine otherwise idle): ours 2.72 s cold / 1.44 s warm, peer 17.61 s -> ratio
-# 0.15 cold / 0.08 warm (goal <= 0.1: met warm, NOT met cold); our peak RSS 57.3 MiB
-# (peer 97.8 MiB). Before this round: 3.64 / 2.62 s (0.20 / 0.14). What changed: the patch
-# layer is gzipped on both cores (1 MiB blocks), the .debs' data archives are decompressed
-# ahead on both cores, .debs download four at a time, and the base layer's index comes from
-# the layer index cache in a warm run (0.4 s). A cold run still decompresses the 9 MB
-# Packages.xz of bookworm main (~0.5 s, one xz block at a time), indexes the 65 MB base
-# layer (~0.45 s) and pulls it, before any package work can start.
+# 2-core machine otherwise idle): ours 2.21 s cold / 1.33 s warm, peer 17.11 s -> ratio
+# 0.13 cold / 0.08 warm (goal <= 0.1: met warm, NOT met cold); our peak RSS 56.7 MiB
+# (peer 97.9 MiB). Before this round: 2.72 / 1.44 s (0.15 / 0.08). What changed: the
+# Packages.xz of bookworm main (two 24 MiB xz blocks) is decompressed one block a core
+# (0.7 -> 0.4 s), and the .debs' data archives are decompressed largest first. Where a
+# cold run's time goes now (perf, 2.3 s in all): pull 0.15 s; indexing the 65 MB base
+# layer 0.45 s (gzip inflate on one core, the bound); Packages 0.4 s; .deb data 0.6 s (both
+# cores); the 80 MB patch layer gzipped 0.7 s (both cores); push 0.1 s. Each phase needs
+# the one before it (sources and keys come from the image, the layer's entries are sorted).
 # Usage: benches/patch-vs-peer.sh [RUNS]     (needs root, mmdebstrap, skopeo, umoci)
 set -euo pipefail
 cd "$(dirname "$0")/.."
