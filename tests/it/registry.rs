@@ -716,6 +716,79 @@ fn interrupted_blob_download_resumes_with_range() {
     assert_same_blobs(&example_layout(), &out);
 }
 
+/// `harden` of `src` into a new layout (`out`, tag `t`) with `home`: the run and the layout.
+fn harden_into(home: &Home, src: &str, out: &Path) -> Run {
+    home.oci_harden(&["harden", "-q", "--rules", "builtin:strict", src, &oci_ref(out, Some("t"))])
+}
+
+/// `harden` reads a registry image's layer while it downloads (`Session::open_streaming`):
+/// a connection dropped mid-layer is resumed with a `Range` request under the reader, and
+/// the hardened image is byte for byte the one a harden without faults makes.
+#[test]
+fn harden_reads_a_layer_as_it_downloads_through_a_dropped_connection() {
+    let registry = registry_with_example();
+    // The reference: the same source name (it is recorded in the labels), no faults.
+    let proxy = FaultProxy::start(&registry.host(), FaultPlan::none());
+    let reference = tempdir();
+    let run = harden_into(&Home::new(), &proxy.image("alpine:3.20"), &reference.path().join("h"));
+    assert_eq!(run.code, Some(0), "{}", run.describe());
+    proxy.take_traffic();
+
+    proxy.set_plan(FaultPlan::none().drop_blob_bodies(256 << 10, 1));
+    let home = Home::new();
+    let tmp = tempdir();
+    let out = tmp.path().join("h");
+    let run = harden_into(&home, &proxy.image("alpine:3.20"), &out);
+    let traffic = proxy.traffic();
+    assert_eq!(run.code, Some(0), "{}\n--- proxy\n{}", run.describe(), traffic.describe());
+    assert_eq!(traffic.faults().len(), 1, "the proxy did not drop the layer:\n{}", traffic.describe());
+    let (layer, _) = example_layer();
+    let resumed = traffic.of(Route::BlobGet).into_iter().any(|e| {
+        e.digest().as_deref() == Some(&layer) && e.range.as_deref().is_some_and(|r| !r.starts_with("bytes=0-"))
+    });
+    assert!(resumed, "no Range request resumed the layer:\n{}", traffic.describe());
+    assert_eq!(tagged(&out, "t")["digest"], tagged(&reference.path().join("h"), "t")["digest"]);
+    assert_same_blobs(&reference.path().join("h"), &out);
+    // The layer is in the cache, whole and verified, as after a pull.
+    assert!(home.cache().join("oci-harden/blobs/sha256").join(layer.trim_start_matches("sha256:")).is_file());
+}
+
+/// A layer that fails while `harden` reads it as it downloads (one byte flipped by the
+/// proxy, after the manifest and config were cached by an `inspect`) fails the run as a
+/// digest mismatch naming the layer; the destination is not created and the cache holds no
+/// unverified blob. A later run without faults hardens it.
+#[test]
+fn a_corrupted_layer_read_as_it_downloads_fails_harden_and_writes_nothing() {
+    let registry = registry_with_example();
+    let proxy = FaultProxy::start(&registry.host(), FaultPlan::none());
+    let home = Home::new();
+    let run = home.oci_harden(&["inspect", &proxy.image("alpine:3.20")]);
+    assert_eq!(run.code, Some(0), "{}", run.describe());
+    proxy.set_plan(FaultPlan::none().corrupt_blobs(FOREVER));
+    let tmp = tempdir();
+    let out = tmp.path().join("h");
+    let run = harden_into(&home, &proxy.image("alpine:3.20"), &out);
+    let traffic = proxy.take_traffic();
+    let (layer, _) = example_layer();
+    assert!(
+        traffic.0.iter().any(|e| e.fault == Some(Fault::Corrupted) && e.digest().as_deref() == Some(&layer)),
+        "the layer was not corrupted:\n{}",
+        traffic.describe()
+    );
+    // The download's error, not what reading the damaged bytes ran into.
+    let stderr = assert_fails(run, &[&layer, "digest mismatch"]);
+    assert!(!out.exists(), "the destination was created:\n{stderr}");
+    assert!(
+        !home.cache().join("oci-harden/blobs/sha256").join(layer.trim_start_matches("sha256:")).exists(),
+        "the corrupted layer entered the cache"
+    );
+    assert_cache_verified(&home.cache().join("oci-harden/blobs"));
+
+    proxy.set_plan(FaultPlan::none());
+    let run = harden_into(&home, &proxy.image("alpine:3.20"), &out);
+    assert_eq!(run.code, Some(0), "{}", run.describe());
+}
+
 /// 429 with `Retry-After` is retried no sooner than the registry asks: on the first two
 /// requests (`Retry-After: 1`, whatever they are, `/v2/` included) the copy succeeds and
 /// takes at least about a second; on a blob download (`Retry-After: 2`) at least about two,

@@ -272,7 +272,6 @@ pub fn harden(args: HardenArgs) -> Result<ExitCode> {
             return Ok(ExitCode::SUCCESS);
         }
     }
-    let source = crate::remote::open_to_rewrite(&session, &args.source)?;
     // The hardened image is built in the blob cache, then written to the destination.
     let layout = session.cache()?.clone();
     let mut options = HardenOptions::default();
@@ -283,26 +282,31 @@ pub fn harden(args: HardenArgs) -> Result<ExitCode> {
     // The rules again on each result (a full read of the image): shown, and reported.
     options.evaluate_after =
         !args.quiet || args.report.is_some() || args.attach.wants(hardener::AttachmentKind::Report);
-    if args.dry_run {
-        for planned in hardener::plan(&source, &rules, &options)? {
-            writeln!(
-                out,
-                "{} ({}): {} patch layer entries",
-                planned.digest,
-                planned.platform.map(|p| p.to_string()).unwrap_or_default(),
-                planned.entries.len()
-            )?;
-            for e in &planned.entries {
-                writeln!(out, "  {} {}/{} {}", e.meta.mode_string(), e.meta.uid, e.meta.gid, e.path)?;
+    // A registry image's layers download while they are read (see `Session::open_streaming`).
+    let hardened = session.open_streaming(&args.source, |source| -> Result<Option<hardener::HardenOutcome>> {
+        if args.dry_run {
+            for planned in hardener::plan(source, &rules, &options)? {
+                writeln!(
+                    out,
+                    "{} ({}): {} patch layer entries",
+                    planned.digest,
+                    planned.platform.map(|p| p.to_string()).unwrap_or_default(),
+                    planned.entries.len()
+                )?;
+                for e in &planned.entries {
+                    writeln!(out, "  {} {}/{} {}", e.meta.mode_string(), e.meta.uid, e.meta.gid, e.path)?;
+                }
+                for edit in &planned.config {
+                    writeln!(out, "  config: {edit:?}")?;
+                }
             }
-            for edit in &planned.config {
-                writeln!(out, "  config: {edit:?}")?;
-            }
+            return Ok(None);
         }
-        return Ok(ExitCode::SUCCESS);
-    }
-    let hardened = hardener::harden_source(&source, &rules, &layout, &options)
-        .with_context(|| format!("hardening {}", args.source))?;
+        let hardened = hardener::harden_source(source, &rules, &layout, &options)
+            .with_context(|| format!("hardening {}", args.source))?;
+        Ok(Some(hardened))
+    })?;
+    let Some(hardened) = hardened else { return Ok(ExitCode::SUCCESS) };
     if !args.quiet {
         for image in &hardened.images {
             let Some(after) = &image.after else { continue };

@@ -176,40 +176,44 @@ pub fn run(args: Run) -> Result<ExitCode> {
         bail!("patch needs a destination (or --dry-run)");
     }
     let session = args.registry.session(progress(args.quiet));
-    let source = crate::remote::open_to_rewrite(&session, &args.source)?;
     let layout = session.cache()?.clone();
     let options = job_options(&args, &session)?;
     let mut out = std::io::stdout().lock();
-    if args.dry_run {
-        let images = hardener::plan_patch(&source, &layout, &options)?;
-        for image in &images {
-            print_plan(&mut out, image)?;
+    // A registry image's layers download while they are read (see `Session::open_streaming`).
+    let job = session.open_streaming(&args.source, |source| -> Result<Option<hardener::PatchJob>> {
+        if args.dry_run {
+            let images = hardener::plan_patch(source, &layout, &options)?;
+            for image in &images {
+                print_plan(&mut out, image)?;
+            }
+            if let Some(path) = &args.report {
+                let report = hardener::plan_report(&args.source.to_string(), &images);
+                oci_core::write_atomic(path, &serde_json::to_vec_pretty(&report)?, oci_core::FileMode::Public)
+                    .with_context(|| format!("writing {}", path.display()))?;
+            }
+            return Ok(None);
         }
-        if let Some(path) = &args.report {
-            let report = hardener::plan_report(&args.source.to_string(), &images);
-            oci_core::write_atomic(path, &serde_json::to_vec_pretty(&report)?, oci_core::FileMode::Public)
-                .with_context(|| format!("writing {}", path.display()))?;
+        // A report, VEX document, runtime profile or attachment asked for is work wanted
+        // (written from the patch itself).
+        let outputs = args.report.is_some()
+            || args.vex.is_some()
+            || args.attach.any()
+            || args.profile.as_ref().is_some_and(crate::harden_cmd::ProfileArgs::wanted);
+        if let (Some(destination), false, false) = (&args.destination, args.force, outputs) {
+            let freshness =
+                hardener::patch_freshness(&session, source, destination, args.rules.as_ref(), &layout, &options)
+                    .with_context(|| format!("comparing {destination} with {}", args.source))?;
+            if let hardener::Freshness::UpToDate { digest } = freshness {
+                writeln!(out, "up to date: {destination} {digest}")?;
+                out.flush()?;
+                return Ok(None);
+            }
         }
-        return Ok(ExitCode::SUCCESS);
-    }
-    // A report, VEX document, runtime profile or attachment asked for is work wanted (written
-    // from the patch itself).
-    let outputs = args.report.is_some()
-        || args.vex.is_some()
-        || args.attach.any()
-        || args.profile.as_ref().is_some_and(crate::harden_cmd::ProfileArgs::wanted);
-    if let (Some(destination), false, false) = (&args.destination, args.force, outputs) {
-        let freshness =
-            hardener::patch_freshness(&session, &source, destination, args.rules.as_ref(), &layout, &options)
-                .with_context(|| format!("comparing {destination} with {}", args.source))?;
-        if let hardener::Freshness::UpToDate { digest } = freshness {
-            writeln!(out, "up to date: {destination} {digest}")?;
-            out.flush()?;
-            return Ok(ExitCode::SUCCESS);
-        }
-    }
-    let job = hardener::patch_job(&source, args.rules.as_ref(), &layout, &options)
-        .with_context(|| format!("patching {}", args.source))?;
+        let job = hardener::patch_job(source, args.rules.as_ref(), &layout, &options)
+            .with_context(|| format!("patching {}", args.source))?;
+        Ok(Some(job))
+    })?;
+    let Some(job) = job else { return Ok(ExitCode::SUCCESS) };
     if !args.quiet {
         print_job(&mut out, &job)?;
     }

@@ -107,13 +107,6 @@ pub fn open_whole(session: &Session, reference: &Reference, platforms: &[Platfor
     })
 }
 
-/// Opens `reference` for writing a new image from it (`harden`, `patch`): every image of an
-/// index is pulled, also those of platforms not chosen, because the new index keeps them and
-/// its destination needs their blobs.
-pub fn open_to_rewrite(session: &Session, reference: &Reference) -> Result<ImageSource> {
-    open_whole(session, reference, &[])
-}
-
 /// Opens `reference` as far as its manifests and configs (a registry image: those pulled
 /// into the cache, no layer), for comparing digests before any real work.
 pub fn open_metadata(session: &Session, reference: &Reference, platforms: &[Platform]) -> Result<ImageSource> {

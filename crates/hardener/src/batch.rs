@@ -554,11 +554,11 @@ fn harden_one(session: &Session, job: &BatchJob, force: bool) -> Result<Done> {
         }
     };
     // Every platform is pulled: the new index keeps those not chosen, and its destination
-    // needs their blobs.
-    let source = session.open(&job.src, &[], PullScope::Everything)?;
+    // needs their blobs. The layers download while they are read.
     let options =
         HardenOptions { platforms: job.platforms.clone(), base_name: base_name(&job.src), evaluate_after: true };
-    let outcome = harden_source(&source, &rules, session.cache()?, &options)?;
+    let cache = session.cache()?;
+    let outcome = session.open_streaming(&job.src, |source| harden_source(source, &rules, cache, &options))?;
     let digest = session.write(&outcome.result, &job.dst, &CopyOptions::default())?.digest;
     let before = outcome.images.iter().map(|i| failing(&i.hardened.before)).sum();
     let after = outcome.images.iter().filter_map(|i| i.after.as_ref()).map(failing).sum();
@@ -577,9 +577,6 @@ fn harden_one(session: &Session, job: &BatchJob, force: bool) -> Result<Done> {
 
 fn patch_one(session: &Session, job: &BatchJob, force: bool) -> Result<Done> {
     let rules = job.rules.as_deref().map(RuleSet::load).transpose()?;
-    // Every platform is pulled: the new index keeps those not chosen, and its destination
-    // needs their blobs.
-    let source = session.open(&job.src, &[], PullScope::Everything)?;
     let selection = match job.upgrade {
         UpgradeKind::All => UpgradeSelection::All,
         UpgradeKind::Vulnerable => {
@@ -593,15 +590,23 @@ fn patch_one(session: &Session, job: &BatchJob, force: bool) -> Result<Done> {
     options.patch.scripts = ScriptPolicy::Refuse;
     options.patch.base_name = base_name(&job.src);
     let layout = session.cache()?;
-    let (previous, reason) = if force {
-        (None, Some("forced".to_owned()))
-    } else {
-        match patch_freshness(session, &source, &job.dst, rules.as_ref(), layout, &options)? {
-            Freshness::UpToDate { digest } => return Ok(up_to_date(digest)),
-            other => stale(other),
-        }
+    // Every platform is pulled: the new index keeps those not chosen, and its destination
+    // needs their blobs. The layers download while they are read.
+    let done = session.open_streaming(&job.src, |source| -> Result<std::result::Result<_, Done>> {
+        let (previous, reason) = if force {
+            (None, Some("forced".to_owned()))
+        } else {
+            match patch_freshness(session, source, &job.dst, rules.as_ref(), layout, &options)? {
+                Freshness::UpToDate { digest } => return Ok(Err(up_to_date(digest))),
+                other => stale(other),
+            }
+        };
+        Ok(Ok((previous, reason, patch_job(source, rules.as_ref(), layout, &options)?)))
+    })?;
+    let (previous, reason, patched) = match done {
+        Ok(parts) => parts,
+        Err(up_to_date) => return Ok(up_to_date),
     };
-    let patched = patch_job(&source, rules.as_ref(), layout, &options)?;
     let digest = session.write(&patched.outcome.result, &job.dst, &CopyOptions::default())?.digest;
     let rules_before: usize =
         patched.outcome.images.iter().filter_map(|i| i.patched.before.as_ref()).map(failing).sum();

@@ -107,6 +107,11 @@ impl AtomicFile {
         &self.target
     }
 
+    /// Another descriptor of the temporary file, for reading what was flushed so far.
+    pub(crate) fn reopen(&self) -> std::io::Result<File> {
+        self.tmp.as_file().try_clone()
+    }
+
     /// The temporary file, for a caller that fills it by path (`fs::copy`).
     pub(crate) fn temp_path(&self) -> &Path {
         self.tmp.path()

@@ -273,9 +273,16 @@ impl ImageSource {
 
 /// Blobs from a layout, else from another source (see [`ImageSource::derived`]).
 #[derive(Debug)]
-struct FallbackBlobs {
+pub(crate) struct FallbackBlobs {
     primary: OciLayout,
     secondary: Arc<dyn BlobSource>,
+}
+
+impl FallbackBlobs {
+    #[cfg_attr(not(feature = "registry"), allow(dead_code))]
+    pub(crate) fn new(primary: OciLayout, secondary: Arc<dyn BlobSource>) -> FallbackBlobs {
+        FallbackBlobs { primary, secondary }
+    }
 }
 
 impl BlobSource for FallbackBlobs {

@@ -519,6 +519,13 @@ impl BlobWriter {
         self.out.written()
     }
 
+    /// Another descriptor of the file being written, for reading what was flushed so far
+    /// (a blob read while it downloads).
+    #[cfg_attr(not(feature = "registry"), allow(dead_code))]
+    pub(crate) fn reader(&mut self) -> io::Result<File> {
+        self.out.get_mut().reopen()
+    }
+
     /// Commits the blob under the digest of what was written.
     pub fn finish(self) -> Result<(Digest, u64)> {
         let (tmp, digest, size) = self.out.finish();

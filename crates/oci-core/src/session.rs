@@ -147,6 +147,78 @@ impl Session {
         Ok(source.with_index_cache(self.index_cache()))
     }
 
+    /// Opens `reference` whole, as [`Session::open`] with [`PullScope::Everything`] and
+    /// every platform, and runs `work` on it — but a registry image's layers download while
+    /// `work` reads them: its manifests and configs are pulled first, then the layers the
+    /// cache lacks are fetched in image order on the session's runtime, and a layer `work`
+    /// opens before it is complete is read from the cache's temporary file as far as it is
+    /// written (verified by its digest as it is read, as always), so decompressing the first
+    /// layer overlaps its own download and the next ones'. Returns once `work` has returned
+    /// and every download has ended: then every layer is in the cache, as after
+    /// [`Session::open`] (blobs `work` wrote that name them read from there). A download
+    /// that failed fails the call, with its own error rather than `work`'s (reading the
+    /// layer failed because of it), and any read of its layer. A local reference is opened
+    /// in place and given to `work`.
+    ///
+    /// # Errors
+    /// Those of [`Session::open`], of the downloads, and `work`'s.
+    pub fn open_streaming<T, E: From<Error>>(
+        &self,
+        reference: &Reference,
+        work: impl FnOnce(&ImageSource) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E> {
+        let Reference::Registry(name) = reference else {
+            return work(&self.open(reference, &[], PullScope::Everything)?);
+        };
+        let remote = self.remote()?;
+        let (source, layers) = remote.runtime.block_on(crate::registry::pull_deferring_layers(
+            &remote.registry,
+            name,
+            &remote.cache,
+            &[],
+            Arc::clone(&self.progress),
+        ))?;
+        let feeds: std::collections::HashMap<Digest, Arc<crate::registry::Feed>> =
+            layers.iter().map(|d| (d.digest.clone(), Arc::default())).collect();
+        let streaming = Arc::new(crate::registry::FeedBlobs { feeds: feeds.clone(), name: name.to_string() });
+        let source = ImageSource::from_parts(
+            reference.clone(),
+            Arc::new(crate::image::FallbackBlobs::new(remote.cache.clone(), streaming)),
+            source.top().clone(),
+            *source.limits(),
+        )
+        .with_index_cache(self.index_cache());
+        let progress = Arc::clone(&self.progress);
+        std::thread::scope(|scope| {
+            let fetching = std::thread::Builder::new().name("fetch-layers".into()).spawn_scoped(scope, || {
+                remote.runtime.block_on(crate::registry::fetch_feeding(
+                    &remote.registry,
+                    name,
+                    &remote.cache,
+                    layers,
+                    &feeds,
+                    &progress,
+                ))
+            });
+            let fetching = match fetching {
+                Ok(handle) => handle,
+                Err(e) => {
+                    // No thread: end the feeds (nothing reads them) and pull as before.
+                    drop(crate::registry::FinishAll(&feeds, format!("no thread to fetch the layers: {e}")));
+                    return work(&self.open(reference, &[], PullScope::Everything)?);
+                }
+            };
+            let worked = work(&source);
+            let fetched = fetching.join().unwrap_or_else(|_| {
+                Err(Error::Invalid { what: format!("pulling {name}"), reason: "the fetching thread panicked".into() })
+            });
+            // A failed download is the cause of whatever reading its layer ran into (a
+            // tampered blob reads as a corrupt archive before its digest is complete).
+            fetched?;
+            worked
+        })
+    }
+
     /// The layer index cache the sources it opens use, if [`SessionOptions::index_cache`].
     pub fn index_cache(&self) -> Option<crate::IndexCache> {
         self.options.index_cache.then(|| crate::IndexCache::new(self.options.cache_dir.join(crate::INDEX_CACHE_DIR)))

@@ -606,8 +606,41 @@ impl Registry {
         layout: &OciLayout,
         progress: &dyn Progress,
     ) -> Result<TransferOutcome> {
+        self.fetch_blob_feeding(name, desc, layout, progress, None).await
+    }
+
+    /// [`Registry::fetch_blob`], letting `feed`'s readers read the blob as it is written
+    /// (see `feed.rs`); the feed ends with the download, either way.
+    pub(crate) async fn fetch_blob_feeding(
+        &self,
+        name: &ImageName,
+        desc: &Descriptor,
+        layout: &OciLayout,
+        progress: &dyn Progress,
+        feed: Option<&super::feed::Feed>,
+    ) -> Result<TransferOutcome> {
+        let result = self.fetch_blob_inner(name, desc, layout, progress, feed).await;
+        if let Some(feed) = feed {
+            feed.finish(result.as_ref().map(|_| ()).map_err(ToString::to_string));
+        }
+        result
+    }
+
+    async fn fetch_blob_inner(
+        &self,
+        name: &ImageName,
+        desc: &Descriptor,
+        layout: &OciLayout,
+        progress: &dyn Progress,
+        feed: Option<&super::feed::Feed>,
+    ) -> Result<TransferOutcome> {
         use futures_util::StreamExt;
         if layout.has_blob(&desc.digest) {
+            if let Some(feed) = feed {
+                // Cached meanwhile (another process): readers read it from there.
+                feed.start(layout.open_blob_file(&desc.digest)?);
+                feed.advance(desc.size);
+            }
             progress.finished(desc, &TransferOutcome::Cached);
             return Ok(TransferOutcome::Cached);
         }
@@ -623,7 +656,17 @@ impl Registry {
         let http = self.http(&ctx)?;
         let policy = self.options.retry;
         progress.started(desc, false);
+        // Readers of the feed read what is flushed: at least every FEED_STEP bytes.
+        const FEED_STEP: u64 = 256 << 10;
+        let start_feed = |writer: &mut crate::BlobWriter| -> std::io::Result<()> {
+            if let Some(feed) = feed {
+                feed.start(writer.reader()?);
+            }
+            Ok(())
+        };
         let mut writer = layout.blob_writer()?;
+        start_feed(&mut writer).map_err(|e| Error::io("reading back a blob being fetched", e))?;
+        let mut fed = 0u64;
         let mut attempt = 1;
         let mut reauthenticated = false;
         loop {
@@ -640,6 +683,8 @@ impl Registry {
                     200 => {
                         if offset > 0 {
                             writer = layout.blob_writer().map_err(|e| (None, None, e.to_string()))?;
+                            start_feed(&mut writer).map_err(|e| (None, None, e.to_string()))?;
+                            fed = 0;
                         }
                         if let Some(len) = response.content_length()
                             && len != desc.size
@@ -661,6 +706,8 @@ impl Registry {
                             .and_then(|v| v.parse::<u64>().ok());
                         if start != Some(offset) {
                             writer = layout.blob_writer().map_err(|e| (None, None, e.to_string()))?;
+                            start_feed(&mut writer).map_err(|e| (None, None, e.to_string()))?;
+                            fed = 0;
                             return Err((Some(206), None, "the registry answered another range than asked".into()));
                         }
                     }
@@ -674,6 +721,13 @@ impl Registry {
                     }
                     writer.write_all(&bytes).map_err(|e| (None, None, format!("writing to the cache: {e}")))?;
                     progress.advanced(desc, bytes.len() as u64);
+                    if let Some(feed) = feed
+                        && (writer.written() - fed >= FEED_STEP || writer.written() == desc.size)
+                    {
+                        writer.flush().map_err(|e| (None, None, format!("writing to the cache: {e}")))?;
+                        fed = writer.written();
+                        feed.advance(fed);
+                    }
                 }
                 if writer.written() != desc.size {
                     return Err((

@@ -15,6 +15,8 @@ mod body;
 #[cfg(feature = "registry")]
 mod client;
 #[cfg(feature = "registry")]
+mod feed;
+#[cfg(feature = "registry")]
 mod locations;
 #[cfg(feature = "registry")]
 mod referrers;
@@ -28,13 +30,15 @@ mod transfer;
 #[cfg(feature = "registry")]
 pub use client::{Registry, RegistryOptions};
 #[cfg(feature = "registry")]
+pub(crate) use feed::{Feed, FeedBlobs, FinishAll};
+#[cfg(feature = "registry")]
 pub use referrers::{COSIGN_TAG_SUFFIXES, copy_referrers, copy_signature_tags, list_referrers, push_referrer};
 #[cfg(feature = "registry")]
 pub use retry::RetryPolicy;
 #[cfg(feature = "registry")]
-pub(crate) use transfer::pull_tracking;
-#[cfg(feature = "registry")]
 pub use transfer::{Progress, PullScope, TransferOutcome, TransferStats, fetch_image_layers, pull, push};
+#[cfg(feature = "registry")]
+pub(crate) use transfer::{fetch_feeding, pull_deferring_layers, pull_tracking};
 
 use crate::OciLayout;
 

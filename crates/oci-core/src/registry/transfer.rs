@@ -125,6 +125,63 @@ pub(crate) async fn pull_tracking(
     scope: PullScope,
     progress: Arc<dyn Progress>,
 ) -> Result<(ImageSource, TransferStats, HashSet<Digest>)> {
+    let (source, stats, fresh, _) = pull_inner(registry, name, cache, platforms, scope, false, progress).await?;
+    Ok((source, stats, fresh))
+}
+
+/// [`pull`] of everything but the layers, which are returned (those the cache lacks, in
+/// image order) for the caller to fetch while it reads them ([`fetch_feeding`]).
+pub(crate) async fn pull_deferring_layers(
+    registry: &Registry,
+    name: &ImageName,
+    cache: &OciLayout,
+    platforms: &[Platform],
+    progress: Arc<dyn Progress>,
+) -> Result<(ImageSource, Vec<Descriptor>)> {
+    let (source, _, _, layers) =
+        pull_inner(registry, name, cache, platforms, PullScope::Everything, true, progress).await?;
+    Ok((source, layers))
+}
+
+/// Fetches `blobs` into `cache` as a pull does, `jobs` at a time in their order, each
+/// feeding the readers of its entry in `feeds` as it is written. Every feed is ended when
+/// this returns, whatever happened.
+pub(crate) async fn fetch_feeding(
+    registry: &Registry,
+    name: &ImageName,
+    cache: &OciLayout,
+    blobs: Vec<Descriptor>,
+    feeds: &std::collections::HashMap<Digest, Arc<super::feed::Feed>>,
+    progress: &Arc<dyn Progress>,
+) -> Result<TransferStats> {
+    let _ending = super::feed::FinishAll(feeds, "the download of the image's layers stopped".into());
+    let jobs = registry.options().jobs.max(1);
+    let results: Vec<(Descriptor, TransferOutcome)> = futures_util::stream::iter(blobs)
+        .map(|d| async move {
+            let feed = feeds.get(&d.digest).map(|f| &**f);
+            let outcome = registry.fetch_blob_feeding(name, &d, cache, &**progress, feed).await?;
+            Ok::<_, Error>((d, outcome))
+        })
+        .buffered(jobs)
+        .try_collect()
+        .await?;
+    let mut stats = TransferStats::default();
+    for (d, o) in &results {
+        stats.record(d, o);
+    }
+    Ok(stats)
+}
+
+async fn pull_inner(
+    registry: &Registry,
+    name: &ImageName,
+    cache: &OciLayout,
+    platforms: &[Platform],
+    scope: PullScope,
+    defer_layers: bool,
+    progress: Arc<dyn Progress>,
+) -> Result<(ImageSource, TransferStats, HashSet<Digest>, Vec<Descriptor>)> {
+    let mut deferred: Vec<Descriptor> = Vec::new();
     let top = registry.get_manifest(name, &name.reference()).await?;
     cache.write_blob(top.bytes())?;
     let limits = registry.options().limits;
@@ -176,7 +233,13 @@ pub(crate) async fn pull_tracking(
                 });
                 for d in wanted {
                     if !d.media_type.is_non_distributable() && seen.insert(d.digest.clone()) {
-                        blobs.push(d.clone());
+                        if defer_layers && d.digest != m.config.digest {
+                            if !cache.has_blob(&d.digest) {
+                                deferred.push(d.clone());
+                            }
+                        } else {
+                            blobs.push(d.clone());
+                        }
                     }
                 }
             }
@@ -189,7 +252,7 @@ pub(crate) async fn pull_tracking(
     }
     let source =
         ImageSource::from_parts(Reference::Registry(name.clone()), Arc::new(cache.clone()), top.descriptor(), limits);
-    Ok((source, stats, fresh))
+    Ok((source, stats, fresh, deferred))
 }
 
 /// Fetches the layers of `image` (read from the cache after a [`PullScope::Metadata`]
