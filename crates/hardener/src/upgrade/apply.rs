@@ -135,6 +135,80 @@ pub struct FileCounts {
 }
 
 /// Which database the image has.
+/// Which packages' lists name each path (dpkg's `info/*.list`, or a distroless
+/// `status.d` package's `md5sums` paths), kept in step with the lists it indexes.
+struct Owners {
+    by_path: std::collections::HashMap<String, Vec<String>>,
+}
+
+impl Owners {
+    fn of(lists: &BTreeMap<String, Vec<String>>) -> Owners {
+        let mut by_path: std::collections::HashMap<String, Vec<String>> = std::collections::HashMap::new();
+        for (key, paths) in lists {
+            for path in paths {
+                by_path.entry(path.clone()).or_default().push(key.clone());
+            }
+        }
+        Owners { by_path }
+    }
+
+    /// Whether a list other than those of `own` names `path`.
+    fn listed_by_other(&self, path: &str, own: &BTreeSet<&str>) -> bool {
+        self.by_path.get(path).is_some_and(|keys| keys.iter().any(|k| !own.contains(k.as_str())))
+    }
+
+    /// Replaces (or, with `None`, removes) the list of `key`.
+    fn set(&mut self, lists: &mut BTreeMap<String, Vec<String>>, key: &str, paths: Option<Vec<String>>) {
+        if let Some(old) = lists.remove(key) {
+            for path in &old {
+                if let Some(keys) = self.by_path.get_mut(path) {
+                    keys.retain(|k| k != key);
+                }
+            }
+        }
+        if let Some(paths) = paths {
+            for path in &paths {
+                let keys = self.by_path.entry(path.clone()).or_default();
+                if !keys.iter().any(|k| k == key) {
+                    keys.push(key.to_owned());
+                }
+            }
+            lists.insert(key.to_owned(), paths);
+        }
+    }
+
+    /// Removes `taken` from the lists that name them, except those `skip` accepts; returns
+    /// the keys of the lists that lost a path.
+    fn take(
+        &mut self,
+        lists: &mut BTreeMap<String, Vec<String>>,
+        taken: &[String],
+        skip: impl Fn(&str) -> bool,
+    ) -> BTreeSet<String> {
+        let mut losers: BTreeSet<String> = BTreeSet::new();
+        for path in taken {
+            if let Some(keys) = self.by_path.get_mut(path) {
+                keys.retain(|k| {
+                    if skip(k) || !lists.contains_key(k) {
+                        return true;
+                    }
+                    losers.insert(k.clone());
+                    false
+                });
+            }
+        }
+        if !losers.is_empty() {
+            let taken: std::collections::HashSet<&str> = taken.iter().map(String::as_str).collect();
+            for key in &losers {
+                if let Some(paths) = lists.get_mut(key) {
+                    paths.retain(|p| !taken.contains(p.as_str()));
+                }
+            }
+        }
+        losers
+    }
+}
+
 enum Db {
     /// `var/lib/dpkg/status` and `info/`.
     Full { status: String, lists: BTreeMap<String, Vec<String>> },
@@ -181,6 +255,11 @@ pub fn apply_upgrades(fs: &MergedFs, plan: &UpgradePlan, policy: ScriptPolicy) -
     // Other packages whose lists lost files to a planned package.
     let mut taken_over: BTreeSet<String> = BTreeSet::new();
     let mut reports = Vec::new();
+    // Who lists each path, kept in step with the lists (one lookup a path, instead of a set
+    // of every other package's paths built for each package).
+    let mut owners = Owners::of(match &db {
+        Db::Full { lists, .. } | Db::Distroless { lists, .. } => lists,
+    });
 
     // The packages' data archives are decompressed ahead, on the other cores, while the
     // ones before them are placed here in plan order (their data waits in files).
@@ -227,17 +306,8 @@ pub fn apply_upgrades(fs: &MergedFs, plan: &UpgradePlan, policy: ScriptPolicy) -
                 (Some(p.name.clone()), lists.get(&p.name).cloned().unwrap_or_default(), Vec::new())
             }
         };
-        let lists = match &db {
-            Db::Full { lists, .. } | Db::Distroless { lists, .. } => lists,
-        };
         let own: BTreeSet<&str> = [Some(key.as_str()), old_key.as_deref()].into_iter().flatten().collect();
-        let mut owned_elsewhere: BTreeSet<&str> = BTreeSet::new();
-        for (k, paths) in lists {
-            if !own.contains(k.as_str()) {
-                owned_elsewhere.extend(paths.iter().map(String::as_str));
-            }
-        }
-        let others = |path: &str| owned_elsewhere.contains(path);
+        let others = |path: &str| owners.listed_by_other(path, &own);
         let name = p.name.clone();
         let divert = |raw: &str| {
             diversions
@@ -346,24 +416,17 @@ pub fn apply_upgrades(fs: &MergedFs, plan: &UpgradePlan, policy: ScriptPolicy) -
                     db_removed.remove(path);
                 }
                 if let Some(old) = &old_key {
-                    lists.remove(old);
+                    owners.set(lists, old, None);
                 }
                 // Files taken over from another package leave its list, as dpkg rewrites
                 // it (unpack.c, write_filelist_except).
-                let taken: BTreeSet<&str> = files.non_dirs.iter().map(String::as_str).collect();
-                for (other, paths) in lists.iter_mut() {
-                    // Instances of the same package (`Multi-Arch: same`) share files.
-                    if other.split(':').next() == Some(p.name.as_str()) {
-                        continue;
-                    }
-                    let before = paths.len();
-                    paths.retain(|p| !taken.contains(p.as_str()));
-                    if paths.len() != before {
-                        taken_over.insert(other.clone());
-                    }
+                // Instances of the same package (`Multi-Arch: same`) share files.
+                let same = |other: &str| other.split(':').next() == Some(p.name.as_str());
+                for other in owners.take(lists, &files.non_dirs, same) {
+                    taken_over.insert(other);
                 }
                 taken_over.remove(&key);
-                lists.insert(key.clone(), listed);
+                owners.set(lists, &key, Some(listed));
             }
             Db::Distroless { files: names, lists } => {
                 let file = names.get(&p.name).cloned().unwrap_or_else(|| p.name.clone());
@@ -380,7 +443,7 @@ pub fn apply_upgrades(fs: &MergedFs, plan: &UpgradePlan, policy: ScriptPolicy) -
                     );
                 }
                 names.insert(p.name.clone(), file);
-                lists.insert(p.name.clone(), files.listed.iter().filter(|l| *l != "/.").cloned().collect());
+                owners.set(lists, &p.name, Some(files.listed.iter().filter(|l| *l != "/.").cloned().collect()));
             }
         }
 
