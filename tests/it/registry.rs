@@ -753,6 +753,24 @@ fn harden_reads_a_layer_as_it_downloads_through_a_dropped_connection() {
     assert!(home.cache().join("oci-harden/blobs/sha256").join(layer.trim_start_matches("sha256:")).is_file());
 }
 
+/// `ls` (like `scan`, `check`, `sbom`, `export`) of a registry image builds its merged
+/// filesystem while the layer downloads (`Session::stream_layers`): through a connection
+/// dropped mid-layer and resumed, it lists exactly what `ls` of the local image lists.
+#[test]
+fn ls_reads_a_layer_as_it_downloads_through_a_dropped_connection() {
+    let registry = registry_with_example();
+    let proxy = FaultProxy::start(&registry.host(), FaultPlan::none().drop_blob_bodies(256 << 10, 1));
+    let home = Home::new();
+    let run = home.oci_harden(&["ls", "-l", &proxy.image("alpine:3.20"), "/"]);
+    let traffic = proxy.traffic();
+    assert_eq!(run.code, Some(0), "{}\n--- proxy\n{}", run.describe(), traffic.describe());
+    assert_eq!(traffic.faults().len(), 1, "the proxy did not drop the layer:\n{}", traffic.describe());
+    let local = Home::new().oci_harden(&["ls", "-l", &example(), "/"]);
+    assert_eq!(local.code, Some(0), "{}", local.describe());
+    assert!(run.stdout.iter().filter(|&&b| b == b'\n').count() > 10, "{}", run.describe());
+    assert_eq!(run.stdout, local.stdout);
+}
+
 /// A layer that fails while `harden` reads it as it downloads (one byte flipped by the
 /// proxy, after the manifest and config were cached by an `inspect`) fails the run as a
 /// digest mismatch naming the layer; the destination is not created and the cache holds no

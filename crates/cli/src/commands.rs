@@ -13,7 +13,7 @@ use oci_core::{
 use serde_json::{Value, json};
 
 use crate::output::{human_bytes, timestamp};
-use crate::remote::{RegistryArgs, fetch_layers, open_source, progress};
+use crate::remote::{RegistryArgs, open_source, progress, with_layers};
 
 /// Output format for commands that report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -299,8 +299,7 @@ pub fn ls(args: LsArgs) -> Result<ExitCode> {
     let platforms: Vec<Platform> = args.platform.iter().cloned().collect();
     let (source, remote) = open_source(&args.reference, &args.registry, &platforms, PullScope::Metadata)?;
     let image = source.image(args.platform.as_ref())?;
-    fetch_layers(remote.as_ref(), &args.reference, &image)?;
-    let fs = merged(&image)?;
+    let fs = with_layers(remote.as_ref(), &args.reference, &image, merged)?;
     let dir = args.path.as_deref().unwrap_or("/");
     let mut out = stdout();
     let mut any = dir.trim_matches('/').is_empty();
@@ -340,8 +339,7 @@ pub fn export(args: ExportArgs) -> Result<ExitCode> {
     let platforms: Vec<Platform> = args.platform.iter().cloned().collect();
     let (source, remote) = open_source(&args.reference, &args.registry, &platforms, PullScope::Metadata)?;
     let image = source.image(args.platform.as_ref())?;
-    fetch_layers(remote.as_ref(), &args.reference, &image)?;
-    let fs = merged(&image)?;
+    let fs = with_layers(remote.as_ref(), &args.reference, &image, merged)?;
     if args.output == Path::new("-") {
         let mut out = stdout();
         oci_core::export(&fs, &mut out)?;

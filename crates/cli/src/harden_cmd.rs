@@ -9,7 +9,7 @@ use clap::{Args, ValueEnum};
 use hardener::{CheckReport, Evaluation, HardenOptions, RuleSet, RuleSeverity, RuleStatus};
 use oci_core::{CopyOptions, Image, Platform, PullScope, Reference};
 
-use crate::remote::{RegistryArgs, fetch_layers, open_source, progress};
+use crate::remote::{RegistryArgs, open_source, progress, with_layers};
 
 /// Report formats of `check` and `harden`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -199,8 +199,7 @@ pub fn check(args: CheckArgs) -> Result<ExitCode> {
     let platforms: Vec<Platform> = args.platform.iter().cloned().collect();
     let (source, remote) = open_source(&args.reference, &args.registry, &platforms, PullScope::Metadata)?;
     let image = source.image(args.platform.as_ref())?;
-    fetch_layers(remote.as_ref(), &args.reference, &image)?;
-    let evaluation = evaluate_image(&image, &rules)?;
+    let evaluation = with_layers(remote.as_ref(), &args.reference, &image, |image| evaluate_image(image, &rules))?;
     let mut out = std::io::stdout().lock();
     match args.format {
         RulesFormat::Json => {

@@ -116,12 +116,18 @@ pub fn open_metadata(session: &Session, reference: &Reference, platforms: &[Plat
     })
 }
 
-/// Makes sure the layers of `image` are local (a no-op for local references).
-pub fn fetch_layers(session: Option<&Session>, reference: &Reference, image: &oci_core::Image) -> Result<()> {
-    if let (Some(session), Reference::Registry(name)) = (session, reference) {
-        session.ensure_layers(reference, image).with_context(|| format!("pulling the layers of {name}"))?;
+/// Runs `work` on `image` with its layers local: a registry image's layers download while
+/// `work` reads them ([`Session::stream_layers`]); a local reference's image as it is.
+pub fn with_layers<T>(
+    session: Option<&Session>,
+    reference: &Reference,
+    image: &oci_core::Image,
+    work: impl FnOnce(&oci_core::Image) -> Result<T>,
+) -> Result<T> {
+    match (session, reference) {
+        (Some(session), Reference::Registry(_)) => session.stream_layers(reference, image, work),
+        _ => work(image),
     }
-    Ok(())
 }
 
 /// Progress for blob transfers: bars on a terminal, a line per blob otherwise, nothing

@@ -12,7 +12,7 @@ use hardener::{
 };
 use oci_core::{Platform, PullScope, Reference};
 
-use crate::remote::{RegistryArgs, fetch_layers, open_source};
+use crate::remote::{RegistryArgs, open_source, with_layers};
 
 /// Report formats of `scan`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -87,8 +87,9 @@ pub fn sbom(args: SbomArgs) -> Result<ExitCode> {
     let platforms: Vec<Platform> = args.platform.iter().cloned().collect();
     let (source, remote) = open_source(&args.reference, &args.registry, &platforms, PullScope::Metadata)?;
     let image = source.image(args.platform.as_ref())?;
-    fetch_layers(remote.as_ref(), &args.reference, &image)?;
-    let report = hardener::inventory_report(&args.reference.to_string(), &image, &today())?;
+    let report = with_layers(remote.as_ref(), &args.reference, &image, |image| {
+        Ok(hardener::inventory_report(&args.reference.to_string(), image, &today())?)
+    })?;
     for w in &report.warnings {
         crate::style::warn(w);
     }
@@ -148,9 +149,9 @@ pub fn scan(args: ScanArgs) -> Result<ExitCode> {
             let platforms: Vec<Platform> = args.platform.iter().cloned().collect();
             let (source, remote) = open_source(reference, &args.registry, &platforms, PullScope::Metadata)?;
             let image = source.image(args.platform.as_ref())?;
-            fetch_layers(remote.as_ref(), reference, &image)?;
-            let mut report = hardener::scan_with_db_dir(&reference.to_string(), &image, &dir, &today())
-                .map_err(|e| advised(e, false))?;
+            let mut report = with_layers(remote.as_ref(), reference, &image, |image| {
+                hardener::scan_with_db_dir(&reference.to_string(), image, &dir, &today()).map_err(|e| advised(e, false))
+            })?;
             if let Some(stale) = info.staleness(args.max_db_age_days, std::time::SystemTime::now()) {
                 report.warnings.push(format!("{stale}: run `oci-harden db update`"));
             }

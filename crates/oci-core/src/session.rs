@@ -178,16 +178,64 @@ impl Session {
             &[],
             Arc::clone(&self.progress),
         ))?;
+        let source = source.with_index_cache(self.index_cache());
+        self.feeding(name, layers, &source, work, || self.open(reference, &[], PullScope::Everything))
+    }
+
+    /// Runs `work` on `image` (opened from `reference` by [`Session::open`] with
+    /// [`PullScope::Metadata`]) with its layers local, as [`Session::ensure_layers`] then
+    /// `work` would, but the layers the cache lacks download while `work` reads them (see
+    /// [`Session::open_streaming`]; `work` gets the same image, reading through the
+    /// downloads). For a local reference, `work` runs on `image` as it is.
+    ///
+    /// # Errors
+    /// Those of the downloads (first: see [`Session::open_streaming`]), and `work`'s.
+    pub fn stream_layers<T, E: From<Error>>(
+        &self,
+        reference: &Reference,
+        image: &Image,
+        work: impl FnOnce(&Image) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E> {
+        let Reference::Registry(name) = reference else { return work(image) };
+        let remote = self.remote()?;
+        let layers: Vec<Descriptor> = image
+            .layers()
+            .into_iter()
+            .map(|l| l.descriptor)
+            .filter(|d| !d.media_type.is_non_distributable() && !remote.cache.has_blob(&d.digest))
+            .collect();
+        if layers.is_empty() {
+            return work(image);
+        }
+        let on_image = |source: &ImageSource| work(&source.image_at(image.descriptor())?);
+        self.feeding(name, layers, image.source(), on_image, || {
+            self.ensure_layers(reference, image)?;
+            Ok(image.source().clone())
+        })
+    }
+
+    /// Fetches `layers` of `name` on the runtime while `work` runs on `source` reading
+    /// them through the downloads; with no thread to fetch on, `fallback` gives a source
+    /// whose layers are local and `work` runs on it.
+    fn feeding<T, E: From<Error>>(
+        &self,
+        name: &ImageName,
+        layers: Vec<Descriptor>,
+        source: &ImageSource,
+        work: impl FnOnce(&ImageSource) -> std::result::Result<T, E>,
+        fallback: impl FnOnce() -> Result<ImageSource>,
+    ) -> std::result::Result<T, E> {
+        let remote = self.remote()?;
         let feeds: std::collections::HashMap<Digest, Arc<crate::registry::Feed>> =
             layers.iter().map(|d| (d.digest.clone(), Arc::default())).collect();
         let streaming = Arc::new(crate::registry::FeedBlobs { feeds: feeds.clone(), name: name.to_string() });
         let source = ImageSource::from_parts(
-            reference.clone(),
+            source.reference().clone(),
             Arc::new(crate::image::FallbackBlobs::new(remote.cache.clone(), streaming)),
             source.top().clone(),
             *source.limits(),
         )
-        .with_index_cache(self.index_cache());
+        .with_index_cache(source.index_cache().cloned());
         let progress = Arc::clone(&self.progress);
         std::thread::scope(|scope| {
             let fetching = std::thread::Builder::new().name("fetch-layers".into()).spawn_scoped(scope, || {
@@ -203,9 +251,9 @@ impl Session {
             let fetching = match fetching {
                 Ok(handle) => handle,
                 Err(e) => {
-                    // No thread: end the feeds (nothing reads them) and pull as before.
+                    // No thread: end the feeds (nothing reads them) and fetch first.
                     drop(crate::registry::FinishAll(&feeds, format!("no thread to fetch the layers: {e}")));
-                    return work(&self.open(reference, &[], PullScope::Everything)?);
+                    return work(&fallback()?);
                 }
             };
             let worked = work(&source);
