@@ -138,39 +138,55 @@ pub struct FileCounts {
 /// Which packages' lists name each path (dpkg's `info/*.list`, or a distroless
 /// `status.d` package's `md5sums` paths), kept in step with the lists it indexes.
 struct Owners {
-    by_path: std::collections::HashMap<String, Vec<String>>,
+    /// Path → the lists naming it, as indexes into `keys` (compact: an image's lists name
+    /// tens of thousands of paths).
+    by_path: std::collections::HashMap<Box<str>, Vec<u32>>,
+    keys: Vec<String>,
 }
 
 impl Owners {
     fn of(lists: &BTreeMap<String, Vec<String>>) -> Owners {
-        let mut by_path: std::collections::HashMap<String, Vec<String>> = std::collections::HashMap::new();
+        let mut owners = Owners { by_path: std::collections::HashMap::new(), keys: Vec::new() };
         for (key, paths) in lists {
+            let k = owners.key(key);
             for path in paths {
-                by_path.entry(path.clone()).or_default().push(key.clone());
+                owners.by_path.entry(path.as_str().into()).or_default().push(k);
             }
         }
-        Owners { by_path }
+        owners
+    }
+
+    /// The index of `key`, added when new.
+    fn key(&mut self, key: &str) -> u32 {
+        match self.keys.iter().position(|k| k == key) {
+            Some(i) => i as u32,
+            None => {
+                self.keys.push(key.to_owned());
+                (self.keys.len() - 1) as u32
+            }
+        }
     }
 
     /// Whether a list other than those of `own` names `path`.
     fn listed_by_other(&self, path: &str, own: &BTreeSet<&str>) -> bool {
-        self.by_path.get(path).is_some_and(|keys| keys.iter().any(|k| !own.contains(k.as_str())))
+        self.by_path.get(path).is_some_and(|keys| keys.iter().any(|&k| !own.contains(self.keys[k as usize].as_str())))
     }
 
     /// Replaces (or, with `None`, removes) the list of `key`.
     fn set(&mut self, lists: &mut BTreeMap<String, Vec<String>>, key: &str, paths: Option<Vec<String>>) {
+        let k = self.key(key);
         if let Some(old) = lists.remove(key) {
             for path in &old {
-                if let Some(keys) = self.by_path.get_mut(path) {
-                    keys.retain(|k| k != key);
+                if let Some(keys) = self.by_path.get_mut(path.as_str()) {
+                    keys.retain(|&o| o != k);
                 }
             }
         }
         if let Some(paths) = paths {
             for path in &paths {
-                let keys = self.by_path.entry(path.clone()).or_default();
-                if !keys.iter().any(|k| k == key) {
-                    keys.push(key.to_owned());
+                let keys = self.by_path.entry(path.as_str().into()).or_default();
+                if !keys.contains(&k) {
+                    keys.push(k);
                 }
             }
             lists.insert(key.to_owned(), paths);
@@ -187,12 +203,13 @@ impl Owners {
     ) -> BTreeSet<String> {
         let mut losers: BTreeSet<String> = BTreeSet::new();
         for path in taken {
-            if let Some(keys) = self.by_path.get_mut(path) {
-                keys.retain(|k| {
-                    if skip(k) || !lists.contains_key(k) {
+            if let Some(keys) = self.by_path.get_mut(path.as_str()) {
+                keys.retain(|&k| {
+                    let key = &self.keys[k as usize];
+                    if skip(key) || !lists.contains_key(key) {
                         return true;
                     }
-                    losers.insert(k.clone());
+                    losers.insert(key.clone());
                     false
                 });
             }
