@@ -9,16 +9,21 @@
 # (those `patch --upgrade all --dry-run` plans). Prints medians, the ratio and peak RSS;
 # cold (an empty blob cache each run, like the peer) and warm (.debs cached).
 # Goals (issue 9): <= 0.1x the peer's wall time; our peak RSS < 64 MiB.
-# Last run (`bash benches/patch-vs-peer.sh 3`, 18 packages incl. perl and tzdata, the
-# 2-core machine otherwise idle): ours 2.21 s cold / 1.33 s warm, peer 17.11 s -> ratio
-# 0.13 cold / 0.08 warm (goal <= 0.1: met warm, NOT met cold); our peak RSS 56.7 MiB
-# (peer 97.9 MiB). Before this round: 2.72 / 1.44 s (0.15 / 0.08). What changed: the
-# Packages.xz of bookworm main (two 24 MiB xz blocks) is decompressed one block a core
-# (0.7 -> 0.4 s), and the .debs' data archives are decompressed largest first. Where a
-# cold run's time goes now (perf, 2.3 s in all): pull 0.15 s; indexing the 65 MB base
-# layer 0.45 s (gzip inflate on one core, the bound); Packages 0.4 s; .deb data 0.6 s (both
-# cores); the 80 MB patch layer gzipped 0.7 s (both cores); push 0.1 s. Each phase needs
-# the one before it (sources and keys come from the image, the layer's entries are sorted).
+# Last runs (`bash benches/patch-vs-peer.sh 3`, 18 packages incl. perl and tzdata, the
+# 2-core machine otherwise idle; two runs an hour apart): ours 2.21 / 2.41 s cold, 1.33 /
+# 1.44 s warm, peer 17.11 / 17.38 s -> ratio 0.13 / 0.14 cold, 0.08 warm (goal <= 0.1: met
+# warm, NOT met cold); our peak RSS 56.7 / 58.5 MiB (peer 97.9 MiB). The spread between runs
+# is as large as the last changes: side by side (old and new binary alternating, 4 runs
+# each) the layers read while they download and the path owners index gave 2.26 -> 2.20 s.
+# Before this round: 2.72 / 1.44 s (0.15 / 0.08). What changed: the Packages.xz of
+# bookworm main (two 24 MiB xz blocks) is decompressed one block a core (0.7 -> 0.4 s); the
+# base layer is indexed while it downloads; the .debs' data archives are decompressed
+# largest first; placing files looks their owners up in one index. Where a cold run's time
+# goes now (perf, 2.3 s in all): pull and index of the 65 MB base layer 0.55 s (gzip inflate
+# on one core, the bound); Packages 0.4 s; .deb downloads 0.1 s; .deb data 0.45 s (both
+# cores); placing files and the database 0.15 s (one core); the 80 MB patch layer gzipped
+# 0.6 s (both cores); push 0.1 s. Each phase needs the one before it (sources and keys come
+# from the image, the layer's entries are sorted).
 # Usage: benches/patch-vs-peer.sh [RUNS]     (needs root, mmdebstrap, skopeo, umoci)
 set -euo pipefail
 cd "$(dirname "$0")/.."
