@@ -771,6 +771,35 @@ fn ls_reads_a_layer_as_it_downloads_through_a_dropped_connection() {
     assert_eq!(run.stdout, local.stdout);
 }
 
+/// When the work given to `Session::open_streaming` fails before opening a layer, that
+/// layer's download is stopped: the call returns the work's error, and the cache holds the
+/// layer whole or not at all (no temporary file). The same session then opens it whole.
+#[test]
+fn a_failed_streaming_work_stops_the_downloads_it_never_read() {
+    let registry = registry_with_example();
+    let cache = tempdir();
+    let options = oci_core::SessionOptions { cache_dir: cache.path().to_path_buf(), ..Default::default() };
+    let session = oci_core::Session::new(options);
+    let reference: oci_core::Reference = registry.image("alpine:3.20").parse().expect("a reference");
+    type Failure = Box<dyn std::error::Error + Send + Sync>;
+    let failed: Result<(), Failure> = session.open_streaming(&reference, |_| Err("the work failed".into()));
+    assert_eq!(failed.expect_err("the work's error").to_string(), "the work failed");
+    let (layer, _) = example_layer();
+    let blobs = cache.path().join("blobs/sha256");
+    for entry in fs::read_dir(&blobs).expect("the cache's blobs") {
+        let path = entry.expect("an entry").path();
+        let name = path.file_name().expect("a name").to_string_lossy().into_owned();
+        assert!(is_sha256_hex(&name), "a temporary file was left: {}", path.display());
+        assert_eq!(sha256_hex(&fs::read(&path).expect("a blob")), name, "{} is partial", path.display());
+    }
+    let whole = session.open_streaming(&reference, |source| -> Result<_, oci_core::Error> {
+        let image = source.image(None)?;
+        Ok(oci_core::MergedFs::build(&image)?.walk("/").count())
+    });
+    assert!(whole.expect("opened whole") > 10);
+    assert!(blobs.join(layer.trim_start_matches("sha256:")).is_file(), "the layer is cached after a full read");
+}
+
 /// A layer that fails while `harden` reads it as it downloads (one byte flipped by the
 /// proxy, after the manifest and config were cached by an `inspect`) fails the run as a
 /// digest mismatch naming the layer; the destination is not created and the cache holds no

@@ -106,9 +106,9 @@ pub enum Error {
         reason: String,
     },
     /// A layer could not be read as a tar stream.
-    #[error("corrupt layer {layer}: {source}")]
+    #[error("corrupt {layer}: {source}")]
     CorruptLayer {
-        /// The layer concerned.
+        /// The layer concerned, as messages name it (`layer sha256:… (0 of image sha256:…)`).
         layer: String,
         /// The underlying error.
         #[source]

@@ -157,8 +157,10 @@ impl Session {
     /// and every download has ended: then every layer is in the cache, as after
     /// [`Session::open`] (blobs `work` wrote that name them read from there). A download
     /// that failed fails the call, with its own error rather than `work`'s (reading the
-    /// layer failed because of it), and any read of its layer. A local reference is opened
-    /// in place and given to `work`.
+    /// layer failed because of it), and any read of its layer. When `work` fails, the
+    /// downloads of layers it never opened stop (they are not cached) and the call returns
+    /// once those it was reading have ended. A local reference is opened in place and given
+    /// to `work`.
     ///
     /// # Errors
     /// Those of [`Session::open`], of the downloads, and `work`'s.
@@ -257,6 +259,12 @@ impl Session {
                 }
             };
             let worked = work(&source);
+            if worked.is_err() {
+                // Layers nothing has opened will not be read: stop fetching them.
+                for feed in feeds.values() {
+                    feed.stop_if_unread();
+                }
+            }
             let fetched = fetching.join().unwrap_or_else(|_| {
                 Err(Error::Invalid { what: format!("pulling {name}"), reason: "the fetching thread panicked".into() })
             });

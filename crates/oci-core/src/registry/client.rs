@@ -606,11 +606,14 @@ impl Registry {
         layout: &OciLayout,
         progress: &dyn Progress,
     ) -> Result<TransferOutcome> {
-        self.fetch_blob_feeding(name, desc, layout, progress, None).await
+        self.fetch_blob_feeding(name, desc, layout, progress, None)
+            .await?
+            .ok_or_else(|| Error::Invalid { what: format!("fetching blob {}", desc.digest), reason: "stopped".into() })
     }
 
     /// [`Registry::fetch_blob`], letting `feed`'s readers read the blob as it is written
-    /// (see `feed.rs`); the feed ends with the download, either way.
+    /// (see `feed.rs`); the feed ends with the download, either way. `None` when the feed
+    /// asked the download to stop (nothing is kept).
     pub(crate) async fn fetch_blob_feeding(
         &self,
         name: &ImageName,
@@ -618,10 +621,14 @@ impl Registry {
         layout: &OciLayout,
         progress: &dyn Progress,
         feed: Option<&super::feed::Feed>,
-    ) -> Result<TransferOutcome> {
+    ) -> Result<Option<TransferOutcome>> {
         let result = self.fetch_blob_inner(name, desc, layout, progress, feed).await;
         if let Some(feed) = feed {
-            feed.finish(result.as_ref().map(|_| ()).map_err(ToString::to_string));
+            feed.finish(match &result {
+                Ok(Some(_)) => Ok(()),
+                Ok(None) => Err(format!("the download of blob {} was stopped", desc.digest)),
+                Err(e) => Err(e.to_string()),
+            });
         }
         result
     }
@@ -633,7 +640,8 @@ impl Registry {
         layout: &OciLayout,
         progress: &dyn Progress,
         feed: Option<&super::feed::Feed>,
-    ) -> Result<TransferOutcome> {
+    ) -> Result<Option<TransferOutcome>> {
+        let stopped = || feed.is_some_and(super::feed::Feed::stopped);
         use futures_util::StreamExt;
         if layout.has_blob(&desc.digest) {
             if let Some(feed) = feed {
@@ -642,7 +650,7 @@ impl Registry {
                 feed.advance(desc.size);
             }
             progress.finished(desc, &TransferOutcome::Cached);
-            return Ok(TransferOutcome::Cached);
+            return Ok(Some(TransferOutcome::Cached));
         }
         self.authenticate(name, false).await?;
         let ctx = Ctx::new(name, format!("fetching blob {}", desc.digest)).on(format!("blobs/{}", desc.digest), false);
@@ -670,6 +678,9 @@ impl Registry {
         let mut attempt = 1;
         let mut reauthenticated = false;
         loop {
+            if stopped() {
+                return Ok(None);
+            }
             let offset = writer.written();
             let mut request = self.with_probe_auth(&ctx, http.get(&url));
             if offset > 0 {
@@ -715,6 +726,9 @@ impl Registry {
                 }
                 let mut body = response.bytes_stream();
                 while let Some(chunk) = body.next().await {
+                    if stopped() {
+                        return Err((Some(1), None, "stopped".into()));
+                    }
                     let bytes = chunk.map_err(|e| (None, None, self.transport(&e)))?;
                     if writer.written() + bytes.len() as u64 > desc.size {
                         return Err((Some(0), None, format!("more bytes than the {} the descriptor says", desc.size)));
@@ -743,6 +757,9 @@ impl Registry {
                 Ok(()) => break,
                 Err(e) => e,
             };
+            if status == Some(1) {
+                return Ok(None);
+            }
             if status == Some(0) {
                 return Err(Error::SizeMismatch {
                     what: format!("blob {} from {}/{}", desc.digest, name.registry(), name.repository()),
@@ -787,7 +804,7 @@ impl Registry {
         })?;
         let outcome = TransferOutcome::Downloaded(size);
         progress.finished(desc, &outcome);
-        Ok(outcome)
+        Ok(Some(outcome))
     }
 
     fn with_probe_auth(&self, ctx: &Ctx<'_>, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {

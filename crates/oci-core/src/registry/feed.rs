@@ -14,6 +14,7 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, Read};
 use std::os::unix::fs::FileExt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use crate::image::BlobSource;
@@ -24,6 +25,10 @@ use crate::{Descriptor, Digest, Result};
 pub(crate) struct Feed {
     state: Mutex<FeedState>,
     changed: Condvar,
+    /// Set when a reader opened the blob.
+    opened: AtomicBool,
+    /// Set when the download should stop: nothing will read the blob.
+    stopped: AtomicBool,
 }
 
 #[derive(Debug, Default)]
@@ -55,6 +60,20 @@ impl Feed {
         self.changed.notify_all();
     }
 
+    /// Asks the download to stop when no reader has opened the blob (the work that would
+    /// read it failed); a blob being read is left to finish, so that its own error, if any,
+    /// is known.
+    pub(crate) fn stop_if_unread(&self) {
+        if !self.opened.load(Ordering::SeqCst) {
+            self.stopped.store(true, Ordering::SeqCst);
+        }
+    }
+
+    /// Whether the download should stop.
+    pub(crate) fn stopped(&self) -> bool {
+        self.stopped.load(Ordering::SeqCst)
+    }
+
     /// The download ended: the blob is in the cache (`Ok`), or failed. The first call
     /// counts.
     pub(crate) fn finish(&self, result: std::result::Result<(), String>) {
@@ -81,6 +100,7 @@ impl BlobSource for FeedBlobs {
                 reason: format!("neither in the cache nor being fetched from {}", self.name),
             });
         };
+        feed.opened.store(true, Ordering::SeqCst);
         Ok(Box::new(FeedReader { feed: Arc::clone(feed), pos: 0 }))
     }
 
@@ -164,6 +184,22 @@ mod tests {
         reader.read_to_end(&mut got).unwrap();
         writer.join().unwrap();
         assert_eq!(got, b"hello world");
+    }
+
+    #[test]
+    fn only_downloads_nobody_reads_are_stopped() {
+        let digest = |c: char| format!("sha256:{}", c.to_string().repeat(64)).parse::<Digest>().unwrap();
+        let (read, unread) = (Arc::new(Feed::default()), Arc::new(Feed::default()));
+        let blobs = FeedBlobs {
+            feeds: HashMap::from([(digest('a'), Arc::clone(&read)), (digest('b'), Arc::clone(&unread))]),
+            name: "r/x".into(),
+        };
+        let desc = Descriptor::new(crate::MediaType::OciLayerGzip, digest('a'), 1);
+        let _reader = blobs.open_blob(&desc).unwrap();
+        read.stop_if_unread();
+        unread.stop_if_unread();
+        assert!(!read.stopped(), "a blob being read is left to finish");
+        assert!(unread.stopped());
     }
 
     #[test]

@@ -144,8 +144,9 @@ pub(crate) async fn pull_deferring_layers(
 }
 
 /// Fetches `blobs` into `cache` as a pull does, `jobs` at a time in their order, each
-/// feeding the readers of its entry in `feeds` as it is written. Every feed is ended when
-/// this returns, whatever happened.
+/// feeding the readers of its entry in `feeds` as it is written; a download its feed asks
+/// to stop stops (nothing kept, no error). Every feed is ended when this returns, whatever
+/// happened.
 pub(crate) async fn fetch_feeding(
     registry: &Registry,
     name: &ImageName,
@@ -156,7 +157,7 @@ pub(crate) async fn fetch_feeding(
 ) -> Result<TransferStats> {
     let _ending = super::feed::FinishAll(feeds, "the download of the image's layers stopped".into());
     let jobs = registry.options().jobs.max(1);
-    let results: Vec<(Descriptor, TransferOutcome)> = futures_util::stream::iter(blobs)
+    let results: Vec<(Descriptor, Option<TransferOutcome>)> = futures_util::stream::iter(blobs)
         .map(|d| async move {
             let feed = feeds.get(&d.digest).map(|f| &**f);
             let outcome = registry.fetch_blob_feeding(name, &d, cache, &**progress, feed).await?;
@@ -167,7 +168,9 @@ pub(crate) async fn fetch_feeding(
         .await?;
     let mut stats = TransferStats::default();
     for (d, o) in &results {
-        stats.record(d, o);
+        if let Some(o) = o {
+            stats.record(d, o);
+        }
     }
     Ok(stats)
 }
