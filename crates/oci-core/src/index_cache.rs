@@ -56,6 +56,12 @@ impl IndexCache {
         self.dir.join(diff_id.hex())
     }
 
+    /// Whether an index of the layer `diff_id` is there (whole or not: [`IndexCache::load`]
+    /// says).
+    pub(crate) fn has(&self, diff_id: &Digest) -> bool {
+        self.path(diff_id).is_file()
+    }
+
     /// The entries of the layer `diff_id` (blob `digest`), when a whole, verified index of
     /// it is there.
     pub(crate) fn load(&self, digest: &Digest, diff_id: &Digest) -> Option<Vec<IndexedEntry>> {

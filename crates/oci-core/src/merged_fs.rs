@@ -145,22 +145,64 @@ impl MergedFs {
         // one whose index lacks the bytes of a file `capture` now selects is read again (all
         // from the start, since replaying it changed the tree), capturing those files and
         // the ones its index held, and its index stored anew.
+        //
+        // Layers the cache lacks, after the first, are indexed on the other cores while the
+        // ones before them are read here (each on its own, with no lower layer: a file whose
+        // path a lower layer's symlink changes is then found missing when replayed, and its
+        // layer read again here).
+        let layers = image.layers();
+        let alone: Vec<usize> = layers.iter().skip(1).filter(|l| !cache.has(&l.diff_id)).map(|l| l.index).collect();
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).saturating_sub(1).min(alone.len());
+        let ahead = Ahead::new(&alone);
+        std::thread::scope(|scope| {
+            for _ in 0..threads {
+                let (ahead, capture, layers) = (&ahead, &capture, &layers);
+                let spawned = std::thread::Builder::new().name("index-layer".into()).spawn_scoped(scope, move || {
+                    while let Some(i) = ahead.claim() {
+                        // Handed over even if indexing panics, so the build never waits for it.
+                        let mut handover = Handover { ahead, layer: i, record: None };
+                        let layer = &layers[i];
+                        handover.record = index_alone(image, layer, capture).ok();
+                        if let Some(record) = &handover.record {
+                            cache.store(&layer.descriptor.digest, &layer.diff_id, record);
+                        }
+                    }
+                });
+                if spawned.is_err() {
+                    break; // the layers are read here
+                }
+            }
+            let built = MergedFs::build_through(image, &layers, cache, &capture, &ahead);
+            ahead.stop();
+            built
+        })
+    }
+
+    /// The cached build of [`MergedFs::build_capturing_with`], taking the layers `ahead`
+    /// indexes from it.
+    fn build_through(
+        image: &Image,
+        layers: &[Layer],
+        cache: &crate::IndexCache,
+        capture: &Capture,
+        ahead: &Ahead,
+    ) -> Result<MergedFs> {
         let mut reread: BTreeMap<usize, BTreeSet<String>> = BTreeMap::new();
         'build: loop {
             let mut fs = MergedFs::empty(image);
-            for layer in image.layers() {
+            for layer in layers {
                 let held = reread.get(&layer.index);
                 let indexed = match held {
-                    None => cache.load(&layer.descriptor.digest, &layer.diff_id),
+                    None => ahead.take(layer.index).or_else(|| cache.load(&layer.descriptor.digest, &layer.diff_id)),
                     Some(_) => None,
                 };
                 let Some(entries) = indexed else {
                     let mut record = Vec::new();
-                    fs.read_layer(&layer, &capture, held.unwrap_or(&BTreeSet::new()), Some(&mut record))?;
+                    fs.read_layer(layer, capture, held.unwrap_or(&BTreeSet::new()), Some(&mut record))?;
                     cache.store(&layer.descriptor.digest, &layer.diff_id, &record);
                     continue;
                 };
-                if let Some(held) = fs.replay_layer(&layer, entries, &capture)? {
+                if let Some(held) = fs.replay_layer(layer, entries, capture)? {
                     reread.insert(layer.index, held);
                     continue 'build;
                 }
@@ -620,6 +662,122 @@ impl MergedFs {
 
 fn join(dir: &str, name: &str) -> String {
     if dir.is_empty() { name.to_owned() } else { format!("{dir}/{name}") }
+}
+
+/// Indexes `layer` on its own, as [`MergedFs::read_layer`] records it for the cache: every
+/// entry, with the bytes of the regular files `capture` selects by their path as written.
+fn index_alone(image: &Image, layer: &Layer, capture: &Capture) -> Result<Vec<IndexedEntry>> {
+    let stream = image.open_layer(layer)?;
+    let what = format!("layer {} ({} of image {})", layer.descriptor.digest, layer.index, image.digest());
+    let limit = image.source().limits().max_file_bytes;
+    let mut record = Vec::new();
+    read_entries(stream, &what, |entry| {
+        let path = std::mem::take(&mut entry.path);
+        let name = path.rsplit('/').next().unwrap_or(&path);
+        let wanted = entry.meta.kind == EntryKind::File
+            && !name.starts_with(WHITEOUT_PREFIX)
+            && entry.meta.size <= limit
+            && capture(&path, &entry.meta);
+        let content = if wanted {
+            let mut buf = Vec::with_capacity(entry.meta.size as usize);
+            entry
+                .data()
+                .take(limit)
+                .read_to_end(&mut buf)
+                .map_err(|e| Error::io(format!("reading /{path} from {what}"), e))?;
+            Some(Arc::from(buf))
+        } else {
+            None
+        };
+        record.push(IndexedEntry { path, meta: entry.meta.clone(), index: entry.index, content });
+        Ok(())
+    })?;
+    Ok(record)
+}
+
+/// Marks a claimed layer done with what was indexed (nothing, when dropped by a panic).
+struct Handover<'a> {
+    ahead: &'a Ahead,
+    layer: usize,
+    record: Option<Vec<IndexedEntry>>,
+}
+
+impl Drop for Handover<'_> {
+    fn drop(&mut self) {
+        self.ahead.done(self.layer, self.record.take());
+    }
+}
+
+/// Layers indexed on other threads for a build: each is claimed once, by a thread of its
+/// own or, when the build reaches it first, by the build (which then reads it itself).
+struct Ahead {
+    slots: std::sync::Mutex<BTreeMap<usize, Slot>>,
+    changed: std::sync::Condvar,
+}
+
+enum Slot {
+    Waiting,
+    Claimed,
+    /// Indexed (`None`: it failed; the build reads it and reports why).
+    Done(Option<Vec<IndexedEntry>>),
+    Taken,
+}
+
+impl Ahead {
+    fn new(layers: &[usize]) -> Ahead {
+        Ahead {
+            slots: std::sync::Mutex::new(layers.iter().map(|&i| (i, Slot::Waiting)).collect()),
+            changed: std::sync::Condvar::new(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<usize, Slot>> {
+        self.slots.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The next layer waiting, for a thread to index.
+    fn claim(&self) -> Option<usize> {
+        let mut slots = self.lock();
+        let (&i, slot) = slots.iter_mut().find(|(_, s)| matches!(s, Slot::Waiting))?;
+        *slot = Slot::Claimed;
+        Some(i)
+    }
+
+    fn done(&self, i: usize, record: Option<Vec<IndexedEntry>>) {
+        self.lock().insert(i, Slot::Done(record));
+        self.changed.notify_all();
+    }
+
+    /// The index of layer `i` when a thread made it (waiting for it if one is at it);
+    /// `None` when the build is to read it (nobody took it, or indexing it failed).
+    fn take(&self, i: usize) -> Option<Vec<IndexedEntry>> {
+        let mut slots = self.lock();
+        loop {
+            match slots.get_mut(&i) {
+                None | Some(Slot::Taken) => return None,
+                Some(slot @ Slot::Waiting) => {
+                    *slot = Slot::Taken;
+                    return None;
+                }
+                Some(Slot::Claimed) => {
+                    slots = self.changed.wait(slots).unwrap_or_else(std::sync::PoisonError::into_inner);
+                }
+                Some(slot @ Slot::Done(_)) => {
+                    let Slot::Done(record) = std::mem::replace(slot, Slot::Taken) else { unreachable!() };
+                    return record;
+                }
+            }
+        }
+    }
+
+    /// No more layers are to be claimed (the build ended).
+    fn stop(&self) {
+        for slot in self.lock().values_mut() {
+            if matches!(slot, Slot::Waiting) {
+                *slot = Slot::Taken;
+            }
+        }
+    }
 }
 
 #[cfg(test)]
