@@ -153,14 +153,14 @@ impl MergedFs {
         let layers = image.layers();
         let alone: Vec<usize> = layers.iter().skip(1).filter(|l| !cache.has(&l.diff_id)).map(|l| l.index).collect();
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).saturating_sub(1).min(alone.len());
-        let ahead = Ahead::new(&alone);
+        let passes = Passes::new(&alone);
         std::thread::scope(|scope| {
             for _ in 0..threads {
-                let (ahead, capture, layers) = (&ahead, &capture, &layers);
+                let (passes, capture, layers) = (&passes, &capture, &layers);
                 let spawned = std::thread::Builder::new().name("index-layer".into()).spawn_scoped(scope, move || {
-                    while let Some(i) = ahead.claim() {
+                    while let Some(i) = passes.claim() {
                         // Handed over even if indexing panics, so the build never waits for it.
-                        let mut handover = Handover { ahead, layer: i, record: None };
+                        let mut handover = Handover { passes, layer: i, record: None };
                         let layer = &layers[i];
                         handover.record = index_alone(image, layer, capture).ok();
                         if let Some(record) = &handover.record {
@@ -172,20 +172,20 @@ impl MergedFs {
                     break; // the layers are read here
                 }
             }
-            let built = MergedFs::build_through(image, &layers, cache, &capture, &ahead);
-            ahead.stop();
+            let built = MergedFs::build_through(image, &layers, cache, &capture, &passes);
+            passes.stop();
             built
         })
     }
 
-    /// The cached build of [`MergedFs::build_capturing_with`], taking the layers `ahead`
+    /// The cached build of [`MergedFs::build_capturing_with`], taking the layers `passes`
     /// indexes from it.
     fn build_through(
         image: &Image,
         layers: &[Layer],
         cache: &crate::IndexCache,
         capture: &Capture,
-        ahead: &Ahead,
+        passes: &Passes,
     ) -> Result<MergedFs> {
         let mut reread: BTreeMap<usize, BTreeSet<String>> = BTreeMap::new();
         'build: loop {
@@ -193,7 +193,7 @@ impl MergedFs {
             for layer in layers {
                 let held = reread.get(&layer.index);
                 let indexed = match held {
-                    None => ahead.take(layer.index).or_else(|| cache.load(&layer.descriptor.digest, &layer.diff_id)),
+                    None => passes.take(layer.index).or_else(|| cache.load(&layer.descriptor.digest, &layer.diff_id)),
                     Some(_) => None,
                 };
                 let Some(entries) = indexed else {
@@ -697,20 +697,20 @@ fn index_alone(image: &Image, layer: &Layer, capture: &Capture) -> Result<Vec<In
 
 /// Marks a claimed layer done with what was indexed (nothing, when dropped by a panic).
 struct Handover<'a> {
-    ahead: &'a Ahead,
+    passes: &'a Passes,
     layer: usize,
     record: Option<Vec<IndexedEntry>>,
 }
 
 impl Drop for Handover<'_> {
     fn drop(&mut self) {
-        self.ahead.done(self.layer, self.record.take());
+        self.passes.done(self.layer, self.record.take());
     }
 }
 
 /// Layers indexed on other threads for a build: each is claimed once, by a thread of its
 /// own or, when the build reaches it first, by the build (which then reads it itself).
-struct Ahead {
+struct Passes {
     slots: std::sync::Mutex<BTreeMap<usize, Slot>>,
     changed: std::sync::Condvar,
 }
@@ -723,9 +723,9 @@ enum Slot {
     Taken,
 }
 
-impl Ahead {
-    fn new(layers: &[usize]) -> Ahead {
-        Ahead {
+impl Passes {
+    fn new(layers: &[usize]) -> Passes {
+        Passes {
             slots: std::sync::Mutex::new(layers.iter().map(|&i| (i, Slot::Waiting)).collect()),
             changed: std::sync::Condvar::new(),
         }

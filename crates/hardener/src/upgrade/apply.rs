@@ -142,11 +142,13 @@ struct Owners {
     /// tens of thousands of paths).
     by_path: std::collections::HashMap<Box<str>, Vec<u32>>,
     keys: Vec<String>,
+    /// Key → its index in `keys`.
+    index: std::collections::HashMap<String, u32>,
 }
 
 impl Owners {
     fn of(lists: &BTreeMap<String, Vec<String>>) -> Owners {
-        let mut owners = Owners { by_path: std::collections::HashMap::new(), keys: Vec::new() };
+        let mut owners = Owners { by_path: Default::default(), keys: Vec::new(), index: Default::default() };
         for (key, paths) in lists {
             let k = owners.key(key);
             for path in paths {
@@ -158,13 +160,13 @@ impl Owners {
 
     /// The index of `key`, added when new.
     fn key(&mut self, key: &str) -> u32 {
-        match self.keys.iter().position(|k| k == key) {
-            Some(i) => i as u32,
-            None => {
-                self.keys.push(key.to_owned());
-                (self.keys.len() - 1) as u32
-            }
+        if let Some(&i) = self.index.get(key) {
+            return i;
         }
+        let i = self.keys.len() as u32;
+        self.keys.push(key.to_owned());
+        self.index.insert(key.to_owned(), i);
+        i
     }
 
     /// Whether a list other than those of `own` names `path`.

@@ -519,9 +519,8 @@ impl Registry {
         let (mut attempt, mut reauthenticated) = (1, false);
         loop {
             let request = self.with_probe_auth(ctx, http.get(url).header(reqwest::header::ACCEPT, accept));
-            // Err((status, retry-after, message)) = failed.
-            let result: std::result::Result<_, (Option<u16>, Option<Duration>, String)> = async {
-                let response = request.send().await.map_err(|e| (None, None, self.transport(&e)))?;
+            let result: std::result::Result<_, Failed> = async {
+                let response = request.send().await.map_err(|e| Failed::Answer(None, None, self.transport(&e)))?;
                 let status = response.status().as_u16();
                 if status != 200 {
                     let wait = retry_after(response.headers());
@@ -531,23 +530,24 @@ impl Registry {
                         .map(|b| String::from_utf8_lossy(&b).chars().take(300).collect::<String>())
                         .filter(|t| !t.trim().is_empty())
                         .map_or_else(|| format!("HTTP {status}"), |t| t.trim().to_owned());
-                    return Err((Some(status), wait, detail));
+                    return Err(Failed::Answer(Some(status), wait, detail));
                 }
                 let headers = response.headers().clone();
                 match super::body::read_bounded(response, limit).await {
                     Ok(body) => Ok((headers, body)),
-                    Err(super::body::BodyError::TooLarge) => Err((Some(0), None, String::new())),
-                    Err(super::body::BodyError::Transport(e)) => Err((None, None, self.transport(&e))),
+                    Err(super::body::BodyError::TooLarge) => Err(Failed::TooLarge),
+                    Err(super::body::BodyError::Transport(e)) => Err(Failed::Answer(None, None, self.transport(&e))),
                 }
             }
             .await;
             let (status, wait_hint, message) = match result {
                 Ok(done) => return Ok(done),
-                Err(e) => e,
+                Err(Failed::Answer(status, wait_hint, message)) => (status, wait_hint, message),
+                Err(Failed::TooLarge) => {
+                    return Err(Error::TooLarge { what: url.to_owned(), limit, hint: " (Limits::max_json_bytes)" });
+                }
+                Err(Failed::Stopped) => unreachable!("only a fed download stops"),
             };
-            if status == Some(0) {
-                return Err(Error::TooLarge { what: url.to_owned(), limit, hint: " (Limits::max_json_bytes)" });
-            }
             if status == Some(401) && !reauthenticated {
                 reauthenticated = true;
                 self.forget_auth(ctx.name, ctx.push);
@@ -622,7 +622,185 @@ impl Registry {
         progress: &dyn Progress,
         feed: Option<&super::feed::Feed>,
     ) -> Result<Option<TransferOutcome>> {
-        let result = self.fetch_blob_inner(name, desc, layout, progress, feed).await;
+        let result: Result<Option<TransferOutcome>> = async {
+            let stopped = || feed.is_some_and(super::feed::Feed::stopped);
+            use futures_util::StreamExt;
+            if layout.has_blob(&desc.digest) {
+                if let Some(feed) = feed {
+                    // Cached meanwhile (another process): readers read it from there.
+                    feed.start(layout.open_blob_file(&desc.digest)?);
+                    feed.advance(desc.size);
+                }
+                progress.finished(desc, &TransferOutcome::Cached);
+                return Ok(Some(TransferOutcome::Cached));
+            }
+            self.authenticate(name, false).await?;
+            let ctx =
+                Ctx::new(name, format!("fetching blob {}", desc.digest)).on(format!("blobs/{}", desc.digest), false);
+            let host = name.registry();
+            let url = format!(
+                "{}://{host}/v2/{}/blobs/{}",
+                if self.is_plain_http(host) { "http" } else { "https" },
+                name.repository(),
+                desc.digest
+            );
+            let http = self.http(&ctx)?;
+            let policy = self.options.retry;
+            progress.started(desc, false);
+            // Readers of the feed read what is flushed: at least every FEED_STEP bytes.
+            const FEED_STEP: u64 = 256 << 10;
+            let start_feed = |writer: &mut crate::BlobWriter| -> std::io::Result<()> {
+                if let Some(feed) = feed {
+                    feed.start(writer.reader()?);
+                }
+                Ok(())
+            };
+            let mut writer = layout.blob_writer()?;
+            start_feed(&mut writer).map_err(|e| Error::io("reading back a blob being fetched", e))?;
+            let mut fed = 0u64;
+            let mut attempt = 1;
+            let mut reauthenticated = false;
+            loop {
+                if stopped() {
+                    return Ok(None);
+                }
+                let offset = writer.written();
+                let mut request = self.with_probe_auth(&ctx, http.get(&url));
+                if offset > 0 {
+                    request = request.header(reqwest::header::RANGE, format!("bytes={offset}-"));
+                }
+                let result: std::result::Result<(), Failed> = async {
+                    let response = request.send().await.map_err(|e| Failed::Answer(None, None, self.transport(&e)))?;
+                    let status = response.status().as_u16();
+                    match status {
+                        200 => {
+                            if offset > 0 {
+                                writer = layout.blob_writer().map_err(|e| Failed::Answer(None, None, e.to_string()))?;
+                                start_feed(&mut writer).map_err(|e| Failed::Answer(None, None, e.to_string()))?;
+                                fed = 0;
+                            }
+                            if let Some(len) = response.content_length()
+                                && len != desc.size
+                            {
+                                return Err(Failed::Answer(
+                                    Some(200),
+                                    None,
+                                    format!("the registry announced {len} bytes, the descriptor says {}", desc.size),
+                                ));
+                            }
+                        }
+                        206 => {
+                            let start = response
+                                .headers()
+                                .get(reqwest::header::CONTENT_RANGE)
+                                .and_then(|v| v.to_str().ok())
+                                .and_then(|v| v.strip_prefix("bytes "))
+                                .and_then(|v| v.split('-').next())
+                                .and_then(|v| v.parse::<u64>().ok());
+                            if start != Some(offset) {
+                                writer = layout.blob_writer().map_err(|e| Failed::Answer(None, None, e.to_string()))?;
+                                start_feed(&mut writer).map_err(|e| Failed::Answer(None, None, e.to_string()))?;
+                                fed = 0;
+                                return Err(Failed::Answer(
+                                    Some(206),
+                                    None,
+                                    "the registry answered another range than asked".into(),
+                                ));
+                            }
+                        }
+                        _ => {
+                            return Err(Failed::Answer(
+                                Some(status),
+                                retry_after(response.headers()),
+                                format!("HTTP {status}"),
+                            ));
+                        }
+                    }
+                    let mut body = response.bytes_stream();
+                    while let Some(chunk) = body.next().await {
+                        if stopped() {
+                            return Err(Failed::Stopped);
+                        }
+                        let bytes = chunk.map_err(|e| Failed::Answer(None, None, self.transport(&e)))?;
+                        if writer.written() + bytes.len() as u64 > desc.size {
+                            return Err(Failed::TooLarge);
+                        }
+                        writer
+                            .write_all(&bytes)
+                            .map_err(|e| Failed::Answer(None, None, format!("writing to the cache: {e}")))?;
+                        progress.advanced(desc, bytes.len() as u64);
+                        if let Some(feed) = feed
+                            && (writer.written() - fed >= FEED_STEP || writer.written() == desc.size)
+                        {
+                            writer
+                                .flush()
+                                .map_err(|e| Failed::Answer(None, None, format!("writing to the cache: {e}")))?;
+                            fed = writer.written();
+                            feed.advance(fed);
+                        }
+                    }
+                    if writer.written() != desc.size {
+                        return Err(Failed::Answer(
+                            None,
+                            None,
+                            format!("the stream ended after {} of {} bytes", writer.written(), desc.size),
+                        ));
+                    }
+                    Ok(())
+                }
+                .await;
+                let (status, wait_hint, message) = match result {
+                    Ok(()) => break,
+                    Err(Failed::Answer(status, wait_hint, message)) => (status, wait_hint, message),
+                    Err(Failed::Stopped) => return Ok(None),
+                    Err(Failed::TooLarge) => {
+                        return Err(Error::SizeMismatch {
+                            what: format!("blob {} from {}/{}", desc.digest, name.registry(), name.repository()),
+                            expected: desc.size,
+                            found: writer.written(),
+                        });
+                    }
+                };
+                if status == Some(401) && !reauthenticated {
+                    // The token expired mid-transfer: get a fresh one, once.
+                    reauthenticated = true;
+                    self.forget_auth(name, false);
+                    self.authenticate(name, false).await?;
+                    continue;
+                }
+                let transient = match status {
+                    None => true,
+                    Some(code) => matches!(code, 206 | 408 | 429 | 500 | 502 | 503 | 504),
+                };
+                if transient && attempt < policy.attempts {
+                    let delay = self.wait(attempt, status, wait_hint);
+                    progress.retrying(desc, attempt, delay, &message);
+                    tokio::time::sleep(delay).await;
+                    attempt += 1;
+                    continue;
+                }
+                let hint = match status {
+                    Some(401) => return Err(self.auth_failed(&ctx, message)),
+                    Some(404) => "not found (blob unknown to the registry)".to_owned(),
+                    _ if transient => format!("{message}; gave up after {attempt} attempts"),
+                    _ => message,
+                };
+                return Err(self.fail(&ctx, status.filter(|s| *s != 206), hint));
+            }
+            let size = writer.written();
+            writer.finish_expected(desc).map_err(|e| match e {
+                Error::DigestMismatch { expected, found, .. } => Error::DigestMismatch {
+                    what: format!("blob from {}/{}", name.registry(), name.repository()),
+                    expected,
+                    found,
+                },
+                other => other,
+            })?;
+            let outcome = TransferOutcome::Downloaded(size);
+            progress.finished(desc, &outcome);
+            Ok(Some(outcome))
+        }
+        .await;
         if let Some(feed) = feed {
             feed.finish(match &result {
                 Ok(Some(_)) => Ok(()),
@@ -631,180 +809,6 @@ impl Registry {
             });
         }
         result
-    }
-
-    async fn fetch_blob_inner(
-        &self,
-        name: &ImageName,
-        desc: &Descriptor,
-        layout: &OciLayout,
-        progress: &dyn Progress,
-        feed: Option<&super::feed::Feed>,
-    ) -> Result<Option<TransferOutcome>> {
-        let stopped = || feed.is_some_and(super::feed::Feed::stopped);
-        use futures_util::StreamExt;
-        if layout.has_blob(&desc.digest) {
-            if let Some(feed) = feed {
-                // Cached meanwhile (another process): readers read it from there.
-                feed.start(layout.open_blob_file(&desc.digest)?);
-                feed.advance(desc.size);
-            }
-            progress.finished(desc, &TransferOutcome::Cached);
-            return Ok(Some(TransferOutcome::Cached));
-        }
-        self.authenticate(name, false).await?;
-        let ctx = Ctx::new(name, format!("fetching blob {}", desc.digest)).on(format!("blobs/{}", desc.digest), false);
-        let host = name.registry();
-        let url = format!(
-            "{}://{host}/v2/{}/blobs/{}",
-            if self.is_plain_http(host) { "http" } else { "https" },
-            name.repository(),
-            desc.digest
-        );
-        let http = self.http(&ctx)?;
-        let policy = self.options.retry;
-        progress.started(desc, false);
-        // Readers of the feed read what is flushed: at least every FEED_STEP bytes.
-        const FEED_STEP: u64 = 256 << 10;
-        let start_feed = |writer: &mut crate::BlobWriter| -> std::io::Result<()> {
-            if let Some(feed) = feed {
-                feed.start(writer.reader()?);
-            }
-            Ok(())
-        };
-        let mut writer = layout.blob_writer()?;
-        start_feed(&mut writer).map_err(|e| Error::io("reading back a blob being fetched", e))?;
-        let mut fed = 0u64;
-        let mut attempt = 1;
-        let mut reauthenticated = false;
-        loop {
-            if stopped() {
-                return Ok(None);
-            }
-            let offset = writer.written();
-            let mut request = self.with_probe_auth(&ctx, http.get(&url));
-            if offset > 0 {
-                request = request.header(reqwest::header::RANGE, format!("bytes={offset}-"));
-            }
-            // Ok(()) = complete; Err((status, retry-after, message)) = failed.
-            let result: std::result::Result<(), (Option<u16>, Option<Duration>, String)> = async {
-                let response = request.send().await.map_err(|e| (None, None, self.transport(&e)))?;
-                let status = response.status().as_u16();
-                match status {
-                    200 => {
-                        if offset > 0 {
-                            writer = layout.blob_writer().map_err(|e| (None, None, e.to_string()))?;
-                            start_feed(&mut writer).map_err(|e| (None, None, e.to_string()))?;
-                            fed = 0;
-                        }
-                        if let Some(len) = response.content_length()
-                            && len != desc.size
-                        {
-                            return Err((
-                                Some(200),
-                                None,
-                                format!("the registry announced {len} bytes, the descriptor says {}", desc.size),
-                            ));
-                        }
-                    }
-                    206 => {
-                        let start = response
-                            .headers()
-                            .get(reqwest::header::CONTENT_RANGE)
-                            .and_then(|v| v.to_str().ok())
-                            .and_then(|v| v.strip_prefix("bytes "))
-                            .and_then(|v| v.split('-').next())
-                            .and_then(|v| v.parse::<u64>().ok());
-                        if start != Some(offset) {
-                            writer = layout.blob_writer().map_err(|e| (None, None, e.to_string()))?;
-                            start_feed(&mut writer).map_err(|e| (None, None, e.to_string()))?;
-                            fed = 0;
-                            return Err((Some(206), None, "the registry answered another range than asked".into()));
-                        }
-                    }
-                    _ => return Err((Some(status), retry_after(response.headers()), format!("HTTP {status}"))),
-                }
-                let mut body = response.bytes_stream();
-                while let Some(chunk) = body.next().await {
-                    if stopped() {
-                        return Err((Some(1), None, "stopped".into()));
-                    }
-                    let bytes = chunk.map_err(|e| (None, None, self.transport(&e)))?;
-                    if writer.written() + bytes.len() as u64 > desc.size {
-                        return Err((Some(0), None, format!("more bytes than the {} the descriptor says", desc.size)));
-                    }
-                    writer.write_all(&bytes).map_err(|e| (None, None, format!("writing to the cache: {e}")))?;
-                    progress.advanced(desc, bytes.len() as u64);
-                    if let Some(feed) = feed
-                        && (writer.written() - fed >= FEED_STEP || writer.written() == desc.size)
-                    {
-                        writer.flush().map_err(|e| (None, None, format!("writing to the cache: {e}")))?;
-                        fed = writer.written();
-                        feed.advance(fed);
-                    }
-                }
-                if writer.written() != desc.size {
-                    return Err((
-                        None,
-                        None,
-                        format!("the stream ended after {} of {} bytes", writer.written(), desc.size),
-                    ));
-                }
-                Ok(())
-            }
-            .await;
-            let (status, wait_hint, message) = match result {
-                Ok(()) => break,
-                Err(e) => e,
-            };
-            if status == Some(1) {
-                return Ok(None);
-            }
-            if status == Some(0) {
-                return Err(Error::SizeMismatch {
-                    what: format!("blob {} from {}/{}", desc.digest, name.registry(), name.repository()),
-                    expected: desc.size,
-                    found: writer.written(),
-                });
-            }
-            if status == Some(401) && !reauthenticated {
-                // The token expired mid-transfer: get a fresh one, once.
-                reauthenticated = true;
-                self.forget_auth(name, false);
-                self.authenticate(name, false).await?;
-                continue;
-            }
-            let transient = match status {
-                None => true,
-                Some(code) => matches!(code, 206 | 408 | 429 | 500 | 502 | 503 | 504),
-            };
-            if transient && attempt < policy.attempts {
-                let delay = self.wait(attempt, status, wait_hint);
-                progress.retrying(desc, attempt, delay, &message);
-                tokio::time::sleep(delay).await;
-                attempt += 1;
-                continue;
-            }
-            let hint = match status {
-                Some(401) => return Err(self.auth_failed(&ctx, message)),
-                Some(404) => "not found (blob unknown to the registry)".to_owned(),
-                _ if transient => format!("{message}; gave up after {attempt} attempts"),
-                _ => message,
-            };
-            return Err(self.fail(&ctx, status.filter(|s| *s != 206), hint));
-        }
-        let size = writer.written();
-        writer.finish_expected(desc).map_err(|e| match e {
-            Error::DigestMismatch { expected, found, .. } => Error::DigestMismatch {
-                what: format!("blob from {}/{}", name.registry(), name.repository()),
-                expected,
-                found,
-            },
-            other => other,
-        })?;
-        let outcome = TransferOutcome::Downloaded(size);
-        progress.finished(desc, &outcome);
-        Ok(Some(outcome))
     }
 
     fn with_probe_auth(&self, ctx: &Ctx<'_>, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
@@ -1130,6 +1134,17 @@ pub(crate) fn oci_ref(name: &ImageName, reference: &str) -> oci_client::Referenc
     } else {
         oci_client::Reference::with_tag(name.registry().to_owned(), name.repository().to_owned(), reference.to_owned())
     }
+}
+
+/// Why one attempt of a request failed.
+enum Failed {
+    /// The registry's answer (its status and `Retry-After`), or with no status the
+    /// transport, and what went wrong in words.
+    Answer(Option<u16>, Option<Duration>, String),
+    /// The body ran past its bound (the descriptor's size, a limit).
+    TooLarge,
+    /// The feed's readers asked the download to stop.
+    Stopped,
 }
 
 #[cfg(test)]
