@@ -70,6 +70,58 @@ fn corrupt_layer_blob_is_a_digest_mismatch() {
     assert!(verify.code == Some(1) && report.contains("digest-mismatch") && report.contains(&layer), "{report}");
 }
 
+/// The same damage met where the layer is only copied. With its content indexed before,
+/// `harden` does not read the layer to evaluate the rules, so the copy of the base layer
+/// into the destination is what meets it (from the cache, which holds the layer since the
+/// first run, damaged there too; its bytes are hashed once, as they are written). It fails
+/// with a digest mismatch naming the layer, and the destination holds no blob and no tag;
+/// `copy` of the damaged source refuses it the same way, naming the source.
+#[test]
+fn a_damaged_base_layer_is_refused_when_copied_into_the_destination() {
+    let tmp = tempdir();
+    let (copy, layer) = example_copy(tmp.path());
+    let cache = tmp.path().join("cache");
+    let cache = cache.to_str().expect("UTF-8");
+    let reference = oci_ref(&copy, Some("t"));
+    let first = tmp.path().join("first");
+    oci_harden(&["harden", "--quiet", "--cache", cache, &reference, &oci_ref(&first, Some("h"))]).ok();
+    assert!(first.join("blobs/sha256").join(layer.trim_start_matches("sha256:")).is_file());
+    for damaged in [blob_path(&copy, &layer), blob_path(Path::new(cache), &layer)] {
+        let mut bytes = fs::read(&damaged).expect("layer blob");
+        bytes[4] ^= 0x55; // the gzip header's MTIME: still valid gzip, other bytes
+        fs::write(&damaged, &bytes).expect("corrupting the blob");
+    }
+    let source = format!("in {reference}", reference = oci_ref(&copy, None));
+    for (command, dest, names) in [("harden", "hardened", "digest mismatch"), ("copy", "copied", source.as_str())] {
+        let dest = tmp.path().join(dest);
+        let args = [command, "--quiet", "--cache", cache, &reference, &oci_ref(&dest, Some("h"))];
+        oci_harden(&args).fails_with(&["digest mismatch", &layer, names]);
+        let blob = dest.join("blobs/sha256").join(layer.trim_start_matches("sha256:"));
+        assert!(!blob.exists(), "{command} left the damaged layer in its destination");
+        let index = fs::read_to_string(dest.join("index.json")).unwrap_or_default();
+        assert!(!index.contains("\"h\""), "{command} tagged an image: {index}");
+        let temporary: Vec<_> = walk(&dest)
+            .into_iter()
+            .filter(|p| !p.ends_with("index.json") && !p.ends_with("oci-layout"))
+            .filter(|p| p.is_file())
+            .collect();
+        assert!(temporary.iter().all(|p| !p.to_string_lossy().contains(".tmp")), "{command} left {temporary:?}");
+    }
+}
+
+/// Every path under `dir` (none when it does not exist).
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        }
+        out.push(path);
+    }
+    out
+}
+
 /// A layer blob with one byte flipped in the middle of its compressed data fails export
 /// (as a corrupt layer, or a digest mismatch, whichever is seen first), naming the layer.
 #[test]

@@ -210,8 +210,7 @@ fn copy_to_layout(
             report.bytes_written += d.size;
             continue;
         }
-        let mut reader = src.open_blob(d)?;
-        layout.write_blob_from(d, &mut reader)?;
+        src.copy_blob_to(d, &layout)?;
         report.blobs_written += 1;
         report.bytes_written += d.size;
     }

@@ -142,6 +142,27 @@ impl ImageSource {
         ))
     }
 
+    /// Copies blob `descriptor` into `layout` unless it is there already (`false`), hashing
+    /// its bytes once: [`OciLayout::write_blob_from`] checks digest and size as they are
+    /// written, and the blob becomes visible only once both matched. A mismatch names this
+    /// source.
+    pub fn copy_blob_to(&self, descriptor: &Descriptor, layout: &crate::OciLayout) -> Result<bool> {
+        if layout.has_blob(&descriptor.digest) {
+            return Ok(false);
+        }
+        let mut raw = self.blobs.open_blob(descriptor)?;
+        let what = || format!("blob {} in {}", descriptor.digest, self.blobs.name());
+        layout.write_blob_from(descriptor, &mut raw).map_err(|e| match e {
+            crate::Error::DigestMismatch { expected, found, .. } => {
+                crate::Error::DigestMismatch { what: what(), expected, found }
+            }
+            crate::Error::SizeMismatch { expected, found, .. } => {
+                crate::Error::SizeMismatch { what: what(), expected, found }
+            }
+            other => other,
+        })
+    }
+
     /// The top-level manifest or index, raw.
     pub fn top_manifest(&self) -> Result<RawManifest> {
         self.manifest(&self.top)

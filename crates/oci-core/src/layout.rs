@@ -140,13 +140,15 @@ impl OciLayout {
     }
 
     /// Streams a blob described by `descriptor` from `reader` into the layout, verifying its
-    /// digest and size before it becomes visible. Returns `false` when it was already there.
+    /// digest and size before it becomes visible (reading at most one byte past the size).
+    /// Returns `false` when it was already there.
     pub fn write_blob_from(&self, descriptor: &Descriptor, reader: &mut dyn Read) -> Result<bool> {
         if self.has_blob(&descriptor.digest) {
             return Ok(false);
         }
         let mut w = self.blob_writer()?;
-        io::copy(reader, &mut w)
+        // One byte past the size is enough to know it is too long.
+        io::copy(&mut reader.take(descriptor.size.saturating_add(1)), &mut w)
             .map_err(|e| Error::io(format!("copying blob {} into {}", descriptor.digest, self.root.display()), e))?;
         w.finish_expected(descriptor)?;
         Ok(true)

@@ -176,8 +176,7 @@ fn copy_layers(image: &Image, layers: &[Descriptor], layout: &OciLayout) -> Resu
         if d.media_type.is_non_distributable() && image.source().blobs().open_blob(d).is_err() {
             continue;
         }
-        let mut reader = image.source().open_blob(d)?;
-        layout.write_blob_from(d, &mut reader)?;
+        image.source().copy_blob_to(d, layout)?;
     }
     Ok(())
 }
