@@ -190,6 +190,73 @@ impl Drop for ReadAhead {
     }
 }
 
+/// A stream whose end waits for a check running beside it: `check` reads the same bytes
+/// a second time on a thread of its own (the compressed blob, verified against its digest,
+/// from the page cache), so the thread decompressing `inner` does nothing else. The
+/// consumer sees the end of `inner` only once the check passed; when `inner` fails, the
+/// check's error, if it has one, is the one reported. Dropping it early stops the check.
+pub(crate) struct CheckedAtEnd {
+    inner: Box<dyn Read + Send>,
+    check: Option<std::thread::JoinHandle<io::Result<()>>>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl CheckedAtEnd {
+    /// Starts reading `check` to its end on a thread; when no thread can be started,
+    /// reading fails with that error.
+    pub(crate) fn wrap(inner: Box<dyn Read + Send>, mut check: Box<dyn Read + Send>) -> Box<dyn Read + Send> {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopped = Arc::clone(&stop);
+        let spawned = std::thread::Builder::new().name("layer-check".into()).spawn(move || {
+            let mut buf = vec![0u8; AHEAD_CHUNK];
+            while !stopped.load(Ordering::Relaxed) {
+                match check.read(&mut buf) {
+                    Ok(0) => return Ok(()),
+                    Ok(_) => {}
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(())
+        });
+        match spawned {
+            Ok(thread) => Box::new(CheckedAtEnd { inner, check: Some(thread), stop }),
+            Err(e) => Box::new(FailingReader(Some(e))),
+        }
+    }
+}
+
+impl CheckedAtEnd {
+    /// Waits for the check (once): its error, if any.
+    fn checked(&mut self) -> io::Result<()> {
+        match self.check.take() {
+            Some(check) => check.join().map_err(|_| io::Error::other("the check of the compressed blob panicked"))?,
+            None => Ok(()),
+        }
+    }
+}
+
+impl Read for CheckedAtEnd {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self.inner.read(buf) {
+            Ok(0) if !buf.is_empty() => self.checked().map(|()| 0),
+            Ok(n) => Ok(n),
+            // A blob that is not what its digest names (truncated, damaged) is reported as
+            // that, rather than as what decompressing it met.
+            Err(e) => Err(self.checked().err().unwrap_or(e)),
+        }
+    }
+}
+
+impl Drop for CheckedAtEnd {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(check) = self.check.take() {
+            let _ = check.join();
+        }
+    }
+}
+
 struct FailingReader(Option<io::Error>);
 
 impl Read for FailingReader {
@@ -484,6 +551,46 @@ mod tests {
         let mut c = Compressor::new(Vec::new(), Compression::Gzip, None).unwrap();
         c.write_all(data).unwrap();
         c.finish().unwrap()
+    }
+
+    /// A reader of `bytes` that then fails with `error`, if any.
+    fn then_fails(bytes: &'static [u8], error: Option<&'static str>) -> Box<dyn Read + Send> {
+        let tail: Box<dyn Read + Send> = match error {
+            Some(e) => Box::new(FailingReader(Some(io::Error::other(e)))),
+            None => Box::new(io::empty()),
+        };
+        Box::new(bytes.chain(tail))
+    }
+
+    #[test]
+    fn a_checked_stream_ends_only_when_its_check_passed() {
+        let read = |inner, check| {
+            let mut out = Vec::new();
+            CheckedAtEnd::wrap(inner, check).read_to_end(&mut out).map(|_| out).map_err(|e| e.to_string())
+        };
+        // Both fine: the bytes of the stream.
+        assert_eq!(read(then_fails(b"data", None), then_fails(b"blob", None)), Ok(b"data".to_vec()));
+        // The check fails: the stream's end is that error.
+        assert_eq!(
+            read(then_fails(b"data", None), then_fails(b"bl", Some("digest mismatch"))),
+            Err("digest mismatch".into())
+        );
+        // Both fail: the check's error names what is wrong with the blob.
+        assert_eq!(
+            read(then_fails(b"da", Some("incomplete deflate stream")), then_fails(b"bl", Some("size mismatch"))),
+            Err("size mismatch".into())
+        );
+        // Only the stream fails: its own error.
+        assert_eq!(read(then_fails(b"da", Some("corrupt")), then_fails(b"blob", None)), Err("corrupt".into()));
+    }
+
+    #[test]
+    fn dropping_a_checked_stream_early_stops_its_check() {
+        // A check that would never end: dropping the stream returns all the same.
+        let mut stream = CheckedAtEnd::wrap(Box::new(&b"data"[..]), Box::new(io::repeat(7)));
+        let mut first = [0u8; 2];
+        stream.read_exact(&mut first).unwrap();
+        drop(stream);
     }
 
     #[test]

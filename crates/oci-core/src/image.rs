@@ -4,7 +4,7 @@ use std::fmt;
 use std::io::Read;
 use std::sync::Arc;
 
-use crate::compression::ReadAhead;
+use crate::compression::{CheckedAtEnd, ReadAhead};
 use crate::index_cache::IndexCache;
 use crate::layout::read_verified;
 use crate::{
@@ -403,7 +403,7 @@ impl Image {
     /// # Security
     /// Decompression is bounded by [`Limits`]: see [`decompress`].
     pub fn open_layer(&self, layer: &Layer) -> Result<Box<dyn Read + Send>> {
-        let raw = self.source.open_blob(&layer.descriptor)?;
+        let verified = self.source.open_blob(&layer.descriptor)?;
         let compression =
             layer.descriptor.media_type.layer_compression().ok_or_else(|| Error::UnsupportedMediaType {
                 media_type: layer.descriptor.media_type.to_string(),
@@ -419,9 +419,17 @@ impl Image {
             compression
         };
         let what = format!("layer {} of image {}", layer.descriptor.digest, self.digest());
-        let stream = decompress(raw, compression, self.source.limits(), &what);
-        // Decompression on a second core, the diff_id and the consumer's work on this one.
-        let stream = if compression == Compression::None { stream } else { ReadAhead::wrap(stream) };
+        let stream = if compression == Compression::None {
+            decompress(verified, compression, self.source.limits(), &what)
+        } else {
+            // Decompression on a thread of its own, reading the blob as it is (never past
+            // its size); the compressed digest checked on another, reading it again (from
+            // the page cache), and awaited at the stream's end; the diff_id and the
+            // consumer's work on this one.
+            let raw = self.source.blobs().open_blob(&layer.descriptor)?.take(layer.descriptor.size);
+            let stream = ReadAhead::wrap(decompress(raw, compression, self.source.limits(), &what));
+            CheckedAtEnd::wrap(stream, Box::new(verified))
+        };
         Ok(Box::new(VerifyingReader::new(
             stream,
             layer.diff_id.clone(),
