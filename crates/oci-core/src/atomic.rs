@@ -67,7 +67,7 @@ pub struct AtomicFile {
     tmp: NamedTempFile,
     /// Writes go to a duplicate of its descriptor, so that their errors carry no path of a
     /// temporary file that will be gone by the time the error is shown.
-    out: BufWriter<File>,
+    out: BufWriter<SyncBehind>,
 }
 
 impl AtomicFile {
@@ -96,7 +96,8 @@ impl AtomicFile {
             // A cleaner may have removed the file between its creation and our lock: it
             // saw an unlocked temporary file. Start again with a new one.
             if tmp.as_file().metadata().context(creating)?.nlink() > 0 {
-                let out = BufWriter::with_capacity(256 << 10, tmp.as_file().try_clone().context(creating)?);
+                let file = tmp.as_file().try_clone().context(creating)?;
+                let out = BufWriter::with_capacity(256 << 10, SyncBehind { file, unsynced: 0, syncing: None });
                 return Ok(AtomicFile { target, tmp, out });
             }
         }
@@ -127,8 +128,9 @@ impl AtomicFile {
     /// Like [`AtomicFile::commit`], to `target` instead (on the same filesystem).
     pub(crate) fn commit_as(self, target: &Path) -> Result<()> {
         let shown = target.display();
-        let out = self.out.into_inner().map_err(|e| Error::io(format!("writing {shown}"), e.into_error()))?;
-        out.sync_all().context(|| format!("writing {shown}"))?;
+        let mut out = self.out.into_inner().map_err(|e| Error::io(format!("writing {shown}"), e.into_error()))?;
+        out.synced().context(|| format!("writing {shown}"))?;
+        out.file.sync_all().context(|| format!("writing {shown}"))?;
         drop(out);
         self.tmp.persist(target).map_err(|e| Error::io(format!("replacing {shown}"), e.error))?;
         sync_dir(parent_dir(target))
@@ -146,6 +148,55 @@ impl Write for AtomicFile {
 
     fn flush(&mut self) -> io::Result<()> {
         self.out.flush()
+    }
+}
+
+/// Bytes written between two syncs of a large file's data started in the background.
+const SYNC_STEP: u64 = 32 << 20;
+
+/// The temporary file, its data synced in the background as it grows: every
+/// [`SYNC_STEP`] bytes a thread `fdatasync`s what was written so far (one at a time), so
+/// that the `fsync` of the commit finds little left to write and does not stall a large
+/// file's writer for the time it takes the disk to take it all.
+#[derive(Debug)]
+struct SyncBehind {
+    file: File,
+    unsynced: u64,
+    syncing: Option<std::thread::JoinHandle<io::Result<()>>>,
+}
+
+impl SyncBehind {
+    /// Waits for the sync in flight; its error, if it failed.
+    fn synced(&mut self) -> io::Result<()> {
+        match self.syncing.take() {
+            Some(sync) => sync.join().unwrap_or_else(|_| Err(io::Error::other("a background sync panicked"))),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Write for SyncBehind {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.file.write(buf)?;
+        self.unsynced += n as u64;
+        if self.unsynced >= SYNC_STEP && self.syncing.as_ref().is_none_or(std::thread::JoinHandle::is_finished) {
+            self.synced()?;
+            self.unsynced = 0;
+            let file = self.file.try_clone()?;
+            // No thread: the commit's fsync does it all, as without this.
+            self.syncing = std::thread::Builder::new().name("sync".into()).spawn(move || file.sync_data()).ok();
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
+}
+
+impl Drop for SyncBehind {
+    fn drop(&mut self) {
+        let _ = self.synced();
     }
 }
 
@@ -214,6 +265,27 @@ fn sync_dir(dir: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_large_file_synced_behind_its_writer_commits_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("large");
+        let mut file = AtomicFile::create(&path, FileMode::Public).unwrap();
+        // Past two sync steps, in odd-sized writes.
+        let chunk: Vec<u8> = (0..1_000_003u32).map(|i| (i % 251) as u8).collect();
+        let mut written = 0u64;
+        while written < 2 * SYNC_STEP + 5 {
+            file.write_all(&chunk).unwrap();
+            written += chunk.len() as u64;
+        }
+        assert!(file.out.get_ref().syncing.is_some(), "a sync was started in the background");
+        file.commit().unwrap();
+        let content = fs::read(&path).unwrap();
+        assert_eq!(content.len() as u64, written);
+        assert!(content.chunks(chunk.len()).all(|c| c == chunk.as_slice()));
+        // Only the target is left.
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
 
     fn umask() -> u32 {
         let status = fs::read_to_string("/proc/self/status").unwrap();
