@@ -47,6 +47,7 @@ mod digest;
 mod entry;
 mod error;
 mod export;
+mod growing;
 mod image;
 mod index_cache;
 mod layer_writer;
@@ -86,6 +87,7 @@ pub use digest::{Algorithm, Digest, DigestReader, DigestWriter, Hasher, Verifyin
 pub use entry::{EntryKind, EntryMeta, OPAQUE_MARKER, TarEntry, WHITEOUT_PREFIX, normalize_path, read_entries};
 pub use error::{Error, Result};
 pub use export::{ExportStats, export};
+pub use growing::{GrowingFile, GrowingReader};
 pub use image::{BlobSource, Image, ImageSource, Layer};
 pub use index_cache::IndexCache;
 pub use layer_writer::{LayerWriter, WrittenLayer};

@@ -24,6 +24,8 @@ use std::os::unix::fs::FileExt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
+use oci_core::{GrowingFile, GrowingReader};
+
 use crate::deb::ar::RangeReader;
 
 const MAGIC: [u8; 6] = [0xfd, b'7', b'z', b'X', b'Z', 0];
@@ -176,19 +178,9 @@ fn one_block_tail(block: &Block, header: &[u8; 12]) -> Vec<u8> {
     index
 }
 
-/// Where a block's decoding stands.
-#[derive(Default)]
-struct Slot {
-    /// The temporary file its output goes to, once a thread has taken it.
-    file: Option<Arc<File>>,
-    /// Bytes of output in `file` so far.
-    written: u64,
-    finished: bool,
-    error: Option<io::Error>,
-}
-
+/// Which blocks the threads have taken and where the reader is, so threads stay a few
+/// blocks ahead of it.
 struct State {
-    slots: Vec<Slot>,
     /// The next block no thread has taken.
     next: usize,
     /// The block the reader is on.
@@ -199,6 +191,8 @@ struct Shared {
     state: Mutex<State>,
     changed: Condvar,
     stop: AtomicBool,
+    /// Each block's output, written by the thread that took it.
+    blocks: Vec<Arc<GrowingFile>>,
 }
 
 impl Shared {
@@ -212,19 +206,19 @@ impl Shared {
 pub(crate) struct ParallelXz {
     shared: Arc<Shared>,
     threads: Vec<std::thread::JoinHandle<()>>,
-    /// The block being read and the position in its output.
+    /// The block being read and its reader.
     block: usize,
-    pos: u64,
-    count: usize,
+    reader: Option<GrowingReader>,
 }
 
 impl ParallelXz {
     fn start(file: Arc<File>, layout: Layout, threads: usize) -> ParallelXz {
         let count = layout.blocks.len();
         let shared = Arc::new(Shared {
-            state: Mutex::new(State { slots: (0..count).map(|_| Slot::default()).collect(), next: 0, reading: 0 }),
+            state: Mutex::new(State { next: 0, reading: 0 }),
             changed: Condvar::new(),
             stop: AtomicBool::new(false),
+            blocks: (0..count).map(|_| Arc::new(GrowingFile::default())).collect(),
         });
         let layout = Arc::new(layout);
         let ahead = threads + 1;
@@ -235,25 +229,32 @@ impl ParallelXz {
                 std::thread::Builder::new().name("xz".into()).spawn(move || worker(&mine, &file, &layout, ahead));
             match spawned {
                 Ok(h) => handles.push(h),
-                Err(e) if handles.is_empty() => {
-                    // No thread at all: the reader reports it on the first block.
-                    let mut state = shared.lock();
-                    state.slots[0].finished = true;
-                    state.slots[0].error = Some(e);
-                }
+                // No thread at all: the reader reports it on the first block.
+                Err(e) if handles.is_empty() => shared.blocks[0].finish(Err(e.to_string())),
                 Err(_) => {}
             }
         }
-        ParallelXz { shared, threads: handles, block: 0, pos: 0, count }
+        let reader = Some(shared.blocks[0].reader());
+        ParallelXz { shared, threads: handles, block: 0, reader }
+    }
+}
+
+/// Ends a block's output when its thread leaves it, whatever happens: a reader never waits
+/// for a block no thread works on (the first end counts).
+struct Ended<'a>(&'a GrowingFile);
+
+impl Drop for Ended<'_> {
+    fn drop(&mut self) {
+        self.0.finish(Err("its decoding thread stopped".into()));
     }
 }
 
 fn worker(shared: &Shared, file: &File, layout: &Layout, ahead: usize) {
     loop {
-        let (k, out) = {
+        let k = {
             let mut state = shared.lock();
             loop {
-                if shared.stop.load(Ordering::Relaxed) || state.next >= state.slots.len() {
+                if shared.stop.load(Ordering::Relaxed) || state.next >= shared.blocks.len() {
                     return;
                 }
                 if state.next < state.reading + ahead {
@@ -261,35 +262,31 @@ fn worker(shared: &Shared, file: &File, layout: &Layout, ahead: usize) {
                 }
                 state = shared.changed.wait(state).unwrap_or_else(|e| e.into_inner());
             }
-            let k = state.next;
             state.next += 1;
-            let out = tempfile::tempfile().map(Arc::new);
-            if let Ok(out) = &out {
-                state.slots[k].file = Some(Arc::clone(out));
-            }
-            (k, out)
+            state.next - 1
         };
-        let result = out.and_then(|out| decode_block(shared, file, layout, k, &out));
-        let mut state = shared.lock();
-        let slot = &mut state.slots[k];
-        slot.finished = true;
-        slot.error = result.err();
-        shared.changed.notify_all();
+        let output = &shared.blocks[k];
+        let _ended = Ended(output);
+        let result = tempfile::tempfile().and_then(|out| {
+            output.start(out.try_clone()?);
+            decode_block(shared, file, layout, k, out)
+        });
+        output.finish(result.map_err(|e| e.to_string()));
     }
 }
 
 /// Decodes block `k` into `out`, telling the reader as output arrives.
-fn decode_block(shared: &Shared, file: &File, layout: &Layout, k: usize, out: &File) -> io::Result<()> {
+fn decode_block(shared: &Shared, file: &File, layout: &Layout, k: usize, mut out: File) -> io::Result<()> {
     let block = &layout.blocks[k];
     let stream = io::Cursor::new(layout.header)
         .chain(RangeReader::new(file, block.offset, round4(block.unpadded)))
         .chain(io::Cursor::new(one_block_tail(block, &layout.header)));
     let mut decoder = liblzma::read::XzDecoder::new(stream);
     let mut buf = vec![0u8; CHUNK];
-    let mut writer = out;
+    let mut written = 0u64;
     loop {
         if shared.stop.load(Ordering::Relaxed) {
-            return Ok(());
+            return Err(io::Error::other("stopped"));
         }
         let mut n = 0;
         while n < CHUNK {
@@ -303,9 +300,9 @@ fn decode_block(shared: &Shared, file: &File, layout: &Layout, k: usize, out: &F
         if n == 0 {
             return Ok(());
         }
-        writer.write_all(&buf[..n])?;
-        shared.lock().slots[k].written += n as u64;
-        shared.changed.notify_all();
+        out.write_all(&buf[..n])?;
+        written += n as u64;
+        shared.blocks[k].advance(written);
     }
 }
 
@@ -314,34 +311,21 @@ impl Read for ParallelXz {
         if buf.is_empty() {
             return Ok(0);
         }
-        let mut state = self.shared.lock();
-        loop {
-            if self.block >= self.count {
-                return Ok(0);
-            }
-            let slot = &mut state.slots[self.block];
-            if self.pos < slot.written
-                && let Some(file) = slot.file.clone()
-            {
-                let n = buf.len().min(usize::try_from(slot.written - self.pos).unwrap_or(usize::MAX));
-                drop(state);
-                file.read_exact_at(&mut buf[..n], self.pos)?;
-                self.pos += n as u64;
-                return Ok(n);
-            }
-            if slot.finished {
-                if let Some(e) = slot.error.take() {
-                    return Err(io::Error::new(e.kind(), format!("block {} of {}: {e}", self.block + 1, self.count)));
+        let count = self.shared.blocks.len();
+        while let Some(reader) = &mut self.reader {
+            match reader.read(buf) {
+                Ok(0) => {
+                    // This block is done: on to the next, and the threads may go further.
+                    self.block += 1;
+                    self.reader = self.shared.blocks.get(self.block).map(|b| b.reader());
+                    self.shared.lock().reading = self.block;
+                    self.shared.changed.notify_all();
                 }
-                slot.file = None;
-                self.block += 1;
-                self.pos = 0;
-                state.reading = self.block;
-                self.shared.changed.notify_all();
-                continue;
+                Ok(n) => return Ok(n),
+                Err(e) => return Err(io::Error::new(e.kind(), format!("block {} of {count}: {e}", self.block + 1))),
             }
-            state = self.shared.changed.wait(state).unwrap_or_else(|e| e.into_inner());
         }
+        Ok(0)
     }
 }
 

@@ -12,52 +12,34 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{self, Read};
-use std::os::unix::fs::FileExt;
+use std::io::Read;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
+use crate::growing::GrowingFile;
 use crate::image::BlobSource;
 use crate::{Descriptor, Digest, Result};
 
-/// Where one blob's download stands, shared by the download and its readers.
+/// Where one blob's download stands, shared by the download and its readers: the cache's
+/// temporary file as a [`GrowingFile`], and whether to go on.
 #[derive(Debug, Default)]
 pub(crate) struct Feed {
-    state: Mutex<FeedState>,
-    changed: Condvar,
+    file: Arc<GrowingFile>,
     /// Set when a reader opened the blob.
     opened: AtomicBool,
     /// Set when the download should stop: nothing will read the blob.
     stopped: AtomicBool,
 }
 
-#[derive(Debug, Default)]
-struct FeedState {
-    /// The file being written (a duplicate descriptor of the cache's temporary file).
-    file: Option<Arc<File>>,
-    /// Bytes in `file` that readers may read.
-    written: u64,
-    /// The download's end: `Ok` when the blob is in the cache, else why not.
-    done: Option<std::result::Result<(), String>>,
-}
-
 impl Feed {
-    fn lock(&self) -> MutexGuard<'_, FeedState> {
-        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
     /// The download (re)starts writing into `file`, from its first byte.
     pub(crate) fn start(&self, file: File) {
-        let mut s = self.lock();
-        s.file = Some(Arc::new(file));
-        s.written = 0;
-        self.changed.notify_all();
+        self.file.start(file);
     }
 
     /// The first `written` bytes of the file are written (flushed).
     pub(crate) fn advance(&self, written: u64) {
-        self.lock().written = written;
-        self.changed.notify_all();
+        self.file.advance(written);
     }
 
     /// Asks the download to stop when no reader has opened the blob (the work that would
@@ -77,11 +59,7 @@ impl Feed {
     /// The download ended: the blob is in the cache (`Ok`), or failed. The first call
     /// counts.
     pub(crate) fn finish(&self, result: std::result::Result<(), String>) {
-        let mut s = self.lock();
-        if s.done.is_none() {
-            s.done = Some(result);
-        }
-        self.changed.notify_all();
+        self.file.finish(result);
     }
 }
 
@@ -101,45 +79,11 @@ impl BlobSource for FeedBlobs {
             });
         };
         feed.opened.store(true, Ordering::SeqCst);
-        Ok(Box::new(FeedReader { feed: Arc::clone(feed), pos: 0 }))
+        Ok(Box::new(feed.file.reader()))
     }
 
     fn name(&self) -> String {
         self.name.clone()
-    }
-}
-
-/// Reads a blob as its download writes it, waiting for bytes not yet there.
-struct FeedReader {
-    feed: Arc<Feed>,
-    pos: u64,
-}
-
-impl Read for FeedReader {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if buf.is_empty() {
-            return Ok(0);
-        }
-        let mut s = self.feed.lock();
-        loop {
-            if self.pos < s.written
-                && let Some(file) = s.file.clone()
-            {
-                let n = buf.len().min(usize::try_from(s.written - self.pos).unwrap_or(usize::MAX));
-                drop(s);
-                let n = file.read_at(&mut buf[..n], self.pos)?;
-                if n == 0 {
-                    return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the download's file is shorter"));
-                }
-                self.pos += n as u64;
-                return Ok(n);
-            }
-            match &s.done {
-                Some(Ok(())) => return Ok(0),
-                Some(Err(reason)) => return Err(io::Error::other(reason.clone())),
-                None => s = self.feed.changed.wait(s).unwrap_or_else(std::sync::PoisonError::into_inner),
-            }
-        }
     }
 }
 
@@ -158,33 +102,6 @@ impl Drop for FinishAll<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Write;
-
-    #[test]
-    fn a_reader_follows_the_download_and_its_restart() {
-        let feed = Arc::new(Feed::default());
-        let mut reader = FeedReader { feed: Arc::clone(&feed), pos: 0 };
-        let mut first = tempfile::tempfile().unwrap();
-        feed.start(first.try_clone().unwrap());
-        let writer = {
-            let feed = Arc::clone(&feed);
-            std::thread::spawn(move || {
-                first.write_all(b"hello ").unwrap();
-                feed.advance(6);
-                std::thread::sleep(std::time::Duration::from_millis(20));
-                // Restarted from the first byte into another file, same content.
-                let mut second = tempfile::tempfile().unwrap();
-                feed.start(second.try_clone().unwrap());
-                second.write_all(b"hello world").unwrap();
-                feed.advance(11);
-                feed.finish(Ok(()));
-            })
-        };
-        let mut got = Vec::new();
-        reader.read_to_end(&mut got).unwrap();
-        writer.join().unwrap();
-        assert_eq!(got, b"hello world");
-    }
 
     #[test]
     fn only_downloads_nobody_reads_are_stopped() {
@@ -209,7 +126,7 @@ mod tests {
             .parse::<Digest>()
             .map(|d| (d, feed.clone()))
             .unwrap()]);
-        let mut reader = FeedReader { feed: Arc::clone(&feed), pos: 0 };
+        let mut reader = feed.file.reader();
         drop(FinishAll(&feeds, "the download stopped: HTTP 500".into()));
         let err = reader.read(&mut [0u8; 10]).unwrap_err();
         assert_eq!(err.to_string(), "the download stopped: HTTP 500");
