@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 . benches/lib.sh
 IMG=${1:-target/bench/debian:multi}
 RUNS=${2:-5}
-[ -d "${IMG%:*}" ] || bash benches/prepare-debian.sh "${IMG%:*}"
+prepare_image "$IMG"
 cargo build --quiet --release --bin oci-harden
 BIN=$PWD/target/release/oci-harden
 W=$(mktemp -d "${TMPDIR:-/var/tmp}/oci-harden-bench.XXXXXX")

@@ -17,7 +17,7 @@ cd "$(dirname "$0")/.."
 . benches/lib.sh
 IMG=${1:-target/bench/debian:base}
 RUNS=${2:-3}
-[ -d "${IMG%:*}" ] || bash benches/prepare-debian.sh "${IMG%:*}"
+prepare_image "$IMG"
 cargo build --quiet --release --bin oci-harden
 BIN=$PWD/target/release/oci-harden
 PEER=$PWD/../shared/bench/peer-harden.sh

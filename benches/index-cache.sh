@@ -13,13 +13,16 @@
 #   re-harden (other rules) base 0.56 / 0.19 (0.34), multi 0.60 / 0.20 (0.34)  goal 0.3: NOT met
 # (Before bytes read on demand joined the index, check was 0.53x: its rules read the
 # entrypoint's first bytes from the layer again.) Peak RSS 13.7-19.5 MiB throughout.
-# Usage: benches/index-cache.sh [RUNS]
+# Usage: benches/index-cache.sh [RUNS] [LAYOUT:TAG...]   (default: the base, multi and large
+#   bench images; the large one, one 200 MB layer, made by benches/prepare-debian-large.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . benches/lib.sh
 RUNS=${1:-5}
-LAYOUT=target/bench/debian
-[ -d "$LAYOUT" ] || bash benches/prepare-debian.sh "$LAYOUT"
+shift || true
+IMAGES=("$@")
+[ ${#IMAGES[@]} -gt 0 ] || IMAGES=(target/bench/debian:base target/bench/debian:multi target/bench/debian-large:large)
+for img in "${IMAGES[@]}"; do prepare_image "$img"; done
 cargo build --quiet --release --bin oci-harden
 BIN=$PWD/target/release/oci-harden
 W=$(mktemp -d "${TMPDIR:-/var/tmp}/oci-harden-index-bench.XXXXXX")
@@ -27,7 +30,7 @@ trap 'rm -rf "$W"' EXIT
 C=$W/cache
 
 # A small advisory database naming the image's source packages (scan needs one).
-"$BIN" export "oci:$LAYOUT:base" - | tar -xOf - var/lib/dpkg/status > "$W/status"
+"$BIN" export "oci:${IMAGES[0]}" - | tar -xOf - var/lib/dpkg/status > "$W/status"
 python3 - "$W/status" "$W/tracker.json" <<'PY'
 import json, re, sys
 names = sorted({(re.search(r"^Source: (\S+)", s, re.M) or re.search(r"^Package: (\S+)", s, re.M)).group(1)
@@ -50,8 +53,9 @@ print(f"{label:44}{cold:8.2f}{warm:8.2f}{warm / cold:8.2f}{peak:10.1f}")
 PY
 }
 printf '%-44s%8s%8s%8s%10s\n' "" "cold s" "warm s" "ratio" "RSS MiB"
-for tag in base multi; do
-  SRC="oci:$LAYOUT:$tag"
+for img in "${IMAGES[@]}"; do
+  tag=${img##*:}
+  SRC="oci:$img"
   "$BIN" harden -q --cache "$C" --rules builtin:strict "$SRC" "oci:$W/h:$tag" >/dev/null
   for cmd in "ls" "check --rules builtin:strict" "scan --db $W/db --format json" \
              "harden --rules builtin:strict -q" "harden --rules $W/other.toml -q"; do

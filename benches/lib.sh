@@ -1,5 +1,13 @@
 # Shared by the benchmark scripts: source it after `cd` to the repository root.
 
+# Prepares the bench image LAYOUT:TAG when its layout is missing: tag "large" (one 200 MB
+# layer, issue 14) by benches/prepare-debian-large.sh, the others by benches/prepare-debian.sh.
+prepare_image() {
+  local layout=${1%:*} tag=${1##*:}
+  [ -d "$layout" ] && return 0
+  if [ "$tag" = large ]; then bash benches/prepare-debian-large.sh "$layout"; else bash benches/prepare-debian.sh "$layout"; fi
+}
+
 # Runs a command; prints "<wall seconds> <peak RSS KiB>" of that command alone. With a
 # single argument, the argument is run by the shell (for pipelines).
 measure() {
