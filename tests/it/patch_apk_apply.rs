@@ -88,6 +88,11 @@ struct Fixture {
 /// The image (tag `old`: 1.0 installed by apk-tools, then the user's edit of user.conf), the
 /// new repository, and the oracle (tag `oracle`: apk-tools' `apk upgrade` of `old`).
 fn fixture() -> Fixture {
+    fixture_with(|root| fs::write(root.join("etc/ocih-app/user.conf"), USER_EDIT).unwrap())
+}
+
+/// [`fixture`] with `user` as the user's changes on top of the installed packages.
+fn fixture_with(user: impl FnOnce(&Path)) -> Fixture {
     let tmp = tempdir();
     let key = ApkSigningKey::generate(tmp.path(), "ocih-test-65a1b2c3");
     let old = ApkRepo::write(&tmp.path().join("old"), &key, &[app("1.0-r0"), watcher()], "RSA", "RSA256");
@@ -99,7 +104,7 @@ fn fixture() -> Fixture {
         &["ocih-app", "ocih-watch"],
         "installed",
     );
-    image.layer("old", |root| fs::write(root.join("etc/ocih-app/user.conf"), USER_EDIT).unwrap());
+    image.layer("old", user);
     image.apk_layer("oracle", &repo, "upgrade", &[]);
     let mut keys = ApkKeys::new();
     keys.add_pem(&key.name, &key.public_pem).unwrap();
@@ -320,4 +325,57 @@ fn apk_upgrade_applied_as_apk_tools_does() {
     // The patched program runs.
     let out = std::process::Command::new("chroot").arg(root).arg("/usr/bin/ocih-app-link").output().unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), "app 1.1-r0\n");
+}
+
+/// An image that configures its own protected paths (`/etc/apk/protected_paths.d/*.list`, as
+/// ca-certificates' package does) is patched as apk-tools upgrades it: the app's directory
+/// under /etc is no longer protected, so the user's edit there is overwritten (no
+/// `.apk-new`), while its data directory under /usr is, so the user's edit of a file there is
+/// kept with the new version beside it; the database, files and `apk audit` equal apk-tools'.
+#[test]
+fn protected_paths_lists_are_applied_as_apk_tools_applies_them() {
+    let f = fixture_with(|root| {
+        let lists = root.join("etc/apk/protected_paths.d");
+        fs::create_dir_all(&lists).unwrap();
+        fs::write(lists.join("ocih.list"), "# the app's own rules\n-etc/ocih-app/\n+usr/share/ocih-*\n").unwrap();
+        fs::write(lists.join("README"), "+usr/lib\n").unwrap(); // not a .list: not read
+        fs::write(root.join("etc/ocih-app/user.conf"), USER_EDIT).unwrap();
+        fs::write(root.join("usr/share/ocih-app/kept"), b"kept, edited by the user\n").unwrap();
+    });
+    let plan = plan(&f);
+    let patched = patch(&f, &plan, ScriptPolicy::Warn).unwrap();
+    OciLayout::open(&f.image.layout).unwrap().set_tag(Some("patched"), &patched.descriptor).unwrap();
+    let app = &patched.upgrades[1];
+    let conf: Vec<(&str, ConffileAction)> = app.conffiles.iter().map(|c| (c.path.as_str(), c.action)).collect();
+    // Every file the package writes into a protected directory is reported; /etc/ocih-app's
+    // are not protected any more.
+    assert_eq!(
+        conf,
+        [
+            ("/usr/share/ocih-app/kept", ConffileAction::KeptApkNewWritten),
+            ("/usr/share/ocih-app/new", ConffileAction::Replaced),
+            ("/usr/share/ocih-app/current", ConffileAction::Replaced)
+        ]
+    );
+
+    let ours = unpack(&f.image.layout, "patched");
+    let theirs = unpack(&f.image.layout, "oracle");
+    let (root, oracle) = (&ours.path, &theirs.path);
+    for db in ["lib/apk/db/installed", "lib/apk/db/scripts.tar", "lib/apk/db/triggers"] {
+        assert!(fs::read(root.join(db)).unwrap() == fs::read(oracle.join(db)).unwrap(), "{db} differs from apk-tools'");
+    }
+    let read = |r: &Path, p: &str| fs::read(r.join(p)).unwrap_or_else(|e| panic!("{p}: {e}"));
+    for path in ["etc/ocih-app/user.conf", "usr/share/ocih-app/kept", "usr/share/ocih-app/kept.apk-new"] {
+        assert_eq!(read(root, path), read(oracle, path), "{path}");
+    }
+    assert_eq!(read(root, "etc/ocih-app/user.conf"), b"colour = red\n# 1.1-r0\n", "overwritten");
+    assert_eq!(read(root, "usr/share/ocih-app/kept"), b"kept, edited by the user\n", "kept");
+    assert!(
+        !root.join("etc/ocih-app/user.conf.apk-new").exists()
+            && !oracle.join("etc/ocih-app/user.conf.apk-new").exists()
+    );
+    let audited = audit(root);
+    assert_eq!(audited, audit(oracle));
+    // The user's list (added) and edit (kept); the overwritten edit is gone.
+    assert_eq!(audited, ["A etc/apk/protected_paths.d/ocih.list", "U usr/share/ocih-app/kept"], "{audited:?}");
 }

@@ -5,11 +5,11 @@
 //! [`AppliedUpgrades`] as Debian's, for one layer.
 //!
 //! What apk-tools does that is reproduced here (`database.c` of apk-tools 2.14):
-//! - protected paths: apk's default (`+etc`, `@etc/init.d`, `!etc/apk`: everything under
-//!   `/etc`); a file there that exists and is owned by no package, or whose content differs
-//!   from its owner's `Z:` checksum (changed by the user), is kept and the new version written
-//!   as `PATH.apk-new` — nothing when the new version equals it (`apk_db_migrate_files`).
-//!   Images with `etc/apk/protected_paths.d/*.list` are refused (not read yet);
+//! - protected paths: apk's defaults (`+etc`, `@etc/init.d`, `!etc/apk`) and the image's
+//!   `etc/apk/protected_paths.d/*.list` (see [`Protection`]); a file in a protected
+//!   directory that exists and is owned by no package, or whose content differs from its
+//!   owner's `Z:` checksum (changed by the user), is kept and the new version written as
+//!   `PATH.apk-new` — nothing when the new version equals it (`apk_db_migrate_files`);
 //! - files the old version had and the new one lacks are removed, unless another installed
 //!   package owns them or they lie under a protected path and were changed by the user
 //!   (`apk_db_purge_pkg`); directories are kept;
@@ -105,18 +105,14 @@ struct Owner {
 /// Applies an apk plan (see the module documentation); called by
 /// [`crate::apply_upgrades`] for [`crate::PackageFormat::Apk`] plans.
 pub(crate) fn apply_apk_upgrades(fs: &MergedFs, plan: &UpgradePlan, policy: ScriptPolicy) -> Result<AppliedUpgrades> {
-    if fs.walk(PROTECTED_D).any(|(p, n)| n.meta.kind == EntryKind::File && p.ends_with(".list")) {
-        return Err(db_error(
-            &format!("/{PROTECTED_D}"),
-            "the image configures its own protected paths, which are not supported yet (refused)",
-        ));
-    }
     let text = |path: &str| -> Result<String> {
         if fs.resolve(path).is_none() {
             return Ok(String::new());
         }
         String::from_utf8(fs.read(path)?).map_err(|_| db_error(&format!("/{path}"), "not UTF-8 text"))
     };
+    let protection = Protection::of(fs)?;
+    let protected = |path: &str| protection.protects(path);
     let mut installed = text(INSTALLED)?;
     if installed.is_empty() {
         return Err(db_error(&format!("/{INSTALLED}"), "the image has no apk database"));
@@ -565,9 +561,100 @@ impl PackageChanges {
     }
 }
 
-/// Whether apk protects `path` (apk's default protected paths: all of `etc/`).
-fn protected(path: &str) -> bool {
-    path.starts_with("etc/")
+/// How apk treats the files of a directory on upgrade (`APK_PROTECT_*`): `-` ignore, `+`
+/// protect changed files, `@` symlinks only, `!` all; for upgrades all but "none" and
+/// "ignore" protect a changed file (`apk_protect_mode_none`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ProtectMode {
+    None,
+    Ignore,
+    Changed,
+    SymlinksOnly,
+    All,
+}
+
+/// apk-tools' protected paths (`apk_db_add_protected_path`, `apk_db_dir_get`): the
+/// defaults `+etc`, `@etc/init.d`, `!etc/apk`, then each line of the image's
+/// `etc/apk/protected_paths.d/*.list` (files in name order; apk-tools 2.14 takes them in
+/// directory order). A pattern applies to directories, component by component (`fnmatch`
+/// of each component); a directory starts with its parent's mode and takes that of the last
+/// pattern naming it. A file is protected when its directory is.
+#[derive(Debug, Clone)]
+struct Protection {
+    patterns: Vec<(String, ProtectMode)>,
+}
+
+impl Protection {
+    fn of(fs: &MergedFs) -> Result<Protection> {
+        let mut protection = Protection { patterns: Vec::new() };
+        for line in ["+etc", "@etc/init.d", "!etc/apk"] {
+            protection.add(line);
+        }
+        let mut lists: Vec<String> = fs
+            .walk(PROTECTED_D)
+            .filter(|(p, _)| {
+                p.rsplit_once('/').is_some_and(|(dir, name)| dir == PROTECTED_D && name.ends_with(".list"))
+            })
+            .map(|(p, _)| p.to_owned())
+            .collect();
+        lists.sort();
+        for list in lists {
+            // What apk-tools can open as a file: a file, or a link to one.
+            if fs.resolve(&list).is_none_or(|(_, n)| n.meta.kind != EntryKind::File) {
+                continue;
+            }
+            let bytes = fs.read(&list)?;
+            for line in String::from_utf8_lossy(&bytes).lines() {
+                protection.add(line.trim());
+            }
+        }
+        Ok(protection)
+    }
+
+    /// One line: an optional mode character (none means `+`), leading and trailing `/`
+    /// dropped; empty lines and `#` comments skipped.
+    fn add(&mut self, line: &str) {
+        let (mode, rest) = match line.as_bytes().first() {
+            None | Some(b'#') => return,
+            Some(b'-') => (ProtectMode::Ignore, &line[1..]),
+            Some(b'+') => (ProtectMode::Changed, &line[1..]),
+            Some(b'@') => (ProtectMode::SymlinksOnly, &line[1..]),
+            Some(b'!') => (ProtectMode::All, &line[1..]),
+            Some(_) => (ProtectMode::Changed, line),
+        };
+        self.patterns.push((rest.trim_matches('/').to_owned(), mode));
+    }
+
+    /// The mode of directory `dir` (relative, `a/b/c`; empty for the root).
+    fn mode(&self, dir: &str) -> ProtectMode {
+        let mut mode = ProtectMode::None;
+        let mut patterns: Vec<(&str, ProtectMode)> = self.patterns.iter().map(|(p, m)| (p.as_str(), *m)).collect();
+        for name in dir.split('/').filter(|c| !c.is_empty()) {
+            let mut below = Vec::new();
+            for &(pattern, m) in &patterns {
+                match pattern.split_once('/') {
+                    Some((head, rest)) => {
+                        if glob_match(head.as_bytes(), name.as_bytes()) {
+                            below.push((rest, m));
+                        }
+                    }
+                    None => {
+                        if glob_match(pattern.as_bytes(), name.as_bytes()) {
+                            mode = m;
+                        }
+                    }
+                }
+            }
+            patterns = below;
+        }
+        mode
+    }
+
+    /// Whether apk keeps a changed file at `path` (relative) on upgrade.
+    fn protects(&self, path: &str) -> bool {
+        let dir = path.rsplit_once('/').map_or("", |(dir, _)| dir);
+        !matches!(self.mode(dir), ProtectMode::None | ProtectMode::Ignore)
+    }
 }
 
 fn join(dir: &str, name: &str) -> String {
@@ -787,8 +874,10 @@ fn scripts_tar(scripts: &[StoredScript]) -> Vec<u8> {
     out
 }
 
-/// `fnmatch(pattern, name, FNM_PATHNAME)` for apk's trigger globs: `*` and `?` do not match
-/// `/`; other characters (brackets included) match themselves.
+/// `fnmatch(pattern, name, FNM_PATHNAME)` for apk's trigger globs and protected paths: `*`
+/// and `?` do not match `/`, `[...]` matches one character of a set (ranges, `!` or `^`
+/// negating it; never `/`), a backslash escapes the next character; a `[` with no closing `]` matches
+/// itself.
 fn glob_match(pattern: &[u8], name: &[u8]) -> bool {
     match (pattern.first(), name.first()) {
         (None, None) => true,
@@ -797,9 +886,39 @@ fn glob_match(pattern: &[u8], name: &[u8]) -> bool {
                 || (name.first().is_some_and(|&c| c != b'/') && glob_match(pattern, &name[1..]))
         }
         (Some(b'?'), Some(&c)) if c != b'/' => glob_match(&pattern[1..], &name[1..]),
-        (Some(&p), Some(&c)) if p == c && p != b'?' => glob_match(&pattern[1..], &name[1..]),
+        (Some(b'['), Some(&c)) if bracket(&pattern[1..]).is_some() => {
+            let (matches, rest) = bracket(&pattern[1..]).expect("checked");
+            c != b'/' && matches(c) && glob_match(rest, &name[1..])
+        }
+        (Some(b'\\'), Some(&c)) if pattern.len() > 1 => pattern[1] == c && glob_match(&pattern[2..], &name[1..]),
+        (Some(&p), Some(&c)) if p == c && p != b'?' && p != b'*' => glob_match(&pattern[1..], &name[1..]),
         _ => false,
     }
+}
+
+/// The set of a bracket expression whose `[` was just read: a test of one character, and the
+/// pattern after its `]`; `None` when it is not closed.
+fn bracket(pattern: &[u8]) -> Option<(impl Fn(u8) -> bool + '_, &[u8])> {
+    let negated = matches!(pattern.first(), Some(b'!' | b'^'));
+    let body_start = usize::from(negated);
+    // A `]` right after the opening (or its negation) is a member, not the end.
+    let end = pattern.iter().skip(body_start + 1).position(|&c| c == b']')? + body_start + 1;
+    let body = &pattern[body_start..end];
+    let test = move |c: u8| {
+        let mut i = 0;
+        let mut found = false;
+        while i < body.len() {
+            if i + 2 < body.len() && body[i + 1] == b'-' {
+                found |= (body[i]..=body[i + 2]).contains(&c);
+                i += 3;
+            } else {
+                found |= body[i] == c;
+                i += 1;
+            }
+        }
+        found != negated
+    };
+    Some((test, &pattern[end + 1..]))
 }
 
 struct ClassifyInput<'a> {
@@ -1069,6 +1188,43 @@ mod tests {
         assert!(glob_match(b"/usr/?in", b"/usr/bin"));
         assert!(!glob_match(b"/usr/bin", b"/usr/bin/x"));
         assert!(!glob_match(b"/usr/*", b"/usr"));
+        assert!(glob_match(b"[0-9a-f]*.[r0-9]*", b"3f2a.0"));
+        assert!(!glob_match(b"[0-9a-f]*", b"g1"));
+        assert!(glob_match(b"[!a]x", b"bx") && !glob_match(b"[!a]x", b"ax") && !glob_match(b"[^a]x", b"ax"));
+        assert!(glob_match(b"[]]", b"]") && glob_match(b"a[", b"a["));
+        assert!(glob_match(b"\\*", b"*") && !glob_match(b"\\*", b"x"));
+        assert!(!glob_match(b"a[/]b", b"a/b"));
+    }
+
+    #[test]
+    fn protected_paths_are_apk_tools_directory_modes() {
+        let mut p = Protection { patterns: Vec::new() };
+        for line in ["+etc", "@etc/init.d", "!etc/apk"] {
+            p.add(line);
+        }
+        // The defaults: everything under /etc, the root and other trees not.
+        assert!(p.protects("etc/motd") && p.protects("etc/init.d/x") && p.protects("etc/apk/world"));
+        assert!(!p.protects("usr/bin/x") && !p.protects("motd") && !p.protects("etcetera/x"));
+        assert_eq!(p.mode("etc/apk/keys"), ProtectMode::All, "a subdirectory takes its parent's mode");
+        // ca-certificates' list (and lines as users write them).
+        for line in [
+            "# certificates are regenerated",
+            "-etc/ssl/certs/",
+            "-etc/ssl/certs/ca-certificates.crt",
+            "",
+            "usr/local/*/conf",
+            "/+not-a-mode",
+        ] {
+            p.add(line);
+        }
+        assert!(!p.protects("etc/ssl/certs/ca-certificates.crt"), "the directory is ignored");
+        assert!(!p.protects("etc/ssl/certs/sub/x.pem"), "and what is below it");
+        assert!(p.protects("etc/ssl/openssl.cnf"), "its parent is not");
+        assert!(p.protects("usr/local/app/conf/a.ini") && !p.protects("usr/local/app/a.ini"));
+        assert!(p.protects("+not-a-mode/x"), "no mode character: protect changed files");
+        // The last pattern naming a directory wins.
+        p.add("+etc/ssl/certs");
+        assert!(p.protects("etc/ssl/certs/x.pem"));
     }
 
     #[test]
