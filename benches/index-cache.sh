@@ -1,18 +1,21 @@
 #!/usr/bin/env bash
 # Cold vs warm (layer index cache filled) wall time of the commands that build the merged
-# filesystem, on the bench Debian image (benches/prepare-debian.sh): `base` (one 65 MB
-# gzip layer) and `multi` (three layers). Cold = --no-index-cache (every layer read in
-# full); warm = the same command after one run filled the index cache. Also re-hardening
-# a hardened image with another rule set (it starts again from the recorded base).
+# filesystem, on the bench Debian images: `base` (one 60 MB gzip layer) and `multi` (three
+# layers) of benches/prepare-debian.sh, `large` (one 190 MB layer, 540 MB unpacked) of
+# benches/prepare-debian-large.sh. Cold = --no-index-cache (every layer read in full);
+# warm = the same command after one run filled the index cache. Also re-hardening a
+# hardened image with another rule set (it starts again from the recorded base).
 # Goals (issue 14): warm check and scan <= 0.2x cold; re-harden with changed rules <= 0.3x.
 # Last run (`bash benches/index-cache.sh 3`, 2 cores, idle), cold / warm s (ratio):
-#   ls base 0.43 / 0.03 (0.06), multi 0.46 / 0.03 (0.06)
-#   check base 0.87 / 0.04 (0.05), multi 0.86 / 0.04 (0.05)             goal met
-#   scan base 0.42 / 0.03 (0.07), multi 0.45 / 0.03 (0.07)              goal met
-#   harden base 1.04 / 0.20 (0.19), multi 1.04 / 0.21 (0.20)
-#   re-harden (other rules) base 0.56 / 0.19 (0.34), multi 0.60 / 0.20 (0.34)  goal 0.3: NOT met
-# (Before bytes read on demand joined the index, check was 0.53x: its rules read the
-# entrypoint's first bytes from the layer again.) Peak RSS 13.7-19.5 MiB throughout.
+#   ls       base 0.38 / 0.03 (0.07), multi 0.43 / 0.03 (0.06), large 1.29 / 0.05 (0.04)
+#   check    base 0.76 / 0.04 (0.06), multi 0.84 / 0.04 (0.04), large 2.49 / 0.08 (0.03)  goal met
+#   scan     base 0.41 / 0.03 (0.07), multi 0.39 / 0.03 (0.08), large 1.31 / 0.06 (0.04)  goal met
+#   harden   base 0.94 / 0.15 (0.16), multi 0.95 / 0.15 (0.16), large 3.33 / 0.35 (0.10)
+#   re-harden (other rules) base 0.50 / 0.13 (0.27), multi 0.51 / 0.14 (0.28),
+#            large 1.96 / 0.33 (0.17)                                              goal met
+# Peak RSS 13.7-26.9 MiB throughout. Before: re-harden 0.34 (base, multi): the base blob
+# copied into the destination was hashed twice (a verifying reader and the blob writer);
+# now once, as it is written.
 # Usage: benches/index-cache.sh [RUNS] [LAYOUT:TAG...]   (default: the base, multi and large
 #   bench images; the large one, one 200 MB layer, made by benches/prepare-debian-large.sh)
 set -euo pipefail
