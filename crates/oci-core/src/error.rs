@@ -192,6 +192,18 @@ impl Error {
         Error::Io { context: context.into(), source }
     }
 
+    /// The same error naming `what` as the content concerned, when it is a digest or size
+    /// mismatch or a limit exceeded (a low-level check knows the bytes, its caller what
+    /// they are); any other error unchanged.
+    pub fn naming(self, what: impl FnOnce() -> String) -> Self {
+        match self {
+            Error::DigestMismatch { expected, found, .. } => Error::DigestMismatch { what: what(), expected, found },
+            Error::SizeMismatch { expected, found, .. } => Error::SizeMismatch { what: what(), expected, found },
+            Error::TooLarge { limit, hint, .. } => Error::TooLarge { what: what(), limit, hint },
+            other => other,
+        }
+    }
+
     /// Wraps this error into an `io::Error`, to travel through `io::Read`/`io::Write`.
     pub fn into_io(self) -> io::Error {
         io::Error::new(io::ErrorKind::InvalidData, self)

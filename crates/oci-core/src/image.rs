@@ -151,16 +151,9 @@ impl ImageSource {
             return Ok(false);
         }
         let mut raw = self.blobs.open_blob(descriptor)?;
-        let what = || format!("blob {} in {}", descriptor.digest, self.blobs.name());
-        layout.write_blob_from(descriptor, &mut raw).map_err(|e| match e {
-            crate::Error::DigestMismatch { expected, found, .. } => {
-                crate::Error::DigestMismatch { what: what(), expected, found }
-            }
-            crate::Error::SizeMismatch { expected, found, .. } => {
-                crate::Error::SizeMismatch { what: what(), expected, found }
-            }
-            other => other,
-        })
+        layout
+            .write_blob_from(descriptor, &mut raw)
+            .map_err(|e| e.naming(|| format!("blob {} in {}", descriptor.digest, self.blobs.name())))
     }
 
     /// The top-level manifest or index, raw.

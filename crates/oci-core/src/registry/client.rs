@@ -467,13 +467,8 @@ impl Registry {
         let ctx = Ctx::new(name, format!("fetching manifest {reference}")).on(format!("manifests/{reference}"), false);
         let url = format!("{}/v2/{}/manifests/{reference}", self.base_url(name.registry()), name.repository());
         let limit = self.options.limits.max_json_bytes;
-        let (headers, bytes) = self.get_bounded(&ctx, &url, &ACCEPT.join(", "), limit).await.map_err(|e| match e {
-            Error::TooLarge { limit, hint, .. } => Error::TooLarge {
-                what: format!("manifest {reference} from {url} ({}/{})", name.registry(), name.repository()),
-                limit,
-                hint,
-            },
-            other => other,
+        let (headers, bytes) = self.get_bounded(&ctx, &url, &ACCEPT.join(", "), limit).await.map_err(|e| {
+            e.naming(|| format!("manifest {reference} from {url} ({}/{})", name.registry(), name.repository()))
         })?;
         let digest = match headers.get("docker-content-digest").and_then(|v| v.to_str().ok()) {
             Some(d) => d.to_owned(),
@@ -788,14 +783,9 @@ impl Registry {
                 return Err(self.fail(&ctx, status.filter(|s| *s != 206), hint));
             }
             let size = writer.written();
-            writer.finish_expected(desc).map_err(|e| match e {
-                Error::DigestMismatch { expected, found, .. } => Error::DigestMismatch {
-                    what: format!("blob from {}/{}", name.registry(), name.repository()),
-                    expected,
-                    found,
-                },
-                other => other,
-            })?;
+            writer
+                .finish_expected(desc)
+                .map_err(|e| e.naming(|| format!("blob from {}/{}", name.registry(), name.repository())))?;
             let outcome = TransferOutcome::Downloaded(size);
             progress.finished(desc, &outcome);
             Ok(Some(outcome))
