@@ -341,6 +341,8 @@ fn protected_paths_lists_are_applied_as_apk_tools_applies_them() {
         fs::write(lists.join("README"), "+usr/lib\n").unwrap(); // not a .list: not read
         fs::write(root.join("etc/ocih-app/user.conf"), USER_EDIT).unwrap();
         fs::write(root.join("usr/share/ocih-app/kept"), b"kept, edited by the user\n").unwrap();
+        // Left by an earlier upgrade beside a file 1.1 drops: apk-tools (2.14.4 here) keeps it.
+        fs::write(root.join("usr/share/ocih-app/dropped.apk-new"), b"dropped, newer\n").unwrap();
     });
     let plan = plan(&f);
     let patched = patch(&f, &plan, ScriptPolicy::Warn).unwrap();
@@ -374,6 +376,8 @@ fn protected_paths_lists_are_applied_as_apk_tools_applies_them() {
         !root.join("etc/ocih-app/user.conf.apk-new").exists()
             && !oracle.join("etc/ocih-app/user.conf.apk-new").exists()
     );
+    assert!(!root.join("usr/share/ocih-app/dropped").exists() && !oracle.join("usr/share/ocih-app/dropped").exists());
+    assert_eq!(read(root, "usr/share/ocih-app/dropped.apk-new"), read(oracle, "usr/share/ocih-app/dropped.apk-new"));
     let audited = audit(root);
     assert_eq!(audited, audit(oracle));
     // The user's list (added) and edit (kept); the overwritten edit is gone.
