@@ -1206,15 +1206,18 @@ mod tests {
         assert!(p.protects("etc/motd") && p.protects("etc/init.d/x") && p.protects("etc/apk/world"));
         assert!(!p.protects("usr/bin/x") && !p.protects("motd") && !p.protects("etcetera/x"));
         assert_eq!(p.mode("etc/apk/keys"), ProtectMode::All, "a subdirectory takes its parent's mode");
-        // ca-certificates' list (and lines as users write them).
+        // ca-certificates' list: patterns naming files, which on upgrade match no directory
+        // (apk-tools applies file patterns in `apk audit` only), so nothing changes.
         for line in [
-            "# certificates are regenerated",
-            "-etc/ssl/certs/",
             "-etc/ssl/certs/ca-certificates.crt",
-            "",
-            "usr/local/*/conf",
-            "/+not-a-mode",
+            "-etc/ssl/certs/ca-cert-*.pem",
+            "-etc/ssl/certs/[0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f].[r0-9]*",
         ] {
+            p.add(line);
+        }
+        assert!(p.protects("etc/ssl/certs/ca-certificates.crt") && p.protects("etc/ssl/certs/ca-cert-x.pem"));
+        // Directories, and lines as users write them.
+        for line in ["# certificates are regenerated", "-etc/ssl/certs/", "", "usr/local/*/conf", "/+not-a-mode"] {
             p.add(line);
         }
         assert!(!p.protects("etc/ssl/certs/ca-certificates.crt"), "the directory is ignored");
