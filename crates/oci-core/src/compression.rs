@@ -85,9 +85,9 @@ const AHEAD_CHUNK: usize = 256 << 10;
 const AHEAD_DEPTH: usize = 4;
 
 /// Reads `inner` on a thread of its own, up to four 256 KiB chunks ahead of the consumer,
-/// so that decompression (and the compressed digest under it) runs on one core while the
-/// consumer parses and hashes on another. The bytes and errors are those of `inner`, in
-/// order. Dropping it stops the thread and waits for it, so nothing `inner` owns (a
+/// so that decompression runs on one core while the consumer parses and hashes on another
+/// (a layer's compressed digest is checked on a third: [`CheckedAtEnd`]). The bytes and
+/// errors are those of `inner`, in order. Dropping it stops the thread and waits for it, so nothing `inner` owns (a
 /// temporary file) outlives it.
 pub(crate) struct ReadAhead {
     chunks: Option<std::sync::mpsc::Receiver<io::Result<Vec<u8>>>>,
