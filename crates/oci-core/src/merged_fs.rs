@@ -355,13 +355,7 @@ impl MergedFs {
             let want = capture(&full, &meta);
             let limit = self.image.source().limits().max_file_bytes;
             if (want.node || want.record) && meta.size <= limit {
-                let mut buf = Vec::with_capacity(meta.size as usize);
-                entry
-                    .data()
-                    .take(limit)
-                    .read_to_end(&mut buf)
-                    .map_err(|e| Error::io(format!("reading /{full} from {what}"), e))?;
-                let bytes: Arc<[u8]> = Arc::from(buf);
+                let bytes = read_captured(entry, limit, &full, what)?;
                 captured = want.record.then(|| Arc::clone(&bytes));
                 content = want.node.then_some(bytes);
             }
@@ -678,21 +672,19 @@ fn index_alone(image: &Image, layer: &Layer, capture: &Capture) -> Result<Vec<In
             && !name.starts_with(WHITEOUT_PREFIX)
             && entry.meta.size <= limit
             && capture(&path, &entry.meta);
-        let content = if wanted {
-            let mut buf = Vec::with_capacity(entry.meta.size as usize);
-            entry
-                .data()
-                .take(limit)
-                .read_to_end(&mut buf)
-                .map_err(|e| Error::io(format!("reading /{path} from {what}"), e))?;
-            Some(Arc::from(buf))
-        } else {
-            None
-        };
+        let content = if wanted { Some(read_captured(entry, limit, &path, &what)?) } else { None };
         record.push(IndexedEntry { path, meta: entry.meta.clone(), index: entry.index, content });
         Ok(())
     })?;
     Ok(record)
+}
+
+/// The bytes of a file entry a capture selected (at most `limit`; the caller checked its
+/// size), for the tree and the layer's index.
+fn read_captured(entry: &mut crate::TarEntry<'_>, limit: u64, path: &str, what: &str) -> Result<Arc<[u8]>> {
+    let mut buf = Vec::with_capacity(entry.meta.size as usize);
+    entry.data().take(limit).read_to_end(&mut buf).map_err(|e| Error::io(format!("reading /{path} from {what}"), e))?;
+    Ok(Arc::from(buf))
 }
 
 /// Marks a claimed layer done with what was indexed (nothing, when dropped by a panic).
